@@ -1,0 +1,172 @@
+#include "common/metrics/metrics.h"
+
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace clustergov::metrics {
+
+const char* GrpcCodeName(int code) {
+  static const char* const kNames[] = {
+      "OK",       "Canceled",          "Unknown",          "InvalidArgument", "DeadlineExceeded", "NotFound",
+      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+      "OutOfRange", "Unimplemented",   "Internal",         "Unavailable",     "DataLoss",         "Unauthenticated"};
+  if (code < 0 || code > 16) return "Unknown";
+  return kNames[code];
+}
+
+// The families and the per-method children (Add() is slow: look children up once, keep them).
+class GrpcServerMetrics {
+ public:
+  explicit GrpcServerMetrics(prometheus::Registry& registry)
+      : started_(prometheus::BuildCounter()
+                     .Name("grpc_server_started_total")
+                     .Help("Total number of RPCs started on the server.")
+                     .Register(registry)),
+        handled_(prometheus::BuildCounter()
+                     .Name("grpc_server_handled_total")
+                     .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+                     .Register(registry)),
+        seconds_(prometheus::BuildHistogram()
+                     .Name("grpc_server_handling_seconds")
+                     .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
+                           "handled by the server.")
+                     .Register(registry)) {}
+
+  struct Method {
+    prometheus::Counter* started = nullptr;
+    prometheus::Histogram* seconds = nullptr;
+    prometheus::Counter* handled[17] = {};
+  };
+
+  Method* Get(const std::string& full_method, const char* type) {
+    {
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      auto it = methods_.find(full_method);
+      if (it != methods_.end()) return it->second.get();
+    }
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    auto& slot = methods_[full_method];
+    if (!slot) {
+      std::string service = "unknown", method = full_method;
+      auto slash = full_method.rfind('/');
+      if (slash != std::string::npos && slash > 0) {
+        service = full_method.substr(1, slash - 1);
+        method = full_method.substr(slash + 1);
+      }
+      slot = std::make_unique<Method>();
+      prometheus::Labels labels{{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
+      slot->started = &started_.Add(labels);
+      slot->seconds = &seconds_.Add(labels, prometheus::Histogram::BucketBoundaries{
+                                                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5, 1, 2.5, 5, 10});
+      for (int code = 0; code <= 16; ++code) {
+        auto with_code = labels;
+        with_code["grpc_code"] = GrpcCodeName(code);
+        slot->handled[code] = &handled_.Add(with_code);
+      }
+    }
+    return slot.get();
+  }
+
+ private:
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& seconds_;
+  std::shared_mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Method>> methods_;
+};
+
+namespace {
+
+const char* TypeName(grpc::experimental::ServerRpcInfo::Type type) {
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  switch (type) {
+    case Type::UNARY: return "unary";
+    case Type::CLIENT_STREAMING: return "client_stream";
+    case Type::SERVER_STREAMING: return "server_stream";
+    case Type::BIDI_STREAMING: return "bidi_stream";
+  }
+  return "unary";
+}
+
+class MetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(GrpcServerMetrics::Method* method)
+      : method_(method), start_(std::chrono::steady_clock::now()) {
+    method_->started->Increment();
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      int code = static_cast<int>(methods->GetSendStatus().error_code());
+      if (code < 0 || code > 16) code = 2;
+      method_->handled[code]->Increment();
+      method_->seconds->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcServerMetrics::Method* method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics) : metrics_(std::move(metrics)) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    auto* method = metrics_->Get(info->method(), TypeName(info->type()));
+    return new MetricsInterceptor(method);
+  }
+
+ private:
+  std::shared_ptr<GrpcServerMetrics> metrics_;
+};
+
+}  // namespace
+
+Metrics::Metrics(std::string service, std::string version)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::BuildGauge()
+      .Name("clustergov_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(*registry_)
+      .Add({{"service", service}, {"version", version}})
+      .Set(1);
+  grpc_ = std::make_shared<GrpcServerMetrics>(*registry_);
+}
+
+Metrics::~Metrics() = default;
+
+absl::Status Metrics::StartExposer(const std::string& address) {
+  try {
+    // The one place clustergov meets exceptions: prometheus-cpp's exposer throws when it cannot bind.
+    exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  auto ports = exposer_->GetListeningPorts();
+  exposer_port_ = ports.empty() ? 0 : ports.front();
+  return absl::OkStatus();
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Metrics::CreateInterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(grpc_);
+}
+
+}  // namespace clustergov::metrics

@@ -1,0 +1,37 @@
+#include "common/server/client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+namespace clustergov::server {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_message_bytes) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes);
+  args.SetMaxSendMessageSize(max_message_bytes);
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<grpc::ClientContext> OutgoingContext(const CallContext& call, absl::Duration timeout) {
+  std::unique_ptr<grpc::ClientContext> ctx;
+  if (call.server_context != nullptr) {
+    ctx = grpc::ClientContext::FromCallbackServerContext(*call.server_context);
+  } else {
+    ctx = std::make_unique<grpc::ClientContext>();
+  }
+  auto cap = absl::ToChronoTime(absl::Now() + timeout);
+  if (call.server_context == nullptr || call.server_context->deadline() > cap) ctx->set_deadline(cap);
+  if (call.server_context != nullptr) {
+    const auto& md = call.server_context->client_metadata();
+    auto auth = md.find("authorization");
+    if (auth != md.end()) ctx->AddMetadata("authorization", std::string(auth->second.data(), auth->second.size()));
+  }
+  if (!call.request_id.empty()) ctx->AddMetadata("x-request-id", call.request_id);
+  return ctx;
+}
+
+}  // namespace clustergov::server

@@ -1,0 +1,50 @@
+#pragma once
+
+// Configuration shared by every service, read from flags (with CLUSTERGOV_<FLAG> environment
+// overrides) into plain structs. Services add their own flags beside these.
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/auth/auth.h"
+#include "common/cache/redis.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::server {
+
+struct ServerConfig {
+  std::string service_name;                     // "clusters"
+  std::string listen = "0.0.0.0:50051";         // gRPC
+  std::string metrics_listen = "0.0.0.0:9464";  // Prometheus /metrics; empty disables
+  int max_message_bytes = 4 * 1024 * 1024;
+  int worker_threads = 32;
+  int worker_queue = 4096;
+  absl::Duration pre_stop_delay = absl::ZeroDuration();  // NOT_SERVING before draining
+  absl::Duration drain_timeout = absl::Seconds(10);
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+};
+
+struct CommonConfig {
+  ServerConfig server;
+  cache::RedisOptions redis;
+  bool cache_enabled = true;
+  std::chrono::seconds cache_ttl{300};
+  store::DatabaseOptions db;
+  AuthConfig auth;
+  std::string page_token_secret;
+  std::string log_level = "info";
+};
+
+// Parses argv into absl flags. CLUSTERGOV_<UPPER_FLAG_NAME> environment variables set a flag's
+// value unless the command line sets it. Exits with a clear message on an unknown or bad flag.
+void ParseFlags(int argc, char** argv, const char* usage);
+
+// Reads the common flags; ports default to the service's own. INVALID_ARGUMENT naming the flag
+// when a value is wrong or a required one (an auth key) is missing.
+absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_name, int default_port,
+                                                   int default_metrics_port);
+
+}  // namespace clustergov::server

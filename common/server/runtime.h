@@ -1,0 +1,79 @@
+#pragma once
+
+// The server bootstrap every service uses: from a CommonConfig it builds the process-wide parts
+// (metrics, store, Redis client, authenticator, page-token codec, worker pool, handler helper),
+// then serves gRPC services with the callback API, the standard health service (NOT_SERVING while
+// starting and draining), reflection, the metrics interceptor, message-size and keepalive limits,
+// and shuts down gracefully within a bounded drain.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/auth/auth.h"
+#include "common/cache/cache.h"
+#include "common/cache/redis.h"
+#include "common/list/page_token.h"
+#include "common/metrics/metrics.h"
+#include "common/server/call.h"
+#include "common/server/config.h"
+#include "common/server/worker_pool.h"
+#include "common/store/sqlite.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace clustergov::server {
+
+// Call first in main(), before any thread starts, so SIGTERM/SIGINT reach ServeUntilSignal().
+void BlockTerminationSignals();
+
+class Runtime {
+ public:
+  // Opens the store (a clear UNAVAILABLE when it cannot), checks Redis (a warning only: the cache
+  // fails open), builds the authenticator (INVALID_ARGUMENT on a bad key).
+  static absl::StatusOr<std::unique_ptr<Runtime>> Create(const CommonConfig& config, std::string version = "0.1.0");
+  ~Runtime();
+
+  const CommonConfig& config() const { return config_; }
+  store::Database& db() { return *db_; }
+  cache::RedisClient* redis() { return redis_.get(); }
+  const Authenticator& authenticator() const { return *authenticator_; }
+  const PageTokenCodec& page_tokens() const { return *page_tokens_; }
+  metrics::Metrics& metrics() { return *metrics_; }
+  Handler& handler() { return *handler_; }
+  // A cache with this service's versioned key prefix ("cg:v1:<service>:<name>:").
+  std::unique_ptr<cache::Cache> MakeCache(const std::string& name);
+
+  // Starts /metrics and the gRPC server; the services must outlive the runtime's serving.
+  absl::Status Start(const std::vector<grpc::Service*>& services);
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_->exposer_port(); }
+  void SetServing(bool serving);
+
+  // NOT_SERVING, waits the pre-stop delay, stops accepting, lets in-flight calls finish within
+  // the drain timeout (then cancels them), stops the workers. Idempotent.
+  void Shutdown();
+  // Blocks until SIGTERM or SIGINT, then Shutdown(). Returns the signal.
+  int ServeUntilSignal();
+
+ private:
+  explicit Runtime(CommonConfig config);
+
+  CommonConfig config_;
+  std::unique_ptr<metrics::Metrics> metrics_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<cache::RedisClient> redis_;
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<PageTokenCodec> page_tokens_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<Handler> handler_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace clustergov::server

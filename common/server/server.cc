@@ -1,0 +1,133 @@
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/server/runtime.h"
+
+namespace clustergov::server {
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Runtime::Runtime(CommonConfig config) : config_(std::move(config)) {}
+
+Runtime::~Runtime() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& config, std::string version) {
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(config.log_level, &level);
+  log::Init(config.server.service_name, level);
+
+  std::unique_ptr<Runtime> rt(new Runtime(config));
+  rt->metrics_ = std::make_unique<metrics::Metrics>(config.server.service_name, version);
+
+  auto auth = Authenticator::Create(config.auth);
+  if (!auth.ok()) return absl::InvalidArgumentError(absl::StrCat("auth configuration: ", auth.status().message()));
+  rt->authenticator_ = std::move(*auth);
+  rt->page_tokens_ = std::make_unique<PageTokenCodec>(config.page_token_secret);
+
+  store::DatabaseOptions db_options = config.db;
+  db_options.metrics = &rt->metrics_->registry();
+  auto db = store::Database::Open(db_options);
+  if (!db.ok()) return db.status();
+  rt->db_ = std::move(*db);
+
+  if (config.cache_enabled) {
+    rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
+    if (absl::Status ping = rt->redis_->Ping(); !ping.ok()) {
+      log::Warn("redis not reachable at startup; serving from the store until it is",
+                {{"redis", absl::StrCat(config.redis.host, ":", config.redis.port)}});
+    }
+  }
+  rt->pool_ = std::make_unique<WorkerPool>(config.server.worker_threads, config.server.worker_queue);
+  rt->handler_ = std::make_unique<Handler>(rt->pool_.get(), rt->authenticator_.get());
+  return rt;
+}
+
+std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name) {
+  cache::CacheOptions options;
+  options.prefix = absl::StrCat("cg:v1:", config_.server.service_name, ":", name, ":");
+  options.ttl = config_.cache_ttl;
+  return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);
+}
+
+absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
+  if (!config_.server.metrics_listen.empty()) {
+    if (absl::Status s = metrics_->StartExposer(config_.server.metrics_listen); !s.ok()) return s;
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.server.listen, grpc::InsecureServerCredentials(), &port_);
+  // Without this, Linux lets a second server bind the same port silently (SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(config_.server.max_message_bytes);
+  builder.SetMaxSendMessageSize(config_.server.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(config_.server.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(config_.server.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  for (auto* s : services) builder.RegisterService(s);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics_->CreateInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.server.listen, " (port in use or address invalid)"));
+  }
+  SetServing(true);
+  log::Info("serving", {{"grpc_port", std::to_string(port_)},
+                        {"metrics_port", std::to_string(metrics_->exposer_port())},
+                        {"store", db_->path()}});
+  return absl::OkStatus();
+}
+
+void Runtime::SetServing(bool serving) {
+  if (server_ == nullptr) return;
+  auto* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+}
+
+void Runtime::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    SetServing(false);
+    log::Info("draining", {{"pre_stop", absl::FormatDuration(config_.server.pre_stop_delay)},
+                           {"drain", absl::FormatDuration(config_.server.drain_timeout)}});
+    absl::SleepFor(config_.server.pre_stop_delay);
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + config_.server.drain_timeout));
+    server_->Wait();
+  }
+  if (pool_ != nullptr) pool_->Stop();
+  if (server_ != nullptr) log::Info("stopped");
+}
+
+int Runtime::ServeUntilSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int signal = 0;
+  sigwait(&set, &signal);
+  log::Info("signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  Shutdown();
+  return signal;
+}
+
+}  // namespace clustergov::server

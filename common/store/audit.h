@@ -1,0 +1,76 @@
+#pragma once
+
+// The audit trail and idempotency records every service keeps in its own store, written in the
+// same transaction as the change they describe.
+
+#include "absl/strings/string_view.h"
+#include <functional>
+#include <string>
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/common/v1/common.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/page_token.h"
+#include "common/store/sqlite.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace clustergov::store {
+
+// Tables shared by every service (audit_events, idempotency_keys); apply with
+// db.Migrate("core", CoreMigrations()) before the service's own migrations.
+const std::vector<Migration>& CoreMigrations();
+
+struct AuditRecord {
+  std::string method;       // RPC name, e.g. "UpdateCluster"
+  std::string resource;     // "clusters/hohhot-dairy"
+  std::string etag_before;
+  std::string etag_after;
+  std::string reason;
+  std::string request_id;   // the call's x-request-id
+};
+
+// Appends one event; call inside the Write() that makes the change.
+absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecord& record);
+
+// Newest first. Filter fields: resource, method, actor.subject, actor.organization, request_id.
+absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db, const PageTokenCodec& tokens,
+                                                                     const common::v1::ListAuditEventsRequest& req);
+
+// Checks a client-supplied idempotency key: empty is allowed (no idempotency), otherwise 1-128
+// characters of [A-Za-z0-9._:-]. INVALID_ARGUMENT on field `request_id`.
+absl::Status ValidateRequestId(absl::string_view request_id);
+
+// Runs `body` as one atomic write, at most once per (caller subject, method, request_id): a
+// retry with the same request id returns the first response and writes nothing; the same id
+// with a different request is INVALID_ARGUMENT. Without a request id, `body` simply runs.
+// `*replayed` (optional) tells whether the response came from the record.
+absl::StatusOr<std::string> IdempotentWriteBytes(Database& db, const Principal& caller, absl::string_view method,
+                                                 absl::string_view request_id, const google::protobuf::Message& request,
+                                                 const std::function<absl::StatusOr<std::string>(Connection&)>& body,
+                                                 bool* replayed = nullptr);
+
+template <typename Response>
+absl::StatusOr<Response> IdempotentWrite(Database& db, const Principal& caller, absl::string_view method,
+                                         absl::string_view request_id, const google::protobuf::Message& request,
+                                         const std::function<absl::StatusOr<Response>(Connection&)>& body,
+                                         bool* replayed = nullptr) {
+  auto bytes = IdempotentWriteBytes(
+      db, caller, method, request_id, request,
+      [&](Connection& c) -> absl::StatusOr<std::string> {
+        auto r = body(c);
+        if (!r.ok()) return r.status();
+        return r->SerializeAsString();
+      },
+      replayed);
+  if (!bytes.ok()) return bytes.status();
+  Response response;
+  if (!response.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
+  return response;
+}
+
+}  // namespace clustergov::store

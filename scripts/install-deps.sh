@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package clustergov needs to build, test and run.
+# Idempotent: packages already present are skipped; nothing is downloaded outside apt.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc grpc-proto
+  golang-github-gogo-googleapis-dev
+  libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
+  libboost-dev libgtest-dev libgmock-dev
+  redis-server nghttp2-client prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The redis-server package starts a system instance on 6379; clustergov starts its own.

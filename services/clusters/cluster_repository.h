@@ -1,0 +1,93 @@
+#pragma once
+
+// Persistence of the clusters service behind an interface: the domain layer never sees SQL, so a
+// PostgreSQL implementation can replace SqliteClusterRepository later. Every write method is one
+// transaction that also records the audit event and the idempotency key.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/filter.h"
+#include "common/store/audit.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::clusters {
+
+namespace v1 = ::clustergov::clusters::v1;
+
+// Who writes, why, and the idempotency key of the call.
+struct WriteContext {
+  const Principal* actor = nullptr;
+  std::string method;      // RPC name for audit and idempotency, e.g. "UpdateCluster"
+  std::string request_id;  // client idempotency key (may be empty)
+  std::string call_id;     // x-request-id of the call, for the audit trail
+  std::string reason;
+  const google::protobuf::Message* request = nullptr;  // fingerprinted for idempotency
+};
+
+// What a mutation decided: the new state and what else to record with it.
+struct ClusterChange {
+  v1::Cluster cluster;                                 // the full new record
+  std::optional<v1::TierDesignation> designation;      // appended to the tier history
+};
+
+// Given the current record (nullopt when none), returns the change or an error (nothing written).
+using ClusterMutation = std::function<absl::StatusOr<ClusterChange>(const std::optional<v1::Cluster>& current)>;
+using TaskMutation = std::function<absl::StatusOr<v1::TaskProgress>(const v1::TaskProgress& current,
+                                                                    const v1::Cluster& cluster)>;
+
+struct ClusterQuery {
+  SqlFilter filter;
+  bool show_deleted = false;
+  std::string after_id;  // keyset: ids greater than this
+  int limit = 50;        // rows wanted (the repository returns up to limit + 1 to detect more)
+};
+
+struct TaskQuery {
+  std::string cluster_id;  // empty: across all clusters
+  SqlFilter filter;
+  std::string after_key;   // keyset "<cluster_id>/<task_number padded>"
+  int limit = 50;
+};
+
+class ClusterRepository {
+ public:
+  virtual ~ClusterRepository() = default;
+
+  // Filter fields the repository can compile for ListClusters / ListTaskProgress.
+  virtual const std::vector<FilterField>& ClusterFilterFields() const = 0;
+  virtual const std::vector<FilterField>& TaskFilterFields() const = 0;
+
+  virtual absl::StatusOr<std::optional<v1::Cluster>> Get(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Cluster>> List(const ClusterQuery& query) = 0;
+  virtual absl::StatusOr<int> Count(const ClusterQuery& query) = 0;
+  // Every cluster, active and deleted (for progress computations).
+  virtual absl::StatusOr<std::vector<v1::Cluster>> All() = 0;
+
+  // Read-modify-write of one cluster in one transaction; creates it when `current` was nullopt.
+  // New clusters get the 15 key-task progress rows (NOT_STARTED).
+  virtual absl::StatusOr<v1::Cluster> Mutate(const WriteContext& w, const std::string& id,
+                                             const ClusterMutation& mutation) = 0;
+  // Creates the clusters that do not exist yet (seed), in one transaction; returns how many.
+  virtual absl::StatusOr<int> CreateMissing(const Principal& actor, const std::vector<v1::Cluster>& clusters,
+                                            int task_count) = 0;
+
+  virtual absl::StatusOr<std::vector<v1::TierDesignation>> ListDesignations(const std::string& id, int64_t after_seq,
+                                                                            int limit) = 0;
+
+  virtual absl::StatusOr<v1::TaskProgress> MutateTask(const WriteContext& w, const std::string& cluster_id,
+                                                      int task_number, const TaskMutation& mutation) = 0;
+  virtual absl::StatusOr<std::vector<v1::TaskProgress>> ListTasks(const TaskQuery& query) = 0;
+};
+
+// The SQLite implementation; applies its migrations on Create.
+absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateSqliteClusterRepository(store::Database* db,
+                                                                                  int task_count);
+
+}  // namespace clustergov::clusters

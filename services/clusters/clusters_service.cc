@@ -1,0 +1,1 @@
+#include "services/clusters/clusters_service.h"

@@ -1,0 +1,42 @@
+#pragma once
+
+// gRPC wiring of the clusters service: each handler hands its request to the domain on the
+// worker pool through the shared Handler; nothing else happens here.
+
+#include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "common/server/call.h"
+#include "services/clusters/clusters_domain.h"
+
+namespace clustergov::clusters {
+
+class ClustersServiceImpl final : public v1::ClustersService::CallbackService {
+ public:
+  ClustersServiceImpl(ClustersDomain* domain, server::Handler* handler) : domain_(domain), handler_(handler) {}
+
+#define CG_CLUSTERS_RPC(Method, Request, Response)                                                              \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* ctx, const Request* req, Response* resp) override { \
+    return handler_->Unary(ctx, resp, [this, req](const CallContext& call) { return domain_->Method(call, *req); }); \
+  }
+  CG_CLUSTERS_RPC(CreateCluster, v1::CreateClusterRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(GetCluster, v1::GetClusterRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(ListClusters, v1::ListClustersRequest, v1::ListClustersResponse)
+  CG_CLUSTERS_RPC(UpdateCluster, v1::UpdateClusterRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(DeleteCluster, v1::DeleteClusterRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(UndeleteCluster, v1::UndeleteClusterRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(DesignateTier, v1::DesignateTierRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(ListTierDesignations, v1::ListTierDesignationsRequest, v1::ListTierDesignationsResponse)
+  CG_CLUSTERS_RPC(GetTargetProgress, v1::GetTargetProgressRequest, v1::TargetProgress)
+  CG_CLUSTERS_RPC(ListKeyTasks, v1::ListKeyTasksRequest, v1::ListKeyTasksResponse)
+  CG_CLUSTERS_RPC(UpdateTaskProgress, v1::UpdateTaskProgressRequest, v1::TaskProgress)
+  CG_CLUSTERS_RPC(ListTaskProgress, v1::ListTaskProgressRequest, v1::ListTaskProgressResponse)
+  CG_CLUSTERS_RPC(SetPromotionOrganization, v1::SetPromotionOrganizationRequest, v1::Cluster)
+  CG_CLUSTERS_RPC(GetReferenceData, v1::GetReferenceDataRequest, v1::ReferenceData)
+  CG_CLUSTERS_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
+#undef CG_CLUSTERS_RPC
+
+ private:
+  ClustersDomain* domain_;
+  server::Handler* handler_;
+};
+
+}  // namespace clustergov::clusters
