@@ -72,7 +72,7 @@ class ClustersTest : public ::testing::Test {
     server::CommonConfig config;
     config.server.service_name = "clusters";
     config.server.listen = "127.0.0.1:0";
-    config.server.metrics_listen = "127.0.0.1:0";
+    config.server.metrics_listen = "";  // the registry is read directly; process_test scrapes /metrics
     config.server.worker_threads = 4;
     config.server.drain_timeout = absl::Seconds(2);
     config.redis.port = redis_->port();
