@@ -188,6 +188,19 @@ void CopyField(const std::string& path, const v1::Cluster& from, v1::Cluster* to
 
 std::string Hex(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
 
+// The common precondition of writes to an existing cluster: it exists, and the caller is an
+// admin or acts for one of its lead departments (or holds one of `extra_roles`).
+absl::Status CheckWritable(const Principal& p, const std::optional<v1::Cluster>& current, const std::string& id,
+                           absl::string_view action, std::initializer_list<absl::string_view> extra_roles = {}) {
+  if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
+  bool allowed = p.HasRole(roles::kAdmin) || ActsForAnyDepartment(p, current->lead_departments());
+  for (auto role : extra_roles) allowed = allowed || p.HasRole(role);
+  if (!allowed) {
+    return PermissionDenied(absl::StrCat("only a lead department of clusters/", id, " (or an admin) may ", action));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int PlanGoal(int target_year, Tier tier) {
@@ -379,10 +392,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& cal
   }
   WriteContext w{&p, "UpdateCluster", req.request_id(), call.request_id, "", &req};
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (!p.HasRole(roles::kAdmin) && !ActsForAnyDepartment(p, current->lead_departments())) {
-      return PermissionDenied("only a lead department of this cluster (or an admin) may update it");
-    }
+    CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "update"));
     CG_RETURN_IF_ERROR(CheckEtag("cluster.etag", req.cluster().etag(), current->etag()));
     if (current->state() == v1::Cluster::DELETED) {
       return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted; undelete it first"));
@@ -409,10 +419,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DeleteCluster(const CallContext& cal
   }
   WriteContext w{&p, "DeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
   auto deleted = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (!p.HasRole(roles::kAdmin) && !ActsForAnyDepartment(p, current->lead_departments())) {
-      return PermissionDenied("only a lead department of this cluster (or an admin) may delete it");
-    }
+    CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "delete"));
     CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current->etag()));
     if (current->state() == v1::Cluster::DELETED) {
       return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is already deleted"));
@@ -440,10 +447,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UndeleteCluster(const CallContext& c
   }
   WriteContext w{&p, "UndeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
   auto restored = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (!p.HasRole(roles::kAdmin) && !ActsForAnyDepartment(p, current->lead_departments())) {
-      return PermissionDenied("only a lead department of this cluster (or an admin) may undelete it");
-    }
+    CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "undelete"));
     if (current->state() != v1::Cluster::DELETED) {
       return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is not deleted"));
     }
@@ -700,11 +704,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallC
   }
   WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (!p.HasAnyRole({roles::kService, roles::kAdmin}) && !ActsForAnyDepartment(p, current->lead_departments())) {
-      return PermissionDenied(absl::StrCat("only a lead department of clusters/", id,
-                                           " may set its promotion organization"));
-    }
+    CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "set its promotion organization", {roles::kService}));
     if (current->state() == v1::Cluster::DELETED) {
       return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted"));
     }
