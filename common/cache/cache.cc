@@ -93,6 +93,8 @@ bool Cache::FlushPending() {
   }
   if (redis_ == nullptr || !redis_->available()) return false;
   std::string px = std::to_string(options_.tombstone_ttl.count());
+  // Outlives `commands`, which only holds views.
+  const std::string pattern = absl::StrCat(options_.prefix, "*");
   std::vector<std::vector<absl::string_view>> commands;
   if (overflow) {
     // Too many lost invalidations to track one by one: drop this service's namespace.
@@ -101,7 +103,7 @@ bool Cache::FlushPending() {
     commands.push_back({"EVAL",
                         "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) "
                         "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0' return 1",
-                        "0", absl::StrCat(options_.prefix, "*")});
+                        "0", pattern});
   }
   for (const auto& k : keys) commands.push_back({"SET", k, kTombstone, "PX", px});
   auto replies = redis_->Pipeline(commands);
