@@ -45,8 +45,9 @@ class Runtime {
   const PageTokenCodec& page_tokens() const { return *page_tokens_; }
   metrics::Metrics& metrics() { return *metrics_; }
   Handler& handler() { return *handler_; }
-  // A cache with this service's versioned key prefix ("cg:v1:<service>:<name>:").
-  std::unique_ptr<cache::Cache> MakeCache(const std::string& name);
+  // A cache with this service's versioned key prefix ("cg:v1:<service>:<name>:"); `ttl` zero
+  // means --cache_ttl_seconds. Null when caching is disabled (--cache=false).
+  std::unique_ptr<cache::Cache> MakeCache(const std::string& name, std::chrono::seconds ttl = std::chrono::seconds(0));
 
   // Starts /metrics and the gRPC server; the services must outlive the runtime's serving.
   absl::Status Start(const std::vector<grpc::Service*>& services);

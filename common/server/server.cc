@@ -52,10 +52,11 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   return rt;
 }
 
-std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name) {
+std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::chrono::seconds ttl) {
+  if (redis_ == nullptr) return nullptr;
   cache::CacheOptions options;
   options.prefix = absl::StrCat("cg:v1:", config_.server.service_name, ":", name, ":");
-  options.ttl = config_.cache_ttl;
+  options.ttl = ttl.count() > 0 ? ttl : config_.cache_ttl;
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);
 }
 

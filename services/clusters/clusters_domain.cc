@@ -13,6 +13,7 @@
 #include "common/list/filter.h"
 #include "common/refdata/refdata.h"
 #include "common/status/status.h"
+#include "common/status/validation.h"
 #include "common/store/audit.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -27,33 +28,6 @@ constexpr size_t kMaxLongText = 2000;
 constexpr int kMaxListItems = 100;
 constexpr absl::string_view kClustersCollection = "clusters";
 constexpr absl::string_view kTasksCollection = "taskprogress";
-
-size_t Utf8Length(absl::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) {
-    if ((c & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
-
-bool ValidClusterId(absl::string_view id) {
-  if (id.size() < 2 || id.size() > 63 || !absl::ascii_islower(static_cast<unsigned char>(id[0])) ||
-      id.back() == '-') {
-    return false;
-  }
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-           c == '-';
-  });
-}
-
-bool ValidIndustry(absl::string_view s) {
-  if (s.empty() || s.size() > 64 || !absl::ascii_islower(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-           c == '_';
-  });
-}
 
 bool ValidPromotionOrgName(absl::string_view s) {
   constexpr absl::string_view kPrefix = "promotionOrgs/";
@@ -79,21 +53,13 @@ bool ValidEnterpriseName(absl::string_view s) {
 absl::StatusOr<std::string> ParseClusterName(absl::string_view field, absl::string_view name) {
   if (name.empty()) return InvalidField(field, "required");
   constexpr absl::string_view kPrefix = "clusters/";
-  if (!absl::StartsWith(name, kPrefix) || !ValidClusterId(name.substr(kPrefix.size()))) {
+  if (!absl::StartsWith(name, kPrefix) || !IsResourceId(name.substr(kPrefix.size()))) {
     return InvalidField(field, "must be clusters/{cluster_id}, cluster_id 2-63 of [a-z0-9-] starting with a letter");
   }
   return std::string(name.substr(kPrefix.size()));
 }
 
 bool ValidTier(int value) { return common::v1::Tier_IsValid(value) && value != Tier::TIER_UNSPECIFIED; }
-
-void CheckText(FieldErrors& errors, const std::string& field, absl::string_view value, size_t max, bool required) {
-  if (required && absl::StripAsciiWhitespace(value).empty()) {
-    errors.Add(field, "required");
-  } else if (Utf8Length(value) > max) {
-    errors.Add(field, absl::StrCat("at most ", max, " characters"));
-  }
-}
 
 template <typename List>
 void CheckTextList(FieldErrors& errors, const std::string& field, const List& list) {
@@ -131,14 +97,6 @@ bool ActsForAnyDepartment(const Principal& p, const google::protobuf::RepeatedPt
 }
 
 absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
-
-absl::Status CheckEtag(absl::string_view field, absl::string_view given, absl::string_view current) {
-  if (!given.empty() && given != current) {
-    return absl::AbortedError(absl::StrCat(field, " \"", given, "\" is stale (current \"", current,
-                                           "\"): read the resource again and retry"));
-  }
-  return absl::OkStatus();
-}
 
 // Updatable fields of a cluster, by field-mask path.
 const std::set<std::string>& UpdatablePaths() {
@@ -226,7 +184,7 @@ absl::Status ClustersDomain::ValidateCluster(const v1::Cluster& c, const std::st
   FieldErrors errors;
   CheckText(errors, p + "display_name_zh", c.display_name_zh(), kMaxName, true);
   CheckText(errors, p + "display_name_en", c.display_name_en(), kMaxName, false);
-  if (!ValidIndustry(c.industry())) {
+  if (!IsLowerCode(c.industry())) {
     errors.Add(p + "industry", "required: 1-64 of [a-z0-9_] starting with a letter, e.g. \"dairy\"");
   }
   if (c.target_tier() == Tier::TIER_NONE || !ValidTier(c.target_tier())) {
@@ -295,7 +253,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::LoadCached(const std::string& id) {
 
 absl::StatusOr<v1::Cluster> ClustersDomain::CreateCluster(const CallContext& call, const v1::CreateClusterRequest& req) {
   FieldErrors errors;
-  if (!ValidClusterId(req.cluster_id())) {
+  if (!IsResourceId(req.cluster_id())) {
     errors.Add("cluster_id", "required: 2-63 of [a-z0-9-], starting with a letter, not ending with '-'");
   }
   if (!req.has_cluster()) errors.Add("cluster", "required");
@@ -577,7 +535,7 @@ absl::StatusOr<v1::TaskProgress> ClustersDomain::UpdateTaskProgress(const CallCo
   const auto& input = req.task_progress();
   std::vector<std::string> parts = absl::StrSplit(input.name(), '/');
   int number = 0;
-  if (parts.size() != 4 || parts[0] != "clusters" || !ValidClusterId(parts[1]) || parts[2] != "taskProgress" ||
+  if (parts.size() != 4 || parts[0] != "clusters" || !IsResourceId(parts[1]) || parts[2] != "taskProgress" ||
       !absl::SimpleAtoi(parts[3], &number) || FindTask(number) == nullptr || parts[3] != std::to_string(number)) {
     return InvalidField("task_progress.name",
                         absl::StrCat("must be clusters/{cluster_id}/taskProgress/{1..", key_tasks_.size(), "}"));
@@ -749,7 +707,7 @@ absl::StatusOr<int> ClustersDomain::Seed(const v1::SeedData& seed) {
   std::vector<v1::Cluster> clusters;
   for (int i = 0; i < seed.clusters_size(); ++i) {
     const auto& s = seed.clusters(i);
-    if (!ValidClusterId(s.cluster_id())) {
+    if (!IsResourceId(s.cluster_id())) {
       return InvalidField(absl::StrCat("clusters[", i, "].cluster_id"), "invalid cluster id");
     }
     CG_RETURN_IF_ERROR(ValidateCluster(s.cluster(), absl::StrCat("clusters[", i, "].cluster.")));

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   std::vector<clusters::v1::KeyTask> tasks(seed->key_tasks().begin(), seed->key_tasks().end());
   auto repo = clusters::CreateSqliteClusterRepository(&rt.db(), static_cast<int>(tasks.size()));
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
-  clusters::ClustersDomain domain(std::move(*repo), config->cache_enabled ? rt.MakeCache("clusters") : nullptr,
+  clusters::ClustersDomain domain(std::move(*repo), rt.MakeCache("clusters"),
                                   &rt.page_tokens(), &rt.db(), tasks);
   if (absl::GetFlag(FLAGS_seed)) {
     auto created = domain.Seed(*seed);

@@ -1,0 +1,28 @@
+#pragma once
+
+// Small validation helpers shared by every service's domain layer.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/status/status.h"
+
+namespace clustergov {
+
+// Characters (code points) of UTF-8 text.
+size_t Utf8Length(absl::string_view s);
+
+// Adds a violation when `value` is required but blank, or longer than `max` characters.
+void CheckText(FieldErrors& errors, absl::string_view field, absl::string_view value, size_t max, bool required);
+
+// ABORTED when the client sent an etag and it is not the current one.
+absl::Status CheckEtag(absl::string_view field, absl::string_view given, absl::string_view current);
+
+// Lowercase code: 1-64 of [a-z0-9_] starting with a letter (industry codes and the like).
+bool IsLowerCode(absl::string_view s);
+
+// Resource id: 2-63 of [a-z0-9-], starting with a letter, not ending with '-'.
+bool IsResourceId(absl::string_view s);
+
+}  // namespace clustergov

@@ -1,0 +1,49 @@
+#pragma once
+
+// How other services learn about clusters: a gRPC client of the clusters service with answers
+// cached in Redis (in the caller's own namespace), so repeated checks do not call the service.
+//
+// Never a wrong answer: NOT_FOUND only when the clusters service said so; when it cannot be
+// reached and nothing is cached, UNAVAILABLE naming the clusters service. Cached answers live
+// `ttl` (default 60 s): a change to a cluster (its lead departments, its promotion organization)
+// reaches other services within that time.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "common/cache/cache.h"
+#include "common/server/call.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace clustergov::clusters {
+
+class ClusterDirectory {
+ public:
+  // `cache` may be null. Calls carry the caller's token and request id and a deadline of at
+  // most `timeout` (less if the incoming call has less left).
+  ClusterDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
+                   absl::Duration timeout = absl::Seconds(2));
+  ~ClusterDirectory();
+
+  // The cluster "clusters/{id}" (or bare id). NOT_FOUND, UNAVAILABLE as above; a deleted cluster
+  // is returned with state DELETED (callers decide).
+  absl::StatusOr<v1::Cluster> Lookup(const server::CallContext& call, absl::string_view cluster);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when `principal` acts for one of the cluster's lead departments.
+bool IsLeadDepartmentOf(const Principal& principal, const v1::Cluster& cluster);
+// True when `principal` is the cluster's designated promotion organization.
+bool IsPromotionOrganizationOf(const Principal& principal, const v1::Cluster& cluster);
+
+}  // namespace clustergov::clusters

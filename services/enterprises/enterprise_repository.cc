@@ -1,0 +1,558 @@
+#include "services/enterprises/enterprise_repository.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status/status.h"
+#include "common/store/audit.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace clustergov::enterprises {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using store::Connection;
+
+const std::vector<store::Migration>& Migrations() {
+  static const auto* migrations = new std::vector<store::Migration>{
+      {1, R"sql(
+CREATE TABLE enterprises (
+  uscc TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  region TEXT NOT NULL,
+  industry TEXT NOT NULL,
+  size_class INTEGER NOT NULL,
+  listing_status INTEGER NOT NULL,
+  employees INTEGER NOT NULL,
+  legal_name_zh TEXT NOT NULL,
+  name_en TEXT NOT NULL,
+  sample INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX enterprises_region ON enterprises (region, uscc);
+CREATE TABLE memberships (
+  uscc TEXT NOT NULL REFERENCES enterprises (uscc),
+  cluster_id TEXT NOT NULL,
+  role INTEGER NOT NULL,
+  role_name TEXT NOT NULL,
+  chain_segment TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (uscc, cluster_id)
+);
+CREATE INDEX memberships_cluster ON memberships (cluster_id, uscc);
+CREATE INDEX memberships_role ON memberships (role_name, uscc);
+CREATE TABLE certifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  uscc TEXT NOT NULL REFERENCES enterprises (uscc),
+  kind INTEGER NOT NULL,
+  kind_name TEXT NOT NULL,
+  issuing_department TEXT NOT NULL,
+  grant_date TEXT NOT NULL,
+  expiry_date TEXT NOT NULL,
+  revoked INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX certifications_uscc ON certifications (uscc, kind);
+CREATE INDEX certifications_kind ON certifications (kind_name, revoked, expiry_date);
+CREATE TABLE supply_links (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  supplier TEXT NOT NULL,
+  buyer TEXT NOT NULL,
+  cluster_id TEXT NOT NULL,
+  product TEXT NOT NULL,
+  data BLOB NOT NULL,
+  UNIQUE (supplier, buyer, cluster_id, product)
+);
+CREATE INDEX supply_links_buyer ON supply_links (buyer);
+)sql"},
+  };
+  return *migrations;
+}
+
+std::string Etag(int64_t revision) { return absl::StrCat("v", revision); }
+
+int64_t RevisionOf(const std::string& etag) {
+  int64_t r = 0;
+  for (size_t i = 1; i < etag.size(); ++i) r = r * 10 + (etag[i] - '0');
+  return r;
+}
+
+template <typename Msg>
+absl::StatusOr<Msg> Parse(const std::string& bytes) {
+  Msg m;
+  if (!m.ParseFromString(bytes)) return absl::InternalError("stored record does not parse");
+  return m;
+}
+
+// Runs a SELECT of one blob column and parses each row.
+template <typename Msg>
+absl::StatusOr<std::vector<Msg>> SelectAll(Connection& c, const std::string& sql,
+                                           const std::function<void(store::Statement&)>& bind) {
+  CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(sql));
+  bind(stmt);
+  std::vector<Msg> out;
+  while (true) {
+    CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    CG_ASSIGN_OR_RETURN(auto m, Parse<Msg>(stmt.Blob(0)));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+template <typename Msg>
+absl::StatusOr<std::optional<Msg>> SelectOne(Connection& c, const std::string& sql,
+                                             const std::function<void(store::Statement&)>& bind) {
+  CG_ASSIGN_OR_RETURN(auto all, SelectAll<Msg>(c, sql, bind));
+  if (all.empty()) return std::optional<Msg>();
+  return std::optional<Msg>(std::move(all.front()));
+}
+
+class SqliteView : public WriteView {
+ public:
+  explicit SqliteView(Connection& c) : c_(c) {}
+
+  absl::StatusOr<std::optional<v1::Enterprise>> Enterprise(const std::string& uscc) override {
+    return SelectOne<v1::Enterprise>(c_, "SELECT data FROM enterprises WHERE uscc = ?",
+                                     [&](store::Statement& s) { s.Bind(1, uscc); });
+  }
+  absl::StatusOr<std::optional<v1::Membership>> Membership(const std::string& uscc,
+                                                           const std::string& cluster_id) override {
+    return SelectOne<v1::Membership>(c_, "SELECT data FROM memberships WHERE uscc = ? AND cluster_id = ?",
+                                     [&](store::Statement& s) { s.Bind(1, uscc).Bind(2, cluster_id); });
+  }
+  absl::StatusOr<std::vector<v1::Certification>> Certifications(const std::string& uscc) override {
+    return SelectAll<v1::Certification>(c_, "SELECT data FROM certifications WHERE uscc = ? ORDER BY id",
+                                        [&](store::Statement& s) { s.Bind(1, uscc); });
+  }
+  absl::StatusOr<bool> SupplyLinkExists(const v1::SupplyLink& l) override {
+    CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("SELECT 1 FROM supply_links WHERE supplier = ? AND buyer = ? AND"
+                                              " cluster_id = ? AND product = ?"));
+    stmt.Bind(1, l.supplier()).Bind(2, l.buyer()).Bind(3, l.cluster().substr(9)).Bind(4, l.product());
+    return stmt.Step();
+  }
+
+ private:
+  Connection& c_;
+};
+
+class SqliteEnterpriseRepository : public EnterpriseRepository {
+ public:
+  explicit SqliteEnterpriseRepository(store::Database* db) : db_(db) {}
+
+  absl::Status Migrate() {
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    return db_->Migrate("enterprises", Migrations());
+  }
+
+  const std::vector<FilterField>& EnterpriseFilterFields() const override {
+    static const auto* fields = new std::vector<FilterField>{
+        {"region", FilterField::Type::kString, "e.region", {}},
+        {"industry", FilterField::Type::kString, "e.industry", {}},
+        {"size_class", FilterField::Type::kEnum, "e.size_class", {{"LARGE", 1}, {"MEDIUM", 2}, {"SMALL", 3}, {"MICRO", 4}}},
+        {"listing_status",
+         FilterField::Type::kEnum,
+         "e.listing_status",
+         {{"UNLISTED", 1}, {"MAIN_BOARD", 2}, {"STAR_MARKET", 3}, {"CHINEXT", 4}, {"BEIJING_EXCHANGE", 5},
+          {"NEEQ", 6}, {"OVERSEAS", 7}}},
+        {"state", FilterField::Type::kEnum, "e.state", {{"ACTIVE", 1}, {"DEREGISTERED", 2}}},
+        {"legal_name_zh", FilterField::Type::kString, "e.legal_name_zh", {}},
+        {"name_en", FilterField::Type::kString, "e.name_en", {}},
+        {"sample", FilterField::Type::kBool, "e.sample", {}},
+        {"employees", FilterField::Type::kInt, "e.employees", {}},
+        {"cluster", FilterField::Type::kRepeatedString,
+         "EXISTS (SELECT 1 FROM memberships m WHERE m.uscc = e.uscc AND 'clusters/' || m.cluster_id = ?)", {}},
+        {"role", FilterField::Type::kRepeatedString,
+         "EXISTS (SELECT 1 FROM memberships m WHERE m.uscc = e.uscc AND m.role_name = ?)", {}},
+        {"certification", FilterField::Type::kRepeatedString,
+         "EXISTS (SELECT 1 FROM certifications c WHERE c.uscc = e.uscc AND c.kind_name = ? AND c.revoked = 0"
+         " AND c.grant_date <= date('now', '+8 hours') AND c.expiry_date >= date('now', '+8 hours'))",
+         {}},
+    };
+    return *fields;
+  }
+
+  const std::vector<FilterField>& MemberFilterFields() const override {
+    static const auto* fields = new std::vector<FilterField>{
+        {"role", FilterField::Type::kEnum, "m.role", {{"LEAD_ENTERPRISE", 1}, {"CHAIN_LEADER", 2}, {"MEMBER", 3}}},
+        {"chain_segment", FilterField::Type::kString, "m.chain_segment", {}},
+    };
+    return *fields;
+  }
+
+  const std::vector<FilterField>& CertificationFilterFields() const override {
+    static const auto* fields = [] {
+      std::vector<std::pair<std::string, int64_t>> kinds;
+      const auto* d = v1::CertificationKind_descriptor();
+      for (int i = 1; i < d->value_count(); ++i) kinds.push_back({d->value(i)->name(), d->value(i)->number()});
+      // state is computed: REVOKED beats EXPIRED beats VALID.
+      return new std::vector<FilterField>{
+          {"kind", FilterField::Type::kEnum, "c.kind", kinds},
+          {"state",
+           FilterField::Type::kEnum,
+           "(CASE WHEN c.revoked = 1 THEN 3 WHEN c.expiry_date < date('now', '+8 hours') THEN 2 ELSE 1 END)",
+           {{"VALID", 1}, {"EXPIRED", 2}, {"REVOKED", 3}}},
+          {"issuing_department", FilterField::Type::kString, "c.issuing_department", {}},
+      };
+    }();
+    return *fields;
+  }
+
+  const std::vector<FilterField>& SupplyLinkFilterFields() const override {
+    static const auto* fields = new std::vector<FilterField>{
+        {"supplier", FilterField::Type::kString, "l.supplier", {}},
+        {"buyer", FilterField::Type::kString, "l.buyer", {}},
+        {"cluster", FilterField::Type::kString, "('clusters/' || l.cluster_id)", {}},
+        {"product", FilterField::Type::kString, "l.product", {}},
+    };
+    return *fields;
+  }
+
+  absl::StatusOr<std::optional<v1::Enterprise>> GetEnterprise(const std::string& uscc) override {
+    return db_->ReadResult<std::optional<v1::Enterprise>>([&](Connection& c) { return SqliteView(c).Enterprise(uscc); });
+  }
+
+  absl::StatusOr<std::vector<v1::Enterprise>> ListEnterprises(const ListQuery& q) override {
+    return db_->ReadResult<std::vector<v1::Enterprise>>([&](Connection& c) {
+      return SelectAll<v1::Enterprise>(
+          c,
+          absl::StrCat("SELECT e.data FROM enterprises e WHERE e.uscc > ? AND ",
+                       q.include_inactive ? "1" : "e.state = 1", " AND ", q.filter.where, " ORDER BY e.uscc LIMIT ?"),
+          [&](store::Statement& s) {
+            s.Bind(1, q.after);
+            s.BindAll(2, q.filter.args);
+            s.Bind(2 + static_cast<int>(q.filter.args.size()), static_cast<int64_t>(q.limit + 1));
+          });
+    });
+  }
+
+  absl::StatusOr<std::vector<v1::Membership>> ListMemberships(const ListQuery& q, bool by_cluster) override {
+    // Keyset on the other half of the key: uscc within a cluster, cluster id within an enterprise.
+    const char* scope_col = by_cluster ? "m.cluster_id" : "m.uscc";
+    const char* key_col = by_cluster ? "m.uscc" : "m.cluster_id";
+    return db_->ReadResult<std::vector<v1::Membership>>([&](Connection& c) {
+      return SelectAll<v1::Membership>(
+          c,
+          absl::StrCat("SELECT m.data FROM memberships m JOIN enterprises e ON e.uscc = m.uscc WHERE e.state = 1 AND ",
+                       scope_col, " = ? AND ", key_col, " > ? AND ", q.filter.where, " ORDER BY ", key_col,
+                       " LIMIT ?"),
+          [&](store::Statement& s) {
+            s.Bind(1, q.scope).Bind(2, q.after);
+            s.BindAll(3, q.filter.args);
+            s.Bind(3 + static_cast<int>(q.filter.args.size()), static_cast<int64_t>(q.limit + 1));
+          });
+    });
+  }
+
+  absl::StatusOr<std::vector<v1::Certification>> ListCertifications(const ListQuery& q) override {
+    int64_t after = q.after.empty() ? 0 : std::stoll(q.after);
+    return db_->ReadResult<std::vector<v1::Certification>>([&](Connection& c) {
+      return SelectAll<v1::Certification>(
+          c,
+          absl::StrCat("SELECT c.data FROM certifications c WHERE (? = '' OR c.uscc = ?) AND c.id > ? AND ",
+                       q.filter.where, " ORDER BY c.id LIMIT ?"),
+          [&](store::Statement& s) {
+            s.Bind(1, q.scope).Bind(2, q.scope).Bind(3, after);
+            s.BindAll(4, q.filter.args);
+            s.Bind(4 + static_cast<int>(q.filter.args.size()), static_cast<int64_t>(q.limit + 1));
+          });
+    });
+  }
+
+  absl::StatusOr<std::vector<v1::SupplyLink>> ListSupplyLinks(const ListQuery& q) override {
+    int64_t after = q.after.empty() ? 0 : std::stoll(q.after);
+    return db_->ReadResult<std::vector<v1::SupplyLink>>([&](Connection& c) {
+      return SelectAll<v1::SupplyLink>(
+          c, absl::StrCat("SELECT l.data FROM supply_links l WHERE l.id > ? AND ", q.filter.where,
+                          " ORDER BY l.id LIMIT ?"),
+          [&](store::Statement& s) {
+            s.Bind(1, after);
+            s.BindAll(2, q.filter.args);
+            s.Bind(2 + static_cast<int>(q.filter.args.size()), static_cast<int64_t>(q.limit + 1));
+          });
+    });
+  }
+
+  absl::StatusOr<PipelineCounts> Pipeline(const std::string& cluster_id, const std::string& today) override {
+    return db_->ReadResult<PipelineCounts>([&](Connection& c) -> absl::StatusOr<PipelineCounts> {
+      // The enterprises in scope: active, and members of the cluster when one is given.
+      const std::string scope =
+          "SELECT e.uscc, e.size_class FROM enterprises e WHERE e.state = 1 AND (? = '' OR EXISTS (SELECT 1 FROM"
+          " memberships m WHERE m.uscc = e.uscc AND m.cluster_id = ?))";
+      PipelineCounts out;
+      auto pairs = [&](const std::string& sql, bool with_today,
+                       std::vector<std::pair<int, int>>* into) -> absl::Status {
+        CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(sql));
+        // Placeholders: the two dates first (when present), every other one is the cluster id.
+        int placeholders = static_cast<int>(std::count(sql.begin(), sql.end(), '?'));
+        for (int i = 1; i <= placeholders; ++i) {
+          if (with_today && i <= 2) {
+            stmt.Bind(i, today);
+          } else {
+            stmt.Bind(i, cluster_id);
+          }
+        }
+        while (true) {
+          CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          into->push_back({static_cast<int>(stmt.Int(0)), static_cast<int>(stmt.Int(1))});
+        }
+        return absl::OkStatus();
+      };
+      std::vector<std::pair<int, int>> total;
+      CG_RETURN_IF_ERROR(pairs(absl::StrCat("SELECT 0, count(*) FROM (", scope, ")"), false, &total));
+      out.enterprise_count = total.empty() ? 0 : total[0].second;
+      CG_RETURN_IF_ERROR(pairs(absl::StrCat("SELECT s.size_class, count(*) FROM (", scope,
+                                            ") s GROUP BY s.size_class ORDER BY s.size_class"),
+                               false, &out.sizes));
+      CG_RETURN_IF_ERROR(pairs(absl::StrCat("SELECT c.kind, count(DISTINCT c.uscc) FROM certifications c WHERE"
+                                            " c.revoked = 0 AND c.grant_date <= ? AND c.expiry_date >= ? AND"
+                                            " c.uscc IN (SELECT uscc FROM (",
+                                            scope, ")) GROUP BY c.kind ORDER BY c.kind"),
+                               true, &out.certifications));
+      CG_RETURN_IF_ERROR(pairs(absl::StrCat("SELECT m.role, count(*) FROM memberships m WHERE m.uscc IN"
+                                            " (SELECT uscc FROM (",
+                                            scope, ")) AND (? = '' OR m.cluster_id = ?) GROUP BY m.role ORDER BY m.role"),
+                               false, &out.roles));
+      return out;
+    });
+  }
+
+  absl::StatusOr<v1::Enterprise> MutateEnterprise(const WriteContext& w, const std::string& uscc,
+                                                  const EnterpriseMutation& m) override {
+    return Run<v1::Enterprise>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Enterprise> {
+      CG_ASSIGN_OR_RETURN(auto current, view.Enterprise(uscc));
+      CG_ASSIGN_OR_RETURN(auto change, m(current, view));
+      v1::Enterprise& e = change.record;
+      int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
+      Stamp(&e, revision, !current.has_value());
+      e.set_name(absl::StrCat("enterprises/", uscc));
+      e.set_uscc(uscc);
+      CG_RETURN_IF_ERROR(UpsertEnterprise(c, e, revision));
+      CG_RETURN_IF_ERROR(Audit(c, w, e.name(), current.has_value() ? current->etag() : "", e.etag()));
+      return e;
+    });
+  }
+
+  absl::StatusOr<v1::Membership> MutateMembership(const WriteContext& w, const std::string& uscc,
+                                                  const std::string& cluster_id, const MembershipMutation& m) override {
+    return Run<v1::Membership>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Membership> {
+      CG_ASSIGN_OR_RETURN(auto current, view.Membership(uscc, cluster_id));
+      CG_ASSIGN_OR_RETURN(auto change, m(current, view));
+      v1::Membership& ms = change.record;
+      ms.set_name(absl::StrCat("enterprises/", uscc, "/memberships/", cluster_id));
+      ms.set_enterprise(absl::StrCat("enterprises/", uscc));
+      ms.set_cluster(absl::StrCat("clusters/", cluster_id));
+      if (change.remove) {
+        CG_ASSIGN_OR_RETURN(auto del, c.Prepare("DELETE FROM memberships WHERE uscc = ? AND cluster_id = ?"));
+        del.Bind(1, uscc).Bind(2, cluster_id);
+        CG_RETURN_IF_ERROR(del.Run());
+        // Supply links are within a cluster: leaving it ends the enterprise's links there.
+        CG_ASSIGN_OR_RETURN(auto links, c.Prepare("DELETE FROM supply_links WHERE cluster_id = ? AND"
+                                                  " (supplier = ? OR buyer = ?)"));
+        links.Bind(1, cluster_id).Bind(2, ms.enterprise()).Bind(3, ms.enterprise());
+        CG_RETURN_IF_ERROR(links.Run());
+        CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), current.has_value() ? current->etag() : "", ""));
+        return ms;
+      }
+      int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
+      int64_t now = store::NowMicros();
+      ms.set_etag(Etag(revision));
+      *ms.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
+      if (!current.has_value()) *ms.mutable_join_time() = ms.update_time();
+      CG_ASSIGN_OR_RETURN(auto up, c.Prepare("INSERT INTO memberships (uscc, cluster_id, role, role_name, chain_segment,"
+                                             " revision, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc,"
+                                             " cluster_id) DO UPDATE SET role = excluded.role, role_name ="
+                                             " excluded.role_name, chain_segment = excluded.chain_segment, revision ="
+                                             " excluded.revision, data = excluded.data"));
+      up.Bind(1, uscc)
+          .Bind(2, cluster_id)
+          .Bind(3, static_cast<int64_t>(ms.role()))
+          .Bind(4, v1::MemberRole_Name(ms.role()))
+          .Bind(5, ms.chain_segment())
+          .Bind(6, revision)
+          .BindBlob(7, ms.SerializeAsString());
+      CG_RETURN_IF_ERROR(up.Run());
+      CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), current.has_value() ? current->etag() : "", ms.etag()));
+      return ms;
+    });
+  }
+
+  absl::StatusOr<v1::Certification> MutateCertification(const WriteContext& w, const std::string& uscc, int64_t id,
+                                                        const CertificationMutation& m) override {
+    return Run<v1::Certification>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Certification> {
+      std::optional<v1::Certification> current;
+      if (id != 0) {
+        CG_ASSIGN_OR_RETURN(current, SelectOne<v1::Certification>(
+                                         c, "SELECT data FROM certifications WHERE id = ? AND uscc = ?",
+                                         [&](store::Statement& s) { s.Bind(1, id).Bind(2, uscc); }));
+      }
+      CG_ASSIGN_OR_RETURN(auto change, m(current, view));
+      v1::Certification& cert = change.record;
+      int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
+      cert.set_etag(Etag(revision));
+      int64_t row_id = id;
+      if (!current.has_value()) {
+        *cert.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+        CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT INTO certifications (uscc, kind, kind_name, issuing_department,"
+                                                " grant_date, expiry_date, revoked, revision, data) VALUES (?, ?, ?, ?,"
+                                                " ?, ?, 0, 1, x'')"));
+        ins.Bind(1, uscc)
+            .Bind(2, static_cast<int64_t>(cert.kind()))
+            .Bind(3, v1::CertificationKind_Name(cert.kind()))
+            .Bind(4, cert.issuing_department())
+            .Bind(5, DateKey(cert.grant_date()))
+            .Bind(6, DateKey(cert.expiry_date()));
+        CG_RETURN_IF_ERROR(ins.Run());
+        row_id = c.LastInsertRowId();
+      }
+      cert.set_name(absl::StrCat("enterprises/", uscc, "/certifications/", row_id));
+      CG_ASSIGN_OR_RETURN(auto up, c.Prepare("UPDATE certifications SET revoked = ?, revision = ?, data = ? WHERE id = ?"));
+      up.Bind(1, static_cast<int64_t>(cert.state() == v1::Certification::REVOKED ? 1 : 0))
+          .Bind(2, revision)
+          .BindBlob(3, cert.SerializeAsString())
+          .Bind(4, row_id);
+      CG_RETURN_IF_ERROR(up.Run());
+      CG_RETURN_IF_ERROR(Audit(c, w, cert.name(), current.has_value() ? current->etag() : "", cert.etag()));
+      return cert;
+    });
+  }
+
+  absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const WriteContext& w, int64_t id,
+                                                  const SupplyLinkMutation& m) override {
+    return Run<v1::SupplyLink>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::SupplyLink> {
+      std::optional<v1::SupplyLink> current;
+      if (id != 0) {
+        CG_ASSIGN_OR_RETURN(current, SelectOne<v1::SupplyLink>(c, "SELECT data FROM supply_links WHERE id = ?",
+                                                               [&](store::Statement& s) { s.Bind(1, id); }));
+      }
+      CG_ASSIGN_OR_RETURN(auto change, m(current, view));
+      v1::SupplyLink& link = change.record;
+      if (change.remove) {
+        CG_ASSIGN_OR_RETURN(auto del, c.Prepare("DELETE FROM supply_links WHERE id = ?"));
+        del.Bind(1, id);
+        CG_RETURN_IF_ERROR(del.Run());
+        CG_RETURN_IF_ERROR(Audit(c, w, link.name(), "", ""));
+        return link;
+      }
+      *link.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+      CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT INTO supply_links (supplier, buyer, cluster_id, product, data)"
+                                              " VALUES (?, ?, ?, ?, x'')"));
+      ins.Bind(1, link.supplier()).Bind(2, link.buyer()).Bind(3, link.cluster().substr(9)).Bind(4, link.product());
+      CG_RETURN_IF_ERROR(ins.Run());
+      int64_t new_id = c.LastInsertRowId();
+      link.set_name(absl::StrCat("supplyLinks/", new_id));
+      CG_ASSIGN_OR_RETURN(auto up, c.Prepare("UPDATE supply_links SET data = ? WHERE id = ?"));
+      up.BindBlob(1, link.SerializeAsString()).Bind(2, new_id);
+      CG_RETURN_IF_ERROR(up.Run());
+      CG_RETURN_IF_ERROR(Audit(c, w, link.name(), "", ""));
+      return link;
+    });
+  }
+
+  absl::StatusOr<int> SeedMissing(const Principal& actor, const std::vector<v1::Enterprise>& enterprises,
+                                  const std::vector<v1::Membership>& memberships) override {
+    return db_->WriteResult<int>([&](Connection& c) -> absl::StatusOr<int> {
+      SqliteView view(c);
+      WriteContext w{&actor, "Seed", "", "", "seed data: lead enterprises named by the plan (sample credit codes)", nullptr};
+      int created = 0;
+      for (auto e : enterprises) {
+        CG_ASSIGN_OR_RETURN(auto existing, view.Enterprise(e.uscc()));
+        if (existing.has_value()) continue;
+        Stamp(&e, 1, true);
+        CG_RETURN_IF_ERROR(UpsertEnterprise(c, e, 1));
+        CG_RETURN_IF_ERROR(Audit(c, w, e.name(), "", e.etag()));
+        ++created;
+      }
+      for (auto ms : memberships) {
+        std::string uscc = ms.enterprise().substr(12);
+        std::string cluster_id = ms.cluster().substr(9);
+        CG_ASSIGN_OR_RETURN(auto existing, view.Membership(uscc, cluster_id));
+        if (existing.has_value()) continue;
+        ms.set_name(absl::StrCat(ms.enterprise(), "/memberships/", cluster_id));
+        ms.set_etag(Etag(1));
+        *ms.mutable_join_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+        *ms.mutable_update_time() = ms.join_time();
+        CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT INTO memberships (uscc, cluster_id, role, role_name,"
+                                                " chain_segment, revision, data) VALUES (?, ?, ?, ?, ?, 1, ?)"));
+        ins.Bind(1, uscc)
+            .Bind(2, cluster_id)
+            .Bind(3, static_cast<int64_t>(ms.role()))
+            .Bind(4, v1::MemberRole_Name(ms.role()))
+            .Bind(5, ms.chain_segment())
+            .BindBlob(6, ms.SerializeAsString());
+        CG_RETURN_IF_ERROR(ins.Run());
+        CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), "", ms.etag()));
+      }
+      return created;
+    });
+  }
+
+ private:
+  template <typename T>
+  absl::StatusOr<T> Run(const WriteContext& w, const std::function<absl::StatusOr<T>(Connection&, SqliteView&)>& fn) {
+    std::function<absl::StatusOr<T>(Connection&)> body = [&](Connection& c) -> absl::StatusOr<T> {
+      SqliteView view(c);
+      return fn(c, view);
+    };
+    if (w.request == nullptr) return db_->WriteResult<T>(body);
+    return store::IdempotentWrite<T>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+  static void Stamp(v1::Enterprise* e, int64_t revision, bool created) {
+    auto now = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+    e->set_etag(Etag(revision));
+    *e->mutable_update_time() = now;
+    if (created) *e->mutable_create_time() = now;
+  }
+
+  static absl::Status UpsertEnterprise(Connection& c, const v1::Enterprise& e, int64_t revision) {
+    CG_ASSIGN_OR_RETURN(auto up, c.Prepare(
+        "INSERT INTO enterprises (uscc, revision, state, region, industry, size_class, listing_status, employees,"
+        " legal_name_zh, name_en, sample, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO"
+        " UPDATE SET revision = excluded.revision, state = excluded.state, region = excluded.region, industry ="
+        " excluded.industry, size_class = excluded.size_class, listing_status = excluded.listing_status, employees ="
+        " excluded.employees, legal_name_zh = excluded.legal_name_zh, name_en = excluded.name_en, sample ="
+        " excluded.sample, data = excluded.data"));
+    up.Bind(1, e.uscc())
+        .Bind(2, revision)
+        .Bind(3, static_cast<int64_t>(e.state()))
+        .Bind(4, e.region())
+        .Bind(5, e.industry())
+        .Bind(6, static_cast<int64_t>(e.size_class()))
+        .Bind(7, static_cast<int64_t>(e.listing_status()))
+        .Bind(8, static_cast<int64_t>(e.employees()))
+        .Bind(9, e.legal_name_zh())
+        .Bind(10, e.name_en())
+        .Bind(11, static_cast<int64_t>(e.sample() ? 1 : 0))
+        .BindBlob(12, e.SerializeAsString());
+    return up.Run();
+  }
+
+  static absl::Status Audit(Connection& c, const WriteContext& w, const std::string& resource,
+                            const std::string& before, const std::string& after) {
+    store::AuditRecord record{w.method, resource, before, after, w.reason, w.call_id};
+    return store::AppendAudit(c, *w.actor, record);
+  }
+
+  store::Database* db_;
+};
+
+}  // namespace
+
+std::string DateKey(const google::type::Date& d) {
+  if (d.year() == 0) return "";
+  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+}
+
+absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateSqliteEnterpriseRepository(store::Database* db) {
+  auto repo = std::make_unique<SqliteEnterpriseRepository>(db);
+  CG_RETURN_IF_ERROR(repo->Migrate());
+  return std::unique_ptr<EnterpriseRepository>(std::move(repo));
+}
+
+}  // namespace clustergov::enterprises

@@ -1,0 +1,114 @@
+#pragma once
+
+// Persistence of the enterprises service behind an interface (SQL only in the SQLite
+// implementation). Every write method is one transaction with its audit event and idempotency key.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/enterprises/v1/enterprises.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/filter.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::enterprises {
+
+namespace v1 = ::clustergov::enterprises::v1;
+
+struct WriteContext {
+  const Principal* actor = nullptr;
+  std::string method;
+  std::string request_id;  // idempotency key (may be empty)
+  std::string call_id;     // x-request-id
+  std::string reason;
+  const google::protobuf::Message* request = nullptr;
+};
+
+// A read-only view of the store inside a write transaction, so a mutation can check related
+// records (memberships, certifications) atomically with its write.
+class WriteView {
+ public:
+  virtual ~WriteView() = default;
+  virtual absl::StatusOr<std::optional<v1::Enterprise>> Enterprise(const std::string& uscc) = 0;
+  virtual absl::StatusOr<std::optional<v1::Membership>> Membership(const std::string& uscc,
+                                                                   const std::string& cluster_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Certification>> Certifications(const std::string& uscc) = 0;
+  virtual absl::StatusOr<bool> SupplyLinkExists(const v1::SupplyLink& link) = 0;
+};
+
+// The record a mutation writes, or removes (`remove`), and the audit resource name.
+template <typename T>
+struct Change {
+  T record;
+  bool remove = false;
+};
+
+struct ListQuery {
+  SqlFilter filter;
+  std::string after;   // keyset
+  int limit = 50;
+  bool include_inactive = false;
+  std::string scope;   // uscc or cluster id the list is scoped to (empty: all)
+};
+
+struct PipelineCounts {
+  int enterprise_count = 0;
+  std::vector<std::pair<int, int>> certifications;  // kind → count
+  std::vector<std::pair<int, int>> sizes;           // size class → count
+  std::vector<std::pair<int, int>> roles;           // role → count
+};
+
+class EnterpriseRepository {
+ public:
+  virtual ~EnterpriseRepository() = default;
+
+  virtual const std::vector<FilterField>& EnterpriseFilterFields() const = 0;
+  virtual const std::vector<FilterField>& MemberFilterFields() const = 0;
+  virtual const std::vector<FilterField>& CertificationFilterFields() const = 0;
+  virtual const std::vector<FilterField>& SupplyLinkFilterFields() const = 0;
+
+  virtual absl::StatusOr<std::optional<v1::Enterprise>> GetEnterprise(const std::string& uscc) = 0;
+  virtual absl::StatusOr<std::vector<v1::Enterprise>> ListEnterprises(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<v1::Membership>> ListMemberships(const ListQuery& q, bool by_cluster) = 0;
+  virtual absl::StatusOr<std::vector<v1::Certification>> ListCertifications(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<v1::SupplyLink>> ListSupplyLinks(const ListQuery& q) = 0;
+  // Counts for one cluster id, or all when empty. `today` is "YYYY-MM-DD".
+  virtual absl::StatusOr<PipelineCounts> Pipeline(const std::string& cluster_id, const std::string& today) = 0;
+
+  // Each mutation gets the current record (nullopt when none) and a view of related records.
+  using EnterpriseMutation = std::function<absl::StatusOr<Change<v1::Enterprise>>(
+      const std::optional<v1::Enterprise>& current, WriteView& view)>;
+  using MembershipMutation = std::function<absl::StatusOr<Change<v1::Membership>>(
+      const std::optional<v1::Membership>& current, WriteView& view)>;
+  using CertificationMutation = std::function<absl::StatusOr<Change<v1::Certification>>(
+      const std::optional<v1::Certification>& current, WriteView& view)>;
+  using SupplyLinkMutation = std::function<absl::StatusOr<Change<v1::SupplyLink>>(
+      const std::optional<v1::SupplyLink>& current, WriteView& view)>;
+
+  virtual absl::StatusOr<v1::Enterprise> MutateEnterprise(const WriteContext& w, const std::string& uscc,
+                                                          const EnterpriseMutation& m) = 0;
+  virtual absl::StatusOr<v1::Membership> MutateMembership(const WriteContext& w, const std::string& uscc,
+                                                          const std::string& cluster_id,
+                                                          const MembershipMutation& m) = 0;
+  // `id` 0 creates a certification (its id is assigned).
+  virtual absl::StatusOr<v1::Certification> MutateCertification(const WriteContext& w, const std::string& uscc,
+                                                                int64_t id, const CertificationMutation& m) = 0;
+  virtual absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const WriteContext& w, int64_t id,
+                                                          const SupplyLinkMutation& m) = 0;
+
+  // Seed: registers the enterprises and memberships that do not exist yet; returns how many
+  // enterprises were created.
+  virtual absl::StatusOr<int> SeedMissing(const Principal& actor, const std::vector<v1::Enterprise>& enterprises,
+                                          const std::vector<v1::Membership>& memberships) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateSqliteEnterpriseRepository(store::Database* db);
+
+// "YYYY-MM-DD" of a date (zero-padded); empty for an unset date.
+std::string DateKey(const google::type::Date& d);
+
+}  // namespace clustergov::enterprises
