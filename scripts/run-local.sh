@@ -14,6 +14,8 @@ mkdir -p "$RUN/data" "$RUN/logs"
 REDIS_PORT=${REDIS_PORT:-6379}
 CLUSTERS_PORT=${CLUSTERS_PORT:-50051}
 CLUSTERS_METRICS_PORT=${CLUSTERS_METRICS_PORT:-9451}
+ENTERPRISES_PORT=${ENTERPRISES_PORT:-50052}
+ENTERPRISES_METRICS_PORT=${ENTERPRISES_METRICS_PORT:-9452}
 
 # A development signing secret, made once and kept (tokens stay valid across restarts).
 if [[ ! -s "$RUN/dev-secret" ]]; then
@@ -43,6 +45,11 @@ fi
   > "$RUN/logs/clusters.log" 2>&1 &
 pids+=($!)
 
+"$BIN/services/enterprises/clustergov-enterprises" --listen="0.0.0.0:$ENTERPRISES_PORT" \
+  --metrics_listen="0.0.0.0:$ENTERPRISES_METRICS_PORT" --db="$RUN/data/enterprises.db" \
+  --clusters_addr="127.0.0.1:$CLUSTERS_PORT" > "$RUN/logs/enterprises.log" 2>&1 &
+pids+=($!)
+
 sleep 1
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -56,7 +63,8 @@ TOKEN=$("$BIN/common/clustergov-token" --sub=dev.operator --org=departments/indu
 cat <<INFO
 clustergov is running:
   redis     127.0.0.1:$REDIS_PORT
-  clusters  gRPC 127.0.0.1:$CLUSTERS_PORT   metrics http://127.0.0.1:$CLUSTERS_METRICS_PORT/metrics
+  clusters     gRPC 127.0.0.1:$CLUSTERS_PORT   metrics http://127.0.0.1:$CLUSTERS_METRICS_PORT/metrics
+  enterprises  gRPC 127.0.0.1:$ENTERPRISES_PORT   metrics http://127.0.0.1:$ENTERPRISES_METRICS_PORT/metrics
   logs      $RUN/logs/   data $RUN/data/
 
 A development token (Industry & IT operator, government+admin, 24 h):
