@@ -277,6 +277,13 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
     });
   }
 
+  absl::StatusOr<std::optional<v1::SupplyLink>> GetSupplyLink(int64_t id) override {
+    return db_->ReadResult<std::optional<v1::SupplyLink>>([&](Connection& c) {
+      return SelectOne<v1::SupplyLink>(c, "SELECT data FROM supply_links WHERE id = ?",
+                                       [&](store::Statement& s) { s.Bind(1, id); });
+    });
+  }
+
   absl::StatusOr<PipelineCounts> Pipeline(const std::string& cluster_id, const std::string& today) override {
     return db_->ReadResult<PipelineCounts>([&](Connection& c) -> absl::StatusOr<PipelineCounts> {
       // The enterprises in scope: active, and members of the cluster when one is given.

@@ -76,6 +76,7 @@ class EnterpriseRepository {
   virtual absl::StatusOr<std::vector<v1::Membership>> ListMemberships(const ListQuery& q, bool by_cluster) = 0;
   virtual absl::StatusOr<std::vector<v1::Certification>> ListCertifications(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<v1::SupplyLink>> ListSupplyLinks(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<v1::SupplyLink>> GetSupplyLink(int64_t id) = 0;
   // Counts for one cluster id, or all when empty. `today` is "YYYY-MM-DD".
   virtual absl::StatusOr<PipelineCounts> Pipeline(const std::string& cluster_id, const std::string& today) = 0;
 

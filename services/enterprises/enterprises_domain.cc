@@ -743,13 +743,28 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
   CG_ASSIGN_OR_RETURN(int64_t id, ParseNumericId("name", req.name().substr(12)));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
+  auto is_party = [&](const v1::SupplyLink& l) {
+    return ActsForEnterprise(p, l.supplier().substr(12)) || ActsForEnterprise(p, l.buyer().substr(12));
+  };
+  // As on create, a promotion organization acts only for its own cluster's links. The cluster is
+  // looked up before the write (no call to the clusters service inside the transaction).
+  std::string promoted_cluster;
+  if (p.HasRole(roles::kPromotionOrg) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
+    CG_ASSIGN_OR_RETURN(auto link, repo_->GetSupplyLink(id));
+    if (link.has_value() && !is_party(*link)) {
+      CG_ASSIGN_OR_RETURN(clusters::v1::Cluster cluster, clusters_->Lookup(call, link->cluster()));
+      if (!clusters::IsPromotionOrganizationOf(p, cluster)) {
+        return PermissionDenied(absl::StrCat("only the promotion organization of ", link->cluster()));
+      }
+      promoted_cluster = link->cluster();
+    }
+  }
   WriteContext w{&p, "DeleteSupplyLink", req.request_id(), call.request_id, "", &req};
   auto deleted = repo_->MutateSupplyLink(
       w, id, [&](const std::optional<v1::SupplyLink>& current, WriteView&) -> absl::StatusOr<Change<v1::SupplyLink>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
-        bool party = ActsForEnterprise(p, current->supplier().substr(12)) ||
-                     ActsForEnterprise(p, current->buyer().substr(12));
-        if (!party && !p.HasAnyRole({roles::kGovernment, roles::kPromotionOrg, roles::kAdmin})) {
+        bool promotes = !promoted_cluster.empty() && current->cluster() == promoted_cluster;
+        if (!is_party(*current) && !promotes && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
           return PermissionDenied("only an end of the link, government or the promotion organization");
         }
         Change<v1::SupplyLink> change;
