@@ -1,0 +1,78 @@
+#include "services/enterprises/client/enterprise_directory.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
+#include "common/log/log.h"
+#include "common/server/client.h"
+
+namespace clustergov::enterprises {
+namespace {
+
+absl::Status Unavailable(const grpc::Status& s) {
+  log::Warn("enterprises service unavailable", {{"code", std::to_string(s.error_code())}, {"error", s.error_message()}});
+  return absl::UnavailableError("the enterprises service is unavailable; retry later");
+}
+
+}  // namespace
+
+class EnterpriseDirectory::Impl {
+ public:
+  Impl(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache, absl::Duration timeout)
+      : stub_(v1::EnterprisesService::NewStub(channel)), cache_(std::move(cache)), timeout_(timeout) {}
+
+  absl::Status CheckMember(const server::CallContext& call, const std::string& uscc, const std::string& cluster_id) {
+    auto fetch = [&]() -> absl::StatusOr<std::string> {
+      const std::string name = absl::StrCat("enterprises/", uscc);
+      v1::GetEnterpriseRequest get;
+      get.set_name(name);
+      v1::Enterprise enterprise;
+      auto ctx = server::OutgoingContext(call, timeout_);
+      grpc::Status s = stub_->GetEnterprise(ctx.get(), get, &enterprise);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        return absl::FailedPreconditionError(absl::StrCat(name, " is not registered"));
+      }
+      if (!s.ok()) return Unavailable(s);
+      if (enterprise.state() != v1::Enterprise::ACTIVE) {
+        return absl::FailedPreconditionError(absl::StrCat(name, " is deregistered"));
+      }
+      v1::ListMembershipsRequest list;
+      list.set_parent(name);
+      list.set_page_size(500);
+      for (int page = 0; page < 20; ++page) {
+        v1::ListMembershipsResponse resp;
+        auto lctx = server::OutgoingContext(call, timeout_);
+        grpc::Status ls = stub_->ListMemberships(lctx.get(), list, &resp);
+        if (!ls.ok()) return Unavailable(ls);
+        for (const auto& m : resp.memberships()) {
+          if (m.cluster() == absl::StrCat("clusters/", cluster_id)) return std::string("member");
+        }
+        if (resp.next_page_token().empty()) break;
+        list.set_page_token(resp.next_page_token());
+      }
+      return absl::FailedPreconditionError(absl::StrCat(name, " is not a member of clusters/", cluster_id));
+    };
+    // Only a positive answer is cached: errors are returned by the loader and never stored.
+    auto answer = cache_ != nullptr ? cache_->GetOrLoad(absl::StrCat("member:", uscc, ":", cluster_id), fetch) : fetch();
+    return answer.status();
+  }
+
+ private:
+  std::unique_ptr<v1::EnterprisesService::Stub> stub_;
+  std::unique_ptr<cache::Cache> cache_;
+  absl::Duration timeout_;
+};
+
+EnterpriseDirectory::EnterpriseDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
+                                         absl::Duration timeout)
+    : impl_(std::make_unique<Impl>(std::move(channel), std::move(cache), timeout)) {}
+
+EnterpriseDirectory::~EnterpriseDirectory() = default;
+
+absl::Status EnterpriseDirectory::CheckMember(const server::CallContext& call, const std::string& uscc,
+                                              const std::string& cluster_id) {
+  return impl_->CheckMember(call, uscc, cluster_id);
+}
+
+}  // namespace clustergov::enterprises

@@ -1,0 +1,110 @@
+#pragma once
+
+// Persistence of the support service. Writes run as one atomic unit through `SupportTx` (all or
+// nothing: a reservation over several pools either lands completely or not at all); SQL lives
+// only in the SQLite implementation. The database itself also refuses an overdrawn pool (a CHECK
+// constraint) and any change to the ledger (append-only triggers).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/support/v1/support.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/filter.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::support {
+
+namespace v1 = ::clustergov::support::v1;
+
+struct WriteContext {
+  const Principal* actor = nullptr;
+  std::string method;
+  std::string request_id;
+  std::string call_id;
+  std::string reason;
+  const google::protobuf::Message* request = nullptr;
+};
+
+// The operations available inside one atomic write.
+class SupportTx {
+ public:
+  virtual ~SupportTx() = default;
+  virtual absl::StatusOr<std::optional<v1::Pool>> GetPool(const std::string& name) = 0;
+  // Writes the pool (its numbers and parcels); bumps its etag and times.
+  virtual absl::Status PutPool(v1::Pool& pool, bool create) = 0;
+  virtual absl::StatusOr<std::optional<v1::Application>> GetApplication(int64_t id) = 0;
+  // Inserts (id 0: assigns the id and name) or updates; bumps etag and times.
+  virtual absl::Status PutApplication(v1::Application& app) = 0;
+  virtual absl::Status AppendLedger(v1::LedgerEntry& entry) = 0;
+  // Approved applications whose reservation expired before `now_micros`.
+  virtual absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros) = 0;
+  virtual absl::Status Audit(const std::string& resource, const std::string& etag_before,
+                             const std::string& etag_after) = 0;
+};
+
+struct ListQuery {
+  SqlFilter filter;
+  std::string after;  // keyset (opaque to the domain)
+  int limit = 50;
+  bool priority_order = false;  // applications: core chain first, then submission time
+  std::string applicant;        // applications: restrict to one applicant (empty = all)
+};
+
+struct LedgerSums {
+  std::string pool;
+  int64_t capacity_adjusted = 0;  // sum of ADJUST
+  int64_t reserved = 0;           // RESERVE - RELEASE - ALLOCATE
+  int64_t allocated = 0;          // ALLOCATE
+};
+
+struct ClusterUse {
+  std::string cluster;
+  int kind = 0;
+  int64_t reserved = 0;
+  int64_t allocated = 0;
+};
+
+class SupportRepository {
+ public:
+  virtual ~SupportRepository() = default;
+
+  virtual const std::vector<FilterField>& PoolFilterFields() const = 0;
+  virtual const std::vector<FilterField>& ApplicationFilterFields() const = 0;
+  virtual const std::vector<FilterField>& LedgerFilterFields() const = 0;
+
+  // Runs `body` atomically, once per request id (idempotent retries return the first result).
+  template <typename T>
+  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(SupportTx&)>& body) {
+    auto bytes = WriteBytes(w, [&](SupportTx& tx) -> absl::StatusOr<std::string> {
+      auto r = body(tx);
+      if (!r.ok()) return r.status();
+      return r->SerializeAsString();
+    });
+    if (!bytes.ok()) return bytes.status();
+    T out;
+    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
+    return out;
+  }
+
+  virtual absl::StatusOr<std::optional<v1::Pool>> GetPool(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<v1::Pool>> ListPools(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<v1::Application>> GetApplication(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Application>> ListApplications(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<v1::LedgerEntry>> ListLedger(const ListQuery& q) = 0;
+  // Per pool, sums recomputed from the ledger alone; plus every pool as stored.
+  virtual absl::StatusOr<std::vector<LedgerSums>> SumLedger() = 0;
+  virtual absl::StatusOr<std::vector<ClusterUse>> UseByCluster() = 0;
+
+ protected:
+  virtual absl::StatusOr<std::string> WriteBytes(
+      const WriteContext& w, const std::function<absl::StatusOr<std::string>(SupportTx&)>& body) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSqliteSupportRepository(store::Database* db);
+
+}  // namespace clustergov::support
