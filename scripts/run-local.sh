@@ -16,6 +16,8 @@ CLUSTERS_PORT=${CLUSTERS_PORT:-50051}
 CLUSTERS_METRICS_PORT=${CLUSTERS_METRICS_PORT:-9451}
 ENTERPRISES_PORT=${ENTERPRISES_PORT:-50052}
 ENTERPRISES_METRICS_PORT=${ENTERPRISES_METRICS_PORT:-9452}
+SUPPORT_PORT=${SUPPORT_PORT:-50053}
+SUPPORT_METRICS_PORT=${SUPPORT_METRICS_PORT:-9453}
 
 # A development signing secret, made once and kept (tokens stay valid across restarts).
 if [[ ! -s "$RUN/dev-secret" ]]; then
@@ -50,6 +52,12 @@ pids+=($!)
   --clusters_addr="127.0.0.1:$CLUSTERS_PORT" > "$RUN/logs/enterprises.log" 2>&1 &
 pids+=($!)
 
+"$BIN/services/support/clustergov-support" --listen="0.0.0.0:$SUPPORT_PORT" \
+  --metrics_listen="0.0.0.0:$SUPPORT_METRICS_PORT" --db="$RUN/data/support.db" \
+  --clusters_addr="127.0.0.1:$CLUSTERS_PORT" --enterprises_addr="127.0.0.1:$ENTERPRISES_PORT" \
+  > "$RUN/logs/support.log" 2>&1 &
+pids+=($!)
+
 sleep 1
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -65,6 +73,7 @@ clustergov is running:
   redis     127.0.0.1:$REDIS_PORT
   clusters     gRPC 127.0.0.1:$CLUSTERS_PORT   metrics http://127.0.0.1:$CLUSTERS_METRICS_PORT/metrics
   enterprises  gRPC 127.0.0.1:$ENTERPRISES_PORT   metrics http://127.0.0.1:$ENTERPRISES_METRICS_PORT/metrics
+  support      gRPC 127.0.0.1:$SUPPORT_PORT   metrics http://127.0.0.1:$SUPPORT_METRICS_PORT/metrics
   logs      $RUN/logs/   data $RUN/data/
 
 A development token (Industry & IT operator, government+admin, 24 h):
