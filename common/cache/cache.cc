@@ -1,6 +1,7 @@
 #include "absl/strings/string_view.h"
 #include "common/cache/cache.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,22 @@ std::string UniqueToken() {
 
 }  // namespace
 
+constexpr size_t kNearShards = 16;
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Cache::NearShard {
+  struct Entry {
+    std::string value;
+    int64_t expires_ns;
+  };
+  std::mutex mu;
+  std::unordered_map<std::string, Entry> entries;
+};
+
 struct Cache::Flight {
   std::mutex mu;
   std::condition_variable cv;
@@ -33,6 +50,7 @@ struct Cache::Flight {
 
 Cache::Cache(RedisClient* redis, CacheOptions options, prometheus::Registry* registry, std::string name)
     : redis_(redis), options_(std::move(options)) {
+  if (options_.near_ttl.count() > 0) near_ = std::make_unique<NearShard[]>(kNearShards);
   if (registry != nullptr) {
     hits_ = &prometheus::BuildCounter()
                  .Name("clustergov_cache_hits_total")
@@ -54,6 +72,11 @@ Cache::Cache(RedisClient* redis, CacheOptions options, prometheus::Registry* reg
                      .Help("Reads served from the store without the cache (Redis down or invalidations pending).")
                      .Register(*registry)
                      .Add({{"cache", name}});
+    near_hits_ = &prometheus::BuildCounter()
+                      .Name("clustergov_cache_near_hits_total")
+                      .Help("Cache reads answered from the in-process near cache (also counted as hits).")
+                      .Register(*registry)
+                      .Add({{"cache", name}});
     pending_gauge_ = &prometheus::BuildGauge()
                           .Name("clustergov_cache_pending_invalidations")
                           .Help("Invalidations waiting for Redis to come back.")
@@ -63,6 +86,47 @@ Cache::Cache(RedisClient* redis, CacheOptions options, prometheus::Registry* reg
 }
 
 Cache::~Cache() = default;
+
+bool Cache::NearGet(const std::string& full_key, std::string* value) {
+  if (!near_) return false;
+  auto& shard = near_[std::hash<std::string>()(full_key) % kNearShards];
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.entries.find(full_key);
+  if (it == shard.entries.end()) return false;
+  if (it->second.expires_ns < SteadyNowNs()) {
+    shard.entries.erase(it);
+    return false;
+  }
+  *value = it->second.value;
+  return true;
+}
+
+void Cache::NearPut(const std::string& full_key, const std::string& value, uint64_t epoch) {
+  if (!near_) return;
+  auto& shard = near_[std::hash<std::string>()(full_key) % kNearShards];
+  const int64_t now = SteadyNowNs();
+  std::lock_guard<std::mutex> lock(shard.mu);
+  // Checked under the shard lock: an Invalidate() that advanced the epoch after `epoch` was read
+  // either already erased this key (and the value is not put) or will erase it after this put.
+  if (epoch_.load() != epoch) return;
+  const size_t limit = std::max<size_t>(1, options_.near_max_entries / kNearShards);
+  if (shard.entries.size() >= limit) {
+    for (auto it = shard.entries.begin(); it != shard.entries.end();) {
+      it = it->second.expires_ns < now ? shard.entries.erase(it) : std::next(it);
+    }
+    if (shard.entries.size() >= limit) shard.entries.clear();
+  }
+  shard.entries[full_key] = {value, now + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.near_ttl).count()};
+}
+
+void Cache::NearErase(const std::vector<std::string>& full_keys) {
+  if (!near_) return;
+  for (const auto& k : full_keys) {
+    auto& shard = near_[std::hash<std::string>()(k) % kNearShards];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    shard.entries.erase(k);
+  }
+}
 
 std::string Cache::GenerationKey(absl::string_view collection) { return absl::StrCat("gen:", collection); }
 
@@ -152,7 +216,8 @@ void Cache::Fill(const std::string& full_key, const std::string& value) {
   if (!reply.ok()) CountError();
 }
 
-absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const Loader& loader, bool fill) {
+absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const Loader& loader, bool fill,
+                                            uint64_t epoch) {
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -173,6 +238,9 @@ absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const L
   }
   absl::StatusOr<std::string> result = loader();
   if (result.ok() && fill) Fill(full_key, *result);
+  // Only the leader keeps the value near, under the epoch it read before loading: a follower's
+  // epoch may be newer than the load it shares.
+  if (result.ok()) NearPut(full_key, *result, epoch);
   {
     std::lock_guard<std::mutex> lock(flights_mu_);
     flights_.erase(full_key);
@@ -189,18 +257,27 @@ absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const L
 absl::StatusOr<std::string> Cache::GetOrLoad(absl::string_view key, const Loader& loader) {
   std::string full_key = absl::StrCat(options_.prefix, key);
   std::string value;
+  if (NearGet(full_key, &value)) {
+    if (hits_ != nullptr) hits_->Increment();
+    if (near_hits_ != nullptr) near_hits_->Increment();
+    return value;
+  }
+  const uint64_t epoch = epoch_.load();
   switch (Fetch(full_key, &value)) {
     case Lookup::kHit:
       if (hits_ != nullptr) hits_->Increment();
+      NearPut(full_key, value, epoch);
       return value;
     case Lookup::kMiss:
       if (misses_ != nullptr) misses_->Increment();
-      return LoadOnce(full_key, loader, /*fill=*/true);
+      return LoadOnce(full_key, loader, /*fill=*/true, epoch);
     case Lookup::kNoFill:
       break;
   }
   if (misses_ != nullptr) misses_->Increment();
-  return loader();
+  auto loaded = loader();
+  if (loaded.ok()) NearPut(full_key, *loaded, epoch);
+  return loaded;
 }
 
 absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, absl::string_view query_key,
@@ -208,8 +285,13 @@ absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, a
   if (redis_ == nullptr) return loader();
   std::string gen_key = absl::StrCat(options_.prefix, GenerationKey(collection));
   std::string generation;
+  const uint64_t epoch = epoch_.load();
+  if (NearGet(gen_key, &generation)) {
+    return GetOrLoad(absl::StrCat("list:", collection, ":", generation, ":", query_key), loader);
+  }
   switch (Fetch(gen_key, &generation)) {
     case Lookup::kHit:
+      NearPut(gen_key, generation, epoch);
       break;
     case Lookup::kMiss: {
       // No generation yet (first use, or Redis restarted): start one. A unique token rather than
@@ -220,6 +302,7 @@ absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, a
         if (misses_ != nullptr) misses_->Increment();
         return loader();
       }
+      NearPut(gen_key, generation, epoch);
       break;
     }
     case Lookup::kNoFill:
@@ -230,10 +313,19 @@ absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, a
 }
 
 void Cache::Invalidate(const std::vector<std::string>& keys) {
-  if (redis_ == nullptr || keys.empty()) return;
+  if (keys.empty()) return;
   std::vector<std::string> full;
   full.reserve(keys.size());
   for (const auto& k : keys) full.push_back(absl::StrCat(options_.prefix, k));
+  // Redis first, then the near cache: a concurrent reader that fetched the old value from Redis
+  // before the tombstone sees the epoch move and does not keep it.
+  InvalidateRedis(full);
+  epoch_.fetch_add(1);
+  NearErase(full);
+}
+
+void Cache::InvalidateRedis(std::vector<std::string> full) {
+  if (redis_ == nullptr) return;
   std::string px = std::to_string(options_.tombstone_ttl.count());
   std::vector<std::vector<absl::string_view>> commands;
   for (const auto& k : full) commands.push_back({"SET", k, kTombstone, "PX", px});
@@ -252,7 +344,7 @@ void Cache::Invalidate(const std::vector<std::string>& keys) {
     pending_.insert(std::move(k));
   }
   if (pending_gauge_ != nullptr) pending_gauge_->Set(static_cast<double>(pending_.size()));
-  log::Warn("cache invalidation deferred: redis unavailable", {{"keys", std::to_string(keys.size())}});
+  log::Warn("cache invalidation deferred: redis unavailable", {{"keys", std::to_string(full.size())}});
 }
 
 }  // namespace clustergov::cache

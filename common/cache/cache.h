@@ -12,8 +12,15 @@
 // Fail-open: when Redis is down or slow, reads go to the store and the error is counted. An
 // invalidation that could not reach Redis is kept and replayed before the cache is trusted again;
 // until then every read bypasses the cache.
+//
+// Near cache (optional, `near_ttl` > 0): an in-process copy in front of Redis for `near_ttl`.
+// It is coherent with this process's writes: Invalidate() first tombstones Redis, then advances
+// an epoch and drops the keys; a value is kept only if no invalidation happened while it was
+// being fetched. Writes made by other processes reach it within `near_ttl` (services keep one
+// writer per store, so in the deployed shape every write is a local one).
 
 #include "absl/strings/string_view.h"
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -43,6 +50,8 @@ struct CacheOptions {
   double ttl_jitter = 0.2;  // ±20%
   std::chrono::milliseconds tombstone_ttl{2000};
   size_t max_pending_invalidations = 100000;
+  std::chrono::milliseconds near_ttl{0};  // 0: no near cache
+  size_t near_max_entries = 10000;
 };
 
 class Cache {
@@ -71,12 +80,18 @@ class Cache {
 
  private:
   struct Flight;
+  struct NearShard;
   enum class Lookup { kHit, kMiss, kNoFill };
+  bool NearGet(const std::string& full_key, std::string* value);
+  void NearPut(const std::string& full_key, const std::string& value, uint64_t epoch);
+  void NearErase(const std::vector<std::string>& full_keys);
   Lookup Fetch(const std::string& full_key, std::string* value);
   void Fill(const std::string& full_key, const std::string& value);
   bool FlushPending();
+  void InvalidateRedis(std::vector<std::string> full_keys);
   std::chrono::milliseconds JitteredTtl();
-  absl::StatusOr<std::string> LoadOnce(const std::string& full_key, const Loader& loader, bool fill);
+  absl::StatusOr<std::string> LoadOnce(const std::string& full_key, const Loader& loader, bool fill,
+                                       uint64_t epoch);
   void CountError();
 
   RedisClient* redis_;
@@ -86,6 +101,9 @@ class Cache {
   std::unordered_set<std::string> pending_;  // full keys whose tombstone did not reach Redis
   bool pending_overflow_ = false;
 
+  std::atomic<uint64_t> epoch_{0};
+  std::unique_ptr<NearShard[]> near_;
+
   std::mutex flights_mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
 
@@ -93,6 +111,7 @@ class Cache {
   prometheus::Counter* misses_ = nullptr;
   prometheus::Counter* errors_ = nullptr;
   prometheus::Counter* bypasses_ = nullptr;
+  prometheus::Counter* near_hits_ = nullptr;
   prometheus::Gauge* pending_gauge_ = nullptr;
 };
 

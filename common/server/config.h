@@ -32,6 +32,7 @@ struct CommonConfig {
   cache::RedisOptions redis;
   bool cache_enabled = true;
   std::chrono::seconds cache_ttl{300};
+  std::chrono::milliseconds near_cache_ttl{1000};
   store::DatabaseOptions db;
   AuthConfig auth;
   std::string page_token_secret;

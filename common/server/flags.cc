@@ -28,6 +28,9 @@ ABSL_FLAG(int, redis_pool, 16, "Redis connections kept open");
 ABSL_FLAG(int, redis_timeout_ms, 100, "Redis connect and I/O timeout in milliseconds");
 ABSL_FLAG(bool, cache, true, "Cache reads in Redis (false: every read goes to the store)");
 ABSL_FLAG(int, cache_ttl_seconds, 300, "Cache entry lifetime (jittered ±20%)");
+ABSL_FLAG(int, near_cache_ms, 1000,
+          "Lifetime of the in-process near cache in front of Redis (0 disables); bounds how long a write "
+          "made by another process can go unseen");
 ABSL_FLAG(std::string, db, "", "SQLite database file (default ./data/<service>.db)");
 ABSL_FLAG(std::string, db_synchronous, "full", "SQLite synchronous mode: full (fsync each commit) or normal");
 ABSL_FLAG(int, db_readers, 4, "SQLite read connections");
@@ -127,6 +130,8 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
   c.redis.io_timeout = c.redis.connect_timeout;
   c.cache_enabled = absl::GetFlag(FLAGS_cache);
   c.cache_ttl = std::chrono::seconds(absl::GetFlag(FLAGS_cache_ttl_seconds));
+  if (absl::GetFlag(FLAGS_near_cache_ms) < 0) return absl::InvalidArgumentError("--near_cache_ms must not be negative");
+  c.near_cache_ttl = std::chrono::milliseconds(absl::GetFlag(FLAGS_near_cache_ms));
 
   c.db.path = absl::GetFlag(FLAGS_db);
   if (c.db.path.empty()) c.db.path = absl::StrCat("./data/", service_name, ".db");
