@@ -101,6 +101,13 @@ bool Cache::NearGet(const std::string& full_key, std::string* value) {
   return true;
 }
 
+bool Cache::PeekNear(absl::string_view key, std::string* value) {
+  if (!near_ || !NearGet(absl::StrCat(options_.prefix, key), value)) return false;
+  if (hits_ != nullptr) hits_->Increment();
+  if (near_hits_ != nullptr) near_hits_->Increment();
+  return true;
+}
+
 void Cache::NearPut(const std::string& full_key, const std::string& value, uint64_t epoch) {
   if (!near_) return;
   auto& shard = near_[std::hash<std::string>()(full_key) % kNearShards];

@@ -70,6 +70,10 @@ class Cache {
   absl::StatusOr<std::string> GetOrLoadList(absl::string_view collection, absl::string_view query_key,
                                             const Loader& loader);
 
+  // The near-cache copy of `key`, if any: memory only, never blocks (for answering inline in a
+  // gRPC reaction). Counted as a hit when found.
+  bool PeekNear(absl::string_view key, std::string* value);
+
   // Call after a write commits: the keys (and collection generations) miss from now on.
   void Invalidate(const std::vector<std::string>& keys);
   // The key that, when invalidated, drops every cached list of `collection`.

@@ -13,6 +13,7 @@
 // is settled (x-request-id, or a generated one, echoed in the initial metadata) and the caller is
 // authenticated (UNAUTHENTICATED otherwise). Its absl::StatusOr is mapped to grpc::Status once.
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -49,17 +50,55 @@ class Handler {
         Finish(ctx, reactor, call, early);
         return;
       }
-      absl::StatusOr<Response> result = fn(static_cast<const CallContext&>(call));
-      if (result.ok()) *response = std::move(*result);
-      Finish(ctx, reactor, call, result.status());
+      Run(ctx, reactor, call, response, fn);
     });
-    if (!queued) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server overloaded, retry later"));
+    if (!queued) Overloaded(reactor);
+    return reactor;
+  }
+
+  // Like Unary, but first tries `fast` inline in the reaction. `fast` must not block (memory
+  // only: a near-cache hit); it returns std::nullopt to hand the call to `slow` on the pool.
+  // Authentication runs inline too (a verified-token cache hit, or one signature check).
+  template <typename Response, typename Fast, typename Slow>
+  grpc::ServerUnaryReactor* UnaryFast(grpc::CallbackServerContext* ctx, Response* response, Fast&& fast,
+                                      Slow&& slow) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    CallContext call;
+    absl::Status early = Prepare(ctx, &call);
+    {
+      log::ScopedRequestId scope(call.request_id);
+      if (!early.ok()) {
+        Finish(ctx, reactor, call, early);
+        return reactor;
+      }
+      std::optional<absl::StatusOr<Response>> quick = fast(static_cast<const CallContext&>(call));
+      if (quick.has_value()) {
+        if (quick->ok()) *response = std::move(**quick);
+        Finish(ctx, reactor, call, quick->status());
+        return reactor;
+      }
     }
+    bool queued = pool_->TrySubmit(
+        [this, ctx, response, reactor, call = std::move(call), slow = std::forward<Slow>(slow)]() mutable {
+          log::ScopedRequestId scope(call.request_id);
+          Run(ctx, reactor, call, response, slow);
+        });
+    if (!queued) Overloaded(reactor);
     return reactor;
   }
 
  private:
+  template <typename Response, typename Fn>
+  void Run(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor, const CallContext& call,
+           Response* response, Fn& fn) {
+    absl::StatusOr<Response> result = fn(call);
+    if (result.ok()) *response = std::move(*result);
+    Finish(ctx, reactor, call, result.status());
+  }
+  static void Overloaded(grpc::ServerUnaryReactor* reactor) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server overloaded, retry later"));
+  }
+
   // Request id, deadline/cancellation check, authentication.
   absl::Status Prepare(grpc::CallbackServerContext* ctx, CallContext* call);
   void Finish(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor, const CallContext& call,

@@ -291,6 +291,17 @@ absl::StatusOr<v1::Cluster> ClustersDomain::GetCluster(const CallContext& call, 
   return LoadCached(id);
 }
 
+std::optional<absl::StatusOr<v1::Cluster>> ClustersDomain::GetClusterFast(const CallContext& call,
+                                                                          const v1::GetClusterRequest& req) {
+  auto id = ParseClusterName("name", req.name());
+  if (!id.ok()) return absl::StatusOr<v1::Cluster>(id.status());
+  std::string bytes;
+  if (cache_ == nullptr || !cache_->PeekNear(absl::StrCat("cluster:", *id), &bytes)) return std::nullopt;
+  v1::Cluster cluster;
+  if (!cluster.ParseFromString(bytes)) return std::nullopt;
+  return absl::StatusOr<v1::Cluster>(std::move(cluster));
+}
+
 absl::StatusOr<v1::ListClustersResponse> ClustersDomain::ListClusters(const CallContext& call,
                                                                       const v1::ListClustersRequest& req) {
   CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));

@@ -5,6 +5,7 @@
 // method takes the call's context and request and returns absl::StatusOr.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ class ClustersDomain {
 
   absl::StatusOr<v1::Cluster> CreateCluster(const CallContext& call, const v1::CreateClusterRequest& req);
   absl::StatusOr<v1::Cluster> GetCluster(const CallContext& call, const v1::GetClusterRequest& req);
+  // GetCluster answered from the near cache alone (never blocks), or nullopt.
+  std::optional<absl::StatusOr<v1::Cluster>> GetClusterFast(const CallContext& call, const v1::GetClusterRequest& req);
   absl::StatusOr<v1::ListClustersResponse> ListClusters(const CallContext& call, const v1::ListClustersRequest& req);
   absl::StatusOr<v1::Cluster> UpdateCluster(const CallContext& call, const v1::UpdateClusterRequest& req);
   absl::StatusOr<v1::Cluster> DeleteCluster(const CallContext& call, const v1::DeleteClusterRequest& req);

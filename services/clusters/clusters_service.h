@@ -18,7 +18,6 @@ class ClustersServiceImpl final : public v1::ClustersService::CallbackService {
     return handler_->Unary(ctx, resp, [this, req](const CallContext& call) { return domain_->Method(call, *req); }); \
   }
   CG_CLUSTERS_RPC(CreateCluster, v1::CreateClusterRequest, v1::Cluster)
-  CG_CLUSTERS_RPC(GetCluster, v1::GetClusterRequest, v1::Cluster)
   CG_CLUSTERS_RPC(ListClusters, v1::ListClustersRequest, v1::ListClustersResponse)
   CG_CLUSTERS_RPC(UpdateCluster, v1::UpdateClusterRequest, v1::Cluster)
   CG_CLUSTERS_RPC(DeleteCluster, v1::DeleteClusterRequest, v1::Cluster)
@@ -33,6 +32,14 @@ class ClustersServiceImpl final : public v1::ClustersService::CallbackService {
   CG_CLUSTERS_RPC(GetReferenceData, v1::GetReferenceDataRequest, v1::ReferenceData)
   CG_CLUSTERS_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_CLUSTERS_RPC
+
+  // The hot read: a near-cache hit is answered inline, without the hop to the worker pool.
+  grpc::ServerUnaryReactor* GetCluster(grpc::CallbackServerContext* ctx, const v1::GetClusterRequest* req,
+                                       v1::Cluster* resp) override {
+    return handler_->UnaryFast(
+        ctx, resp, [this, req](const CallContext& call) { return domain_->GetClusterFast(call, *req); },
+        [this, req](const CallContext& call) { return domain_->GetCluster(call, *req); });
+  }
 
  private:
   ClustersDomain* domain_;

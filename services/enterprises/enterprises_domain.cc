@@ -257,6 +257,17 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::GetEnterprise(const CallContex
   return LoadCached(uscc);
 }
 
+std::optional<absl::StatusOr<v1::Enterprise>> EnterprisesDomain::GetEnterpriseFast(
+    const CallContext& call, const v1::GetEnterpriseRequest& req) {
+  auto uscc = ParseEnterpriseName("name", req.name());
+  if (!uscc.ok()) return absl::StatusOr<v1::Enterprise>(uscc.status());
+  std::string bytes;
+  if (cache_ == nullptr || !cache_->PeekNear(absl::StrCat("enterprise:", *uscc), &bytes)) return std::nullopt;
+  v1::Enterprise e;
+  if (!e.ParseFromString(bytes)) return std::nullopt;
+  return absl::StatusOr<v1::Enterprise>(std::move(e));
+}
+
 absl::StatusOr<v1::ListEnterprisesResponse> EnterprisesDomain::ListEnterprises(const CallContext& call,
                                                                                const v1::ListEnterprisesRequest& req) {
   CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));

@@ -4,6 +4,7 @@
 // membership, the certification ladder and supply links. No gRPC wiring here.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class EnterprisesDomain {
 
   absl::StatusOr<v1::Enterprise> RegisterEnterprise(const CallContext& call, const v1::RegisterEnterpriseRequest& req);
   absl::StatusOr<v1::Enterprise> GetEnterprise(const CallContext& call, const v1::GetEnterpriseRequest& req);
+  // GetEnterprise answered from the near cache alone (never blocks), or nullopt.
+  std::optional<absl::StatusOr<v1::Enterprise>> GetEnterpriseFast(const CallContext& call,
+                                                                  const v1::GetEnterpriseRequest& req);
   absl::StatusOr<v1::ListEnterprisesResponse> ListEnterprises(const CallContext& call,
                                                               const v1::ListEnterprisesRequest& req);
   absl::StatusOr<v1::Enterprise> UpdateEnterprise(const CallContext& call, const v1::UpdateEnterpriseRequest& req);

@@ -18,7 +18,6 @@ class EnterprisesServiceImpl final : public v1::EnterprisesService::CallbackServ
     return handler_->Unary(ctx, resp, [this, req](const CallContext& call) { return domain_->Method(call, *req); }); \
   }
   CG_ENTERPRISES_RPC(RegisterEnterprise, v1::RegisterEnterpriseRequest, v1::Enterprise)
-  CG_ENTERPRISES_RPC(GetEnterprise, v1::GetEnterpriseRequest, v1::Enterprise)
   CG_ENTERPRISES_RPC(ListEnterprises, v1::ListEnterprisesRequest, v1::ListEnterprisesResponse)
   CG_ENTERPRISES_RPC(UpdateEnterprise, v1::UpdateEnterpriseRequest, v1::Enterprise)
   CG_ENTERPRISES_RPC(DeregisterEnterprise, v1::DeregisterEnterpriseRequest, v1::Enterprise)
@@ -37,6 +36,14 @@ class EnterprisesServiceImpl final : public v1::EnterprisesService::CallbackServ
   CG_ENTERPRISES_RPC(GetCultivationPipeline, v1::GetCultivationPipelineRequest, v1::CultivationPipeline)
   CG_ENTERPRISES_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_ENTERPRISES_RPC
+
+  // The hot read: a near-cache hit is answered inline, without the hop to the worker pool.
+  grpc::ServerUnaryReactor* GetEnterprise(grpc::CallbackServerContext* ctx, const v1::GetEnterpriseRequest* req,
+                                          v1::Enterprise* resp) override {
+    return handler_->UnaryFast(
+        ctx, resp, [this, req](const CallContext& call) { return domain_->GetEnterpriseFast(call, *req); },
+        [this, req](const CallContext& call) { return domain_->GetEnterprise(call, *req); });
+  }
 
  private:
   EnterprisesDomain* domain_;

@@ -823,7 +823,10 @@ absl::StatusOr<v1::Utilization> SupportDomain::GetUtilization(const CallContext&
     use->set_reserved(pool.reserved());
     use->set_allocated(pool.allocated());
     int64_t used = pool.reserved() + pool.allocated();
-    use->set_used_bp(pool.capacity() > 0 ? static_cast<int32_t>(used * 10000 / pool.capacity()) : 0);
+    // In 128 bits: quantities reach 2^50, and 2^50 * 10000 does not fit in 64.
+    use->set_used_bp(pool.capacity() > 0
+                         ? static_cast<int32_t>(static_cast<__int128>(used) * 10000 / pool.capacity())
+                         : 0);
   }
   CG_ASSIGN_OR_RETURN(auto by_cluster, repo_->UseByCluster());
   for (const auto& u : by_cluster) {
