@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status/status.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::clusters {
@@ -61,18 +62,8 @@ CREATE TABLE task_progress (
   return *migrations;
 }
 
-std::string Etag(int64_t revision) { return absl::StrCat("v", revision); }
-
-template <typename Msg>
-absl::StatusOr<Msg> Parse(const std::string& bytes) {
-  Msg m;
-  if (!m.ParseFromString(bytes)) return absl::InternalError("stored record does not parse");
-  return m;
-}
-
-std::string TaskKey(const std::string& cluster_id, int64_t task_number) {
-  return absl::StrFormat("%s/%03d", cluster_id, task_number);
-}
+using store::Etag;
+using store::ParseStored;
 
 class SqliteClusterRepository : public ClusterRepository {
  public:
@@ -134,7 +125,7 @@ class SqliteClusterRepository : public ClusterRepository {
       while (true) {
         CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        CG_ASSIGN_OR_RETURN(auto cluster, Parse<v1::Cluster>(stmt.Blob(0)));
+        CG_ASSIGN_OR_RETURN(auto cluster, ParseStored<v1::Cluster>(stmt.Blob(0)));
         out.push_back(std::move(cluster));
       }
       return out;
@@ -166,7 +157,7 @@ class SqliteClusterRepository : public ClusterRepository {
         [&](Connection& c) -> absl::StatusOr<v1::Cluster> {
       CG_ASSIGN_OR_RETURN(auto current, Load(c, id));
       CG_ASSIGN_OR_RETURN(ClusterChange change, mutation(current));
-      int64_t revision = current.has_value() ? RevisionOf(*current) + 1 : 1;
+      int64_t revision = current.has_value() ? store::RevisionOf(current->etag()) + 1 : 1;
       int64_t now = store::NowMicros();
       v1::Cluster& cluster = change.cluster;
       cluster.set_name(absl::StrCat("clusters/", id));
@@ -226,7 +217,7 @@ class SqliteClusterRepository : public ClusterRepository {
           while (true) {
             CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
             if (!row) break;
-            CG_ASSIGN_OR_RETURN(auto d, Parse<v1::TierDesignation>(stmt.Blob(0)));
+            CG_ASSIGN_OR_RETURN(auto d, ParseStored<v1::TierDesignation>(stmt.Blob(0)));
             out.push_back(std::move(d));
           }
           return out;
@@ -245,7 +236,7 @@ class SqliteClusterRepository : public ClusterRepository {
       CG_ASSIGN_OR_RETURN(bool found, select.Step());
       if (!found) return absl::NotFoundError("task progress not found");
       int64_t revision = select.Int(0);
-      CG_ASSIGN_OR_RETURN(auto current, Parse<v1::TaskProgress>(select.Blob(1)));
+      CG_ASSIGN_OR_RETURN(auto current, ParseStored<v1::TaskProgress>(select.Blob(1)));
       CG_ASSIGN_OR_RETURN(v1::TaskProgress next, mutation(current, *cluster));
       ++revision;
       next.set_name(current.name());
@@ -291,7 +282,7 @@ class SqliteClusterRepository : public ClusterRepository {
           while (true) {
             CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
             if (!row) break;
-            CG_ASSIGN_OR_RETURN(auto t, Parse<v1::TaskProgress>(stmt.Blob(0)));
+            CG_ASSIGN_OR_RETURN(auto t, ParseStored<v1::TaskProgress>(stmt.Blob(0)));
             out.push_back(std::move(t));
           }
           return out;
@@ -304,20 +295,12 @@ class SqliteClusterRepository : public ClusterRepository {
   }
 
  private:
-  static int64_t RevisionOf(const v1::Cluster& c) {
-    int64_t revision = 0;
-    absl::string_view etag = c.etag();
-    if (!etag.empty()) etag.remove_prefix(1);
-    for (char ch : etag) revision = revision * 10 + (ch - '0');
-    return revision;
-  }
-
   absl::StatusOr<std::optional<v1::Cluster>> Load(Connection& c, const std::string& id) {
     CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT data FROM clusters WHERE id = ?"));
     stmt.Bind(1, id);
     CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return std::optional<v1::Cluster>();
-    CG_ASSIGN_OR_RETURN(auto cluster, Parse<v1::Cluster>(stmt.Blob(0)));
+    CG_ASSIGN_OR_RETURN(auto cluster, ParseStored<v1::Cluster>(stmt.Blob(0)));
     return std::optional<v1::Cluster>(std::move(cluster));
   }
 

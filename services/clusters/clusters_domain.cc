@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
+#include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
@@ -304,35 +305,24 @@ std::optional<absl::StatusOr<v1::Cluster>> ClustersDomain::GetClusterFast(const 
 
 absl::StatusOr<v1::ListClustersResponse> ClustersDomain::ListClusters(const CallContext& call,
                                                                       const v1::ListClustersRequest& req) {
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->ClusterFilterFields()));
-  uint64_t query_hash = QueryHash({"ListClusters", req.filter(), req.show_deleted() ? "1" : "0"});
+  const std::string deleted = req.show_deleted() ? "1" : "0";
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->ClusterFilterFields(), {"ListClusters", req.filter(), deleted}));
   ClusterQuery query;
-  query.filter = std::move(filter);
+  query.filter = plan.filter;
   query.show_deleted = req.show_deleted();
-  query.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    query.after_id = payload.last_key();
-  }
+  query.limit = plan.page_size;
+  query.after_id = plan.after_key;
   auto load = [&]() -> absl::StatusOr<std::string> {
     CG_ASSIGN_OR_RETURN(auto clusters, repo_->List(query));
     CG_ASSIGN_OR_RETURN(int total, repo_->Count(query));
     v1::ListClustersResponse resp;
     resp.set_total_size(total);
-    for (size_t i = 0; i < clusters.size() && static_cast<int>(i) < page_size; ++i) {
-      *resp.add_clusters() = std::move(clusters[i]);
-    }
-    if (static_cast<int>(clusters.size()) > page_size) {
-      common::v1::PageTokenPayload next;
-      next.set_query_hash(query_hash);
-      next.set_last_key(resp.clusters(page_size - 1).name().substr(9));
-      resp.set_next_page_token(page_tokens_->Encode(next));
-    }
+    resp.set_next_page_token(TakePage(*page_tokens_, plan, clusters, resp.mutable_clusters(),
+                                      [](const v1::Cluster& c) { return c.name().substr(9); }));
     return resp.SerializeAsString();
   };
-  std::string key = Hex(QueryHash({req.filter(), req.show_deleted() ? "1" : "0", query.after_id,
-                                   std::to_string(page_size)}));
+  std::string key = Hex(QueryHash({req.filter(), deleted, query.after_id, std::to_string(plan.page_size)}));
   auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kClustersCollection, key, load) : load();
   if (!bytes.ok()) return bytes.status();
   v1::ListClustersResponse resp;
@@ -616,17 +606,14 @@ absl::StatusOr<v1::ListTaskProgressResponse> ClustersDomain::ListTaskProgress(co
   if (req.parent() != "clusters/-") {
     CG_ASSIGN_OR_RETURN(id, ParseClusterName("parent", req.parent()));
   }
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->TaskFilterFields()));
-  uint64_t query_hash = QueryHash({"ListTaskProgress", req.parent(), req.filter()});
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->TaskFilterFields(),
+                                              {"ListTaskProgress", req.parent(), req.filter()}));
   TaskQuery query;
   query.cluster_id = id;
-  query.filter = std::move(filter);
-  query.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    query.after_key = payload.last_key();
-  }
+  query.filter = plan.filter;
+  query.limit = plan.page_size;
+  query.after_key = plan.after_key;
   if (!id.empty()) {
     CG_ASSIGN_OR_RETURN(auto cluster, LoadCached(id));
     (void)cluster;
@@ -634,22 +621,15 @@ absl::StatusOr<v1::ListTaskProgressResponse> ClustersDomain::ListTaskProgress(co
   auto load = [&]() -> absl::StatusOr<std::string> {
     CG_ASSIGN_OR_RETURN(auto tasks, repo_->ListTasks(query));
     v1::ListTaskProgressResponse resp;
-    for (size_t i = 0; i < tasks.size() && static_cast<int>(i) < page_size; ++i) {
-      *resp.add_task_progress() = std::move(tasks[i]);
-    }
-    if (static_cast<int>(tasks.size()) > page_size) {
-      const auto& last = resp.task_progress(page_size - 1);
-      std::vector<std::string> parts = absl::StrSplit(last.name(), '/');
-      common::v1::PageTokenPayload next;
-      next.set_query_hash(query_hash);
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "%03d", last.task_number());
-      next.set_last_key(absl::StrCat(parts[1], "/", buf));
-      resp.set_next_page_token(page_tokens_->Encode(next));
-    }
+    resp.set_next_page_token(
+        TakePage(*page_tokens_, plan, tasks, resp.mutable_task_progress(), [](const v1::TaskProgress& t) {
+          // Keyset "<cluster_id>/<task number, 3 digits>", as the repository orders them.
+          std::vector<std::string> parts = absl::StrSplit(t.name(), '/');
+          return absl::StrCat(parts[1], "/", absl::Dec(t.task_number(), absl::kZeroPad3));
+        }));
     return resp.SerializeAsString();
   };
-  std::string key = Hex(QueryHash({req.parent(), req.filter(), query.after_key, std::to_string(page_size)}));
+  std::string key = Hex(QueryHash({req.parent(), req.filter(), query.after_key, std::to_string(plan.page_size)}));
   auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kTasksCollection, key, load) : load();
   if (!bytes.ok()) return bytes.status();
   v1::ListTaskProgressResponse resp;

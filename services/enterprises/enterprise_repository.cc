@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status/status.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::enterprises {
@@ -73,44 +74,11 @@ CREATE INDEX supply_links_buyer ON supply_links (buyer);
   return *migrations;
 }
 
-std::string Etag(int64_t revision) { return absl::StrCat("v", revision); }
-
-int64_t RevisionOf(const std::string& etag) {
-  int64_t r = 0;
-  for (size_t i = 1; i < etag.size(); ++i) r = r * 10 + (etag[i] - '0');
-  return r;
-}
-
-template <typename Msg>
-absl::StatusOr<Msg> Parse(const std::string& bytes) {
-  Msg m;
-  if (!m.ParseFromString(bytes)) return absl::InternalError("stored record does not parse");
-  return m;
-}
-
-// Runs a SELECT of one blob column and parses each row.
-template <typename Msg>
-absl::StatusOr<std::vector<Msg>> SelectAll(Connection& c, const std::string& sql,
-                                           const std::function<void(store::Statement&)>& bind) {
-  CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(sql));
-  bind(stmt);
-  std::vector<Msg> out;
-  while (true) {
-    CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    CG_ASSIGN_OR_RETURN(auto m, Parse<Msg>(stmt.Blob(0)));
-    out.push_back(std::move(m));
-  }
-  return out;
-}
-
-template <typename Msg>
-absl::StatusOr<std::optional<Msg>> SelectOne(Connection& c, const std::string& sql,
-                                             const std::function<void(store::Statement&)>& bind) {
-  CG_ASSIGN_OR_RETURN(auto all, SelectAll<Msg>(c, sql, bind));
-  if (all.empty()) return std::optional<Msg>();
-  return std::optional<Msg>(std::move(all.front()));
-}
+using store::Etag;
+using store::ParseStored;
+using store::RevisionOf;
+using store::SelectAll;
+using store::SelectOne;
 
 class SqliteView : public WriteView {
  public:

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/auth/principal.h"
+#include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
 #include "common/status/status.h"
@@ -171,20 +172,6 @@ void SetActor(common::v1::Actor* actor, const Principal& p) {
   for (const auto& r : p.roles) actor->add_roles(r);
 }
 
-// A page of `items` (limit + 1 fetched): trims to `page_size` and encodes the next token from
-// the last kept item's key.
-template <typename Item, typename Resp, typename KeyFn>
-void Paginate(std::vector<Item>& items, int page_size, uint64_t query_hash, const PageTokenCodec& tokens,
-              google::protobuf::RepeatedPtrField<Item>* out, Resp* resp, KeyFn key) {
-  for (size_t i = 0; i < items.size() && static_cast<int>(i) < page_size; ++i) *out->Add() = std::move(items[i]);
-  if (static_cast<int>(items.size()) > page_size) {
-    common::v1::PageTokenPayload next;
-    next.set_query_hash(query_hash);
-    next.set_last_key(key(out->Get(page_size - 1)));
-    resp->set_next_page_token(tokens.Encode(next));
-  }
-}
-
 }  // namespace
 
 std::string EnterprisesDomain::Today() {
@@ -270,26 +257,20 @@ std::optional<absl::StatusOr<v1::Enterprise>> EnterprisesDomain::GetEnterpriseFa
 
 absl::StatusOr<v1::ListEnterprisesResponse> EnterprisesDomain::ListEnterprises(const CallContext& call,
                                                                                const v1::ListEnterprisesRequest& req) {
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->EnterpriseFilterFields()));
-  uint64_t query_hash = QueryHash({"ListEnterprises", req.filter(), req.show_deregistered() ? "1" : "0"});
-  ListQuery q;
-  q.filter = std::move(filter);
-  q.limit = page_size;
-  q.include_inactive = req.show_deregistered();
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  const std::string deregistered = req.show_deregistered() ? "1" : "0";
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->EnterpriseFilterFields(),
+                                              {"ListEnterprises", req.filter(), deregistered}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, req.show_deregistered(), ""};
   auto load = [&]() -> absl::StatusOr<std::string> {
     CG_ASSIGN_OR_RETURN(auto items, repo_->ListEnterprises(q));
     v1::ListEnterprisesResponse resp;
-    Paginate(items, page_size, query_hash, *page_tokens_, resp.mutable_enterprises(), &resp,
-             [](const v1::Enterprise& e) { return e.uscc(); });
+    resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_enterprises(),
+                                      [](const v1::Enterprise& e) { return e.uscc(); }));
     return resp.SerializeAsString();
   };
-  std::string key = absl::StrCat("enterprises:", Hex(QueryHash({req.filter(), req.show_deregistered() ? "1" : "0",
-                                                                  q.after, std::to_string(page_size)})));
+  std::string key = absl::StrCat("enterprises:", Hex(QueryHash({req.filter(), deregistered, plan.after_key,
+                                                                  std::to_string(plan.page_size)})));
   auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kLists, key, load) : load();
   if (!bytes.ok()) return bytes.status();
   v1::ListEnterprisesResponse resp;
@@ -501,48 +482,35 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::LeaveCluster(const CallContext
 absl::StatusOr<v1::ListMembershipsResponse> EnterprisesDomain::ListMemberships(const CallContext& call,
                                                                                const v1::ListMembershipsRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string uscc, ParseEnterpriseName("parent", req.parent()));
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  uint64_t query_hash = QueryHash({"ListMemberships", uscc});
-  ListQuery q;
-  q.filter.where = "1";
-  q.scope = uscc;
-  q.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  static const std::vector<FilterField> kNoFields;
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", kNoFields,
+                                              {"ListMemberships", uscc}));
   CG_ASSIGN_OR_RETURN(auto e, LoadCached(uscc));
   (void)e;
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, false, uscc};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListMemberships(q, /*by_cluster=*/false));
   v1::ListMembershipsResponse resp;
-  Paginate(items, page_size, query_hash, *page_tokens_, resp.mutable_memberships(), &resp,
-           [](const v1::Membership& m) { return m.cluster().substr(9); });
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_memberships(),
+                                    [](const v1::Membership& m) { return m.cluster().substr(9); }));
   return resp;
 }
 
 absl::StatusOr<v1::ListClusterMembersResponse> EnterprisesDomain::ListClusterMembers(
     const CallContext& call, const v1::ListClusterMembersRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string cluster_id, ParseClusterName("cluster", req.cluster()));
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->MemberFilterFields()));
-  uint64_t query_hash = QueryHash({"ListClusterMembers", cluster_id, req.filter()});
-  ListQuery q;
-  q.filter = std::move(filter);
-  q.scope = cluster_id;
-  q.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->MemberFilterFields(),
+                                              {"ListClusterMembers", cluster_id, req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, false, cluster_id};
   auto load = [&]() -> absl::StatusOr<std::string> {
     CG_ASSIGN_OR_RETURN(auto items, repo_->ListMemberships(q, /*by_cluster=*/true));
     v1::ListClusterMembersResponse resp;
-    Paginate(items, page_size, query_hash, *page_tokens_, resp.mutable_memberships(), &resp,
-             [](const v1::Membership& m) { return m.enterprise().substr(12); });
+    resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_memberships(),
+                                      [](const v1::Membership& m) { return m.enterprise().substr(12); }));
     return resp.SerializeAsString();
   };
-  std::string key = absl::StrCat("members:", Hex(QueryHash({cluster_id, req.filter(), q.after,
-                                                              std::to_string(page_size)})));
+  std::string key = absl::StrCat("members:", Hex(QueryHash({cluster_id, req.filter(), plan.after_key,
+                                                              std::to_string(plan.page_size)})));
   auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kLists, key, load) : load();
   if (!bytes.ok()) return bytes.status();
   v1::ListClusterMembersResponse resp;
@@ -668,23 +636,16 @@ absl::StatusOr<v1::ListCertificationsResponse> EnterprisesDomain::ListCertificat
   if (req.parent() != "enterprises/-") {
     CG_ASSIGN_OR_RETURN(uscc, ParseEnterpriseName("parent", req.parent()));
   }
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->CertificationFilterFields()));
-  uint64_t query_hash = QueryHash({"ListCertifications", req.parent(), req.filter()});
-  ListQuery q;
-  q.filter = std::move(filter);
-  q.scope = uscc;
-  q.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->CertificationFilterFields(),
+                                              {"ListCertifications", req.parent(), req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, false, uscc};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListCertifications(q));
   const std::string today = Today();
   for (auto& c : items) c.set_state(StateOn(c, today));  // expiry is reported, not hidden
   v1::ListCertificationsResponse resp;
-  Paginate(items, page_size, query_hash, *page_tokens_, resp.mutable_certifications(), &resp,
-           [](const v1::Certification& c) { return std::string(c.name().substr(c.name().rfind('/') + 1)); });
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_certifications(),
+                                    [](const v1::Certification& c) { return c.name().substr(c.name().rfind('/') + 1); }));
   return resp;
 }
 
@@ -789,20 +750,13 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
 
 absl::StatusOr<v1::ListSupplyLinksResponse> EnterprisesDomain::ListSupplyLinks(const CallContext& call,
                                                                                const v1::ListSupplyLinksRequest& req) {
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->SupplyLinkFilterFields()));
-  uint64_t query_hash = QueryHash({"ListSupplyLinks", req.filter()});
-  ListQuery q;
-  q.filter = std::move(filter);
-  q.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->SupplyLinkFilterFields(), {"ListSupplyLinks", req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, false, ""};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListSupplyLinks(q));
   v1::ListSupplyLinksResponse resp;
-  Paginate(items, page_size, query_hash, *page_tokens_, resp.mutable_supply_links(), &resp,
-           [](const v1::SupplyLink& l) { return std::string(l.name().substr(12)); });
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_supply_links(),
+                                    [](const v1::SupplyLink& l) { return l.name().substr(12); }));
   return resp;
 }
 

@@ -1,0 +1,31 @@
+#include "common/list/paging.h"
+
+namespace clustergov {
+
+absl::StatusOr<ListPlan> PlanList(const PageTokenCodec& tokens, int32_t page_size, const std::string& page_token,
+                                  const std::string& filter, const std::vector<FilterField>& fields,
+                                  std::initializer_list<std::string_view> query_parts) {
+  ListPlan plan;
+  auto size = NormalizePageSize(page_size);
+  if (!size.ok()) return size.status();
+  plan.page_size = *size;
+  auto compiled = CompileFilter(filter, fields);
+  if (!compiled.ok()) return compiled.status();
+  plan.filter = std::move(*compiled);
+  plan.query_hash = QueryHash(query_parts);
+  if (!page_token.empty()) {
+    auto payload = tokens.Decode(page_token, plan.query_hash);
+    if (!payload.ok()) return payload.status();
+    plan.after_key = payload->last_key();
+  }
+  return plan;
+}
+
+std::string NextPageToken(const PageTokenCodec& tokens, const ListPlan& plan, const std::string& last_key) {
+  common::v1::PageTokenPayload next;
+  next.set_query_hash(plan.query_hash);
+  next.set_last_key(last_key);
+  return tokens.Encode(next);
+}
+
+}  // namespace clustergov
