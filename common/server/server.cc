@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   std::unique_ptr<Runtime> rt(new Runtime(config));
+  rt->boot_id_ = absl::StrCat(absl::Hex(absl::ToUnixNanos(absl::Now()) ^ reinterpret_cast<uintptr_t>(rt.get())));
   rt->metrics_ = std::make_unique<metrics::Metrics>(config.server.service_name, version);
 
   auto auth = Authenticator::Create(config.auth);
@@ -59,7 +60,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
 std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::chrono::seconds ttl) {
   if (redis_ == nullptr) return nullptr;
   cache::CacheOptions options;
-  options.prefix = absl::StrCat("cg:v1:", config_.server.service_name, ":", name, ":");
+  // The run's own namespace: nothing cached by an earlier run is trusted (it may have crashed
+  // between a commit and the invalidation that follows it); old entries expire with their TTL.
+  options.prefix = absl::StrCat("cg:v1:", config_.server.service_name, ":", name, ":", boot_id_, ":");
   options.ttl = ttl.count() > 0 ? ttl : config_.cache_ttl;
   options.near_ttl = std::min<std::chrono::milliseconds>(config_.near_cache_ttl, options.ttl);
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);

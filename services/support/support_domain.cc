@@ -607,6 +607,17 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
     CG_ASSIGN_OR_RETURN(auto app, tx.GetApplication(id));
     if (!app.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
     CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), app->etag()));
+    // Authorization was decided on the copy read before the write; if what it depends on (the
+    // applicant, the cluster, the item kinds) changed since, refuse rather than act on it.
+    auto kinds = [](const v1::Application& a) {
+      std::vector<int> k;
+      for (const auto& item : a.items()) k.push_back(item.kind());
+      return k;
+    };
+    if (app->applicant() != current->applicant() || app->cluster() != current->cluster() ||
+        kinds(*app) != kinds(*current)) {
+      return absl::AbortedError(absl::StrCat(req.name(), " changed while this request was checked; retry"));
+    }
     std::string before = app->etag();
     CG_RETURN_IF_ERROR(step(*app, tx));
     CG_RETURN_IF_ERROR(tx.PutApplication(*app));
@@ -799,7 +810,6 @@ absl::StatusOr<v1::ConsistencyReport> SupportDomain::CheckConsistency(const Call
     check->set_ledger_capacity(s.capacity_adjusted);
     check->set_ledger_reserved(s.reserved);
     check->set_ledger_allocated(s.allocated);
-    // Parcels held/allocated must match the reservations too.
     bool ok = s.capacity_adjusted == pool->capacity() && s.reserved == pool->reserved() &&
               s.allocated == pool->allocated() && pool->reserved() + pool->allocated() <= pool->capacity();
     check->set_consistent(ok);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status/status.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::support {
@@ -68,29 +69,9 @@ CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT
   return *migrations;
 }
 
-std::string Etag(int64_t revision) { return absl::StrCat("v", revision); }
-
-int64_t RevisionOf(const std::string& etag) {
-  int64_t r = 0;
-  for (size_t i = 1; i < etag.size(); ++i) r = r * 10 + (etag[i] - '0');
-  return r;
-}
-
-template <typename Msg>
-absl::StatusOr<std::vector<Msg>> SelectAll(Connection& c, const std::string& sql,
-                                           const std::function<void(store::Statement&)>& bind) {
-  CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(sql));
-  bind(stmt);
-  std::vector<Msg> out;
-  while (true) {
-    CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    Msg m;
-    if (!m.ParseFromString(stmt.Blob(0))) return absl::InternalError("stored record does not parse");
-    out.push_back(std::move(m));
-  }
-  return out;
-}
+using store::Etag;
+using store::RevisionOf;
+using store::SelectAll;
 
 absl::StatusOr<std::optional<v1::Pool>> LoadPool(Connection& c, const std::string& name) {
   CG_ASSIGN_OR_RETURN(auto all, SelectAll<v1::Pool>(c, "SELECT data FROM pools WHERE name = ?",
