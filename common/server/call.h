@@ -33,6 +33,8 @@ struct CallContext {
   Principal principal;
   std::string request_id;
   const grpc::CallbackServerContext* server_context = nullptr;
+  // For calls a service makes on its own behalf (no incoming call): the bearer token to send.
+  std::string own_token;
 };
 
 class Handler {

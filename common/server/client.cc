@@ -25,7 +25,9 @@ std::unique_ptr<grpc::ClientContext> OutgoingContext(const CallContext& call, ab
   }
   auto cap = absl::ToChronoTime(absl::Now() + timeout);
   if (call.server_context == nullptr || call.server_context->deadline() > cap) ctx->set_deadline(cap);
-  if (call.server_context != nullptr) {
+  if (!call.own_token.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + call.own_token);
+  } else if (call.server_context != nullptr) {
     const auto& md = call.server_context->client_metadata();
     auto auth = md.find("authorization");
     if (auth != md.end()) ctx->AddMetadata("authorization", std::string(auth->second.data(), auth->second.size()));

@@ -18,7 +18,8 @@ namespace clustergov::server {
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_message_bytes = 4 * 1024 * 1024);
 
 // A client context for a call made while serving `call`: deadline = min(incoming deadline,
-// now + timeout), cancellation propagated, authorization and x-request-id forwarded.
+// now + timeout), cancellation propagated, authorization and x-request-id forwarded (or, for a
+// service's own calls, call.own_token as the bearer token).
 std::unique_ptr<grpc::ClientContext> OutgoingContext(const CallContext& call, absl::Duration timeout);
 
 }  // namespace clustergov::server

@@ -36,6 +36,9 @@ struct CommonConfig {
   store::DatabaseOptions db;
   AuthConfig auth;
   std::string page_token_secret;
+  // A token this service presents when it calls others on its own behalf (startup work, not a
+  // caller's request). Empty: minted from the HS256 secret (development) when there is one.
+  std::string service_token;
   std::string log_level = "info";
 };
 

@@ -49,6 +49,10 @@ class Runtime {
   // means --cache_ttl_seconds. Null when caching is disabled (--cache=false).
   std::unique_ptr<cache::Cache> MakeCache(const std::string& name, std::chrono::seconds ttl = std::chrono::seconds(0));
 
+  // The bearer token for this service's own calls (role "service", subject "service:<name>"):
+  // --service_token_file, else minted from the HS256 secret. FAILED_PRECONDITION when neither.
+  absl::StatusOr<std::string> ServiceToken() const;
+
   // Starts /metrics and the gRPC server; the services must outlive the runtime's serving.
   absl::Status Start(const std::vector<grpc::Service*>& services);
   int port() const { return port_; }

@@ -68,6 +68,21 @@ std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::c
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);
 }
 
+absl::StatusOr<std::string> Runtime::ServiceToken() const {
+  if (!config_.service_token.empty()) return config_.service_token;
+  if (config_.auth.hs256_secret.empty()) {
+    return absl::FailedPreconditionError("no service token: set --service_token_file (RS256/ES256 deployments)");
+  }
+  TokenSpec spec;
+  spec.subject = absl::StrCat("service:", config_.server.service_name);
+  spec.organization = absl::StrCat("services/", config_.server.service_name);
+  spec.roles = {std::string(roles::kService)};
+  spec.issuer = config_.auth.issuer;
+  spec.audience = config_.auth.audience;
+  spec.ttl_seconds = 3600;
+  return MintToken(spec, "HS256", config_.auth.hs256_secret);
+}
+
 absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   if (!config_.server.metrics_listen.empty()) {
     if (absl::Status s = metrics_->StartExposer(config_.server.metrics_listen); !s.ok()) return s;

@@ -642,6 +642,10 @@ absl::StatusOr<v1::Application> SupportDomain::SubmitApplication(const CallConte
     // A promotion organization applies for its own cluster's funds: the cluster must exist.
     CG_ASSIGN_OR_RETURN(auto cluster, clusters_->Lookup(call, current->cluster()));
     if (cluster.promotion_organization() != current->applicant()) {
+      // The designation may be seconds old: ask the clusters service itself before refusing.
+      CG_ASSIGN_OR_RETURN(cluster, clusters_->LookupFresh(call, current->cluster()));
+    }
+    if (cluster.promotion_organization() != current->applicant()) {
       return absl::FailedPreconditionError(
           absl::StrCat(current->applicant(), " is not the promotion organization of ", current->cluster()));
     }

@@ -17,9 +17,10 @@ class ClusterDirectory::Impl {
   Impl(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache, absl::Duration timeout)
       : stub_(v1::ClustersService::NewStub(channel)), cache_(std::move(cache)), timeout_(timeout) {}
 
-  absl::StatusOr<v1::Cluster> Lookup(const server::CallContext& call, absl::string_view cluster) {
+  absl::StatusOr<v1::Cluster> Lookup(const server::CallContext& call, absl::string_view cluster, bool fresh) {
     std::string id(cluster);
     if (absl::StartsWith(id, "clusters/")) id = id.substr(9);
+    if (fresh && cache_ != nullptr) cache_->Invalidate({absl::StrCat("cluster:", id)});
     auto fetch = [&]() -> absl::StatusOr<std::string> {
       v1::GetClusterRequest req;
       req.set_name(absl::StrCat("clusters/", id));
@@ -62,7 +63,12 @@ ClusterDirectory::ClusterDirectory(std::shared_ptr<grpc::Channel> channel, std::
 ClusterDirectory::~ClusterDirectory() = default;
 
 absl::StatusOr<v1::Cluster> ClusterDirectory::Lookup(const server::CallContext& call, absl::string_view cluster) {
-  return impl_->Lookup(call, cluster);
+  return impl_->Lookup(call, cluster, /*fresh=*/false);
+}
+
+absl::StatusOr<v1::Cluster> ClusterDirectory::LookupFresh(const server::CallContext& call,
+                                                          absl::string_view cluster) {
+  return impl_->Lookup(call, cluster, /*fresh=*/true);
 }
 
 bool IsLeadDepartmentOf(const Principal& principal, const v1::Cluster& cluster) {

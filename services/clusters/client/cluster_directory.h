@@ -35,6 +35,9 @@ class ClusterDirectory {
   // The cluster "clusters/{id}" (or bare id). NOT_FOUND, UNAVAILABLE as above; a deleted cluster
   // is returned with state DELETED (callers decide).
   absl::StatusOr<v1::Cluster> Lookup(const server::CallContext& call, absl::string_view cluster);
+  // The same, skipping (and refreshing) the cached answer: for a decision that a recent change
+  // elsewhere may have altered (e.g. a promotion organization designated seconds ago).
+  absl::StatusOr<v1::Cluster> LookupFresh(const server::CallContext& call, absl::string_view cluster);
 
  private:
   class Impl;

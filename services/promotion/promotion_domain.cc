@@ -1,0 +1,936 @@
+#include "services/promotion/promotion_domain.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/enterprises/v1/enterprises.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/paging.h"
+#include "common/log/log.h"
+#include "common/refdata/refdata.h"
+#include "common/refdata/uscc.h"
+#include "common/server/client.h"
+#include "common/status/status.h"
+#include "common/status/validation.h"
+#include "common/store/audit.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace clustergov::promotion {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMaxName = 200;
+constexpr size_t kMaxLongText = 20000;
+constexpr int kMinStaff = 3;
+
+struct Weight {
+  const char* dimension;
+  int32_t bp;
+};
+// Evaluation weights (reference data); they add up to 10000 basis points.
+constexpr Weight kWeights[] = {{"services", 4000}, {"governance", 2500}, {"finance", 2000}, {"satisfaction", 1500}};
+
+struct Criterion {
+  const char* code;
+  const char* title_zh;
+};
+constexpr Criterion kCriteria[] = {
+    {"independent_legal_person", "具有独立法人资格"},
+    {"bylaws", "制定章程"},
+    {"legal_representative", "明确法定代表人"},
+    {"min_full_time_staff", "专职工作人员不少于3人"},
+    {"stable_income", "具有稳定收入来源（会费或服务收入）"},
+    {"public_services", "提供至少一项公共服务"},
+};
+
+absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
+
+absl::StatusOr<std::string> ParseOrgName(absl::string_view field, absl::string_view name) {
+  if (!absl::StartsWith(name, "promotionOrgs/") || !IsResourceId(name.substr(14))) {
+    return InvalidField(field, "must be promotionOrgs/{id}, id 2-63 of [a-z0-9-]");
+  }
+  return std::string(name.substr(14));
+}
+
+absl::StatusOr<int64_t> ParseDesignationName(absl::string_view field, absl::string_view name) {
+  int64_t id = 0;
+  if (!absl::StartsWith(name, "designations/") || !absl::SimpleAtoi(name.substr(13), &id) || id <= 0 ||
+      absl::StrCat(id) != name.substr(13)) {
+    return InvalidField(field, "must be designations/{id}");
+  }
+  return id;
+}
+
+absl::Status CheckClusterName(absl::string_view field, absl::string_view name) {
+  if (!absl::StartsWith(name, "clusters/") || !IsResourceId(name.substr(9))) {
+    return InvalidField(field, "must be clusters/{cluster_id}");
+  }
+  return absl::OkStatus();
+}
+
+bool ActsForOrg(const Principal& p, absl::string_view org_name) {
+  return p.HasRole(roles::kPromotionOrg) && p.organization == org_name;
+}
+
+void SetActor(common::v1::Actor* a, const Principal& p) {
+  a->set_subject(p.subject);
+  a->set_organization(p.organization);
+  a->clear_roles();
+  for (const auto& r : p.roles) a->add_roles(r);
+}
+
+google::protobuf::Timestamp Now() { return TimeUtil::MicrosecondsToTimestamp(store::NowMicros()); }
+
+void ValidateOrg(const v1::PromotionOrg& o, FieldErrors& errors) {
+  CheckText(errors, "promotion_org.display_name_zh", o.display_name_zh(), kMaxName, true);
+  CheckText(errors, "promotion_org.display_name_en", o.display_name_en(), kMaxName, false);
+  if (!v1::LegalForm_IsValid(o.legal_form()) || o.legal_form() == v1::LEGAL_FORM_UNSPECIFIED) {
+    errors.Add("promotion_org.legal_form", "required: ASSOCIATION, ALLIANCE, COMPANY, PRIVATE_NON_ENTERPRISE or CONSORTIUM");
+  }
+  absl::Status uscc = refdata::ValidateUscc(o.uscc(), "promotion_org.uscc");
+  if (!uscc.ok()) {
+    for (const auto& v : GetFieldViolations(uscc)) errors.Add(v.field, v.description);
+  }
+  for (int i = 0; i < o.founders_size(); ++i) {
+    std::string f = absl::StrCat("promotion_org.founders[", i, "]");
+    if (!v1::FounderKind_IsValid(o.founders(i).kind()) || o.founders(i).kind() == v1::FOUNDER_KIND_UNSPECIFIED) {
+      errors.Add(f + ".kind", "required");
+    }
+    CheckText(errors, f + ".name", o.founders(i).name(), kMaxName, true);
+  }
+  CheckText(errors, "promotion_org.governance.legal_representative", o.governance().legal_representative(), kMaxName,
+            false);
+  for (int i = 0; i < o.governance().board_members_size(); ++i) {
+    CheckText(errors, absl::StrCat("promotion_org.governance.board_members[", i, "].name"),
+              o.governance().board_members(i).name(), kMaxName, true);
+  }
+  const auto& d = o.governance().bylaws_adopted();
+  if (d.year() != 0 && (d.year() < 1949 || d.year() > 2100 || d.month() < 1 || d.month() > 12 || d.day() < 1 ||
+                        d.day() > 31)) {
+    errors.Add("promotion_org.governance.bylaws_adopted", "not a calendar date");
+  }
+  if (o.full_time_staff() < 0 || o.full_time_staff() > 100000) {
+    errors.Add("promotion_org.full_time_staff", "must be 0 to 100000");
+  }
+  for (int i = 0; i < o.income_sources_size(); ++i) {
+    if (!v1::IncomeSource_IsValid(o.income_sources(i)) || o.income_sources(i) == v1::INCOME_SOURCE_UNSPECIFIED) {
+      errors.Add(absl::StrCat("promotion_org.income_sources[", i, "]"), "unknown income source");
+    }
+  }
+  for (int i = 0; i < o.services_size(); ++i) {
+    if (!v1::PublicService_IsValid(o.services(i)) || o.services(i) == v1::PUBLIC_SERVICE_UNSPECIFIED) {
+      errors.Add(absl::StrCat("promotion_org.services[", i, "]"), "unknown public service");
+    }
+  }
+  CheckText(errors, "promotion_org.contact.person", o.contact().person(), kMaxName, false);
+  CheckText(errors, "promotion_org.contact.phone", o.contact().phone(), 40, false);
+  CheckText(errors, "promotion_org.contact.email", o.contact().email(), kMaxName, false);
+  if (!o.contact().email().empty() && o.contact().email().find('@') == std::string::npos) {
+    errors.Add("promotion_org.contact.email", "not an e-mail address");
+  }
+}
+
+absl::Status ValidateMonitoring(const v1::MonitoringData& m) {
+  FieldErrors errors;
+  auto non_negative = [&](const char* field, int64_t v) {
+    if (v < 0) errors.Add(absl::StrCat("annual_report.monitoring.", field), "must not be negative");
+  };
+  non_negative("output_value_fen", m.output_value_fen());
+  non_negative("large_enterprises", m.large_enterprises());
+  non_negative("medium_enterprises", m.medium_enterprises());
+  non_negative("small_enterprises", m.small_enterprises());
+  non_negative("micro_enterprises", m.micro_enterprises());
+  non_negative("rd_spend_fen", m.rd_spend_fen());
+  non_negative("patents", m.patents());
+  non_negative("national_platforms", m.national_platforms());
+  non_negative("region_platforms", m.region_platforms());
+  non_negative("league_platforms", m.league_platforms());
+  non_negative("green_factories", m.green_factories());
+  non_negative("smart_factories", m.smart_factories());
+  non_negative("employment", m.employment());
+  for (const auto& [kind, count] : m.certifications()) {
+    enterprises::v1::CertificationKind parsed;
+    if (!enterprises::v1::CertificationKind_Parse(kind, &parsed) ||
+        parsed == enterprises::v1::CERTIFICATION_KIND_UNSPECIFIED) {
+      errors.Add(absl::StrCat("annual_report.monitoring.certifications[", kind, "]"), "unknown certification kind");
+    } else if (count < 0) {
+      errors.Add(absl::StrCat("annual_report.monitoring.certifications[", kind, "]"), "must not be negative");
+    }
+  }
+  return errors.ToStatus();
+}
+
+// R&D intensity in basis points, exactly (128-bit: fen amounts may be large).
+int32_t IntensityBp(int64_t rd, int64_t output) {
+  if (output <= 0) return 0;
+  __int128 bp = static_cast<__int128>(rd) * 10000 / output;
+  return bp > INT32_MAX ? INT32_MAX : static_cast<int32_t>(bp);
+}
+
+}  // namespace
+
+v1::EligibilityResult PromotionDomain::Evaluate(const v1::PromotionOrg& org) {
+  v1::EligibilityResult out;
+  out.set_promotion_org(org.name());
+  bool all = true;
+  for (const auto& c : kCriteria) {
+    auto* r = out.add_criteria();
+    r->set_code(c.code);
+    r->set_title_zh(c.title_zh);
+    std::string code = c.code;
+    bool met = false;
+    std::string reason;
+    if (code == "independent_legal_person") {
+      met = org.independent_legal_person();
+      reason = met ? "registered as an independent legal person" : "not an independent legal person";
+    } else if (code == "bylaws") {
+      met = org.governance().bylaws_adopted().year() != 0;
+      reason = met ? absl::StrCat("bylaws adopted ", org.governance().bylaws_adopted().year())
+                   : "no bylaws adoption date recorded";
+    } else if (code == "legal_representative") {
+      met = !org.governance().legal_representative().empty();
+      reason = met ? "legal representative named" : "no legal representative";
+    } else if (code == "min_full_time_staff") {
+      met = org.full_time_staff() >= kMinStaff;
+      reason = absl::StrCat(org.full_time_staff(), " full-time staff; at least ", kMinStaff, " required");
+    } else if (code == "stable_income") {
+      for (int s : org.income_sources()) met = met || s == v1::MEMBERSHIP_FEES || s == v1::SERVICE_INCOME;
+      reason = met ? "membership fees or service income" : "no membership fees or service income";
+    } else if (code == "public_services") {
+      met = org.services_size() > 0;
+      reason = absl::StrCat(org.services_size(), " public services offered");
+    }
+    r->set_met(met);
+    r->set_reason(reason);
+    all = all && met;
+  }
+  out.set_eligible(all);
+  return out;
+}
+
+PromotionDomain::PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
+                                 const PageTokenCodec* page_tokens, store::Database* db)
+    : repo_(std::move(repository)),
+      deps_(std::move(deps)),
+      clusters_stub_(clusters::v1::ClustersService::NewStub(deps_.clusters_channel)),
+      support_stub_(support::v1::SupportService::NewStub(deps_.support_channel)),
+      page_tokens_(page_tokens),
+      db_(db) {}
+
+PromotionDomain::~PromotionDomain() {
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    stopping_ = true;
+  }
+  sync_cv_.notify_all();
+  if (sync_thread_.joinable()) sync_thread_.join();
+}
+
+std::mutex& PromotionDomain::ClusterLock(const std::string& cluster) {
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  auto& m = cluster_locks_[cluster];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+absl::Status PromotionDomain::SyncCluster(const CallContext& call, const std::string& cluster) {
+  // Serialized per cluster: whichever sync runs last reads the latest committed designation, so
+  // concurrent approvals cannot leave the cluster showing the one that lost.
+  std::lock_guard<std::mutex> lock(ClusterLock(cluster));
+  CG_ASSIGN_OR_RETURN(auto active, repo_->ActiveDesignation(cluster));
+  clusters::v1::SetPromotionOrganizationRequest req;
+  req.set_name(cluster);
+  req.set_promotion_organization(active.has_value() ? active->promotion_org() : "");
+  req.set_reason(active.has_value() ? absl::StrCat("designation ", active->name()) : "designation ended");
+  CallContext own = call;
+  if (!deps_.service_token.empty()) own.own_token = deps_.service_token;
+  auto ctx = server::OutgoingContext(own, absl::Seconds(3));
+  clusters::v1::Cluster out;
+  grpc::Status s = clusters_stub_->SetPromotionOrganization(ctx.get(), req, &out);
+  if (!s.ok()) {
+    log::Warn("cluster sync failed; will retry", {{"cluster", cluster}, {"error", s.error_message()}});
+    return absl::UnavailableError(absl::StrCat("the clusters service did not take the change: ", s.error_message()));
+  }
+  return repo_->ClearSyncPending(cluster);
+}
+
+void PromotionDomain::StartSync(absl::Duration period) {
+  sync_thread_ = std::thread([this, period] {
+    while (true) {
+      auto pending = repo_->PendingSyncs();
+      if (pending.ok()) {
+        for (const auto& cluster : *pending) {
+          CallContext call;
+          call.request_id = "cluster-sync";
+          SyncCluster(call, cluster).IgnoreError();
+        }
+      }
+      std::unique_lock<std::mutex> lock(sync_mu_);
+      if (sync_cv_.wait_for(lock, absl::ToChronoSeconds(period), [&] { return stopping_; })) return;
+    }
+  });
+}
+
+// ----------------------------------------------------------------------------- organizations
+
+absl::StatusOr<v1::PromotionOrg> PromotionDomain::RegisterPromotionOrg(const CallContext& call,
+                                                                       const v1::RegisterPromotionOrgRequest& req) {
+  FieldErrors errors;
+  if (!IsResourceId(req.promotion_org_id())) errors.Add("promotion_org_id", "required: 2-63 of [a-z0-9-]");
+  ValidateOrg(req.promotion_org(), errors);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  const std::string name = absl::StrCat("promotionOrgs/", req.promotion_org_id());
+  if (!ActsForOrg(p, name) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
+    return PermissionDenied("a promotion organization registers itself; government and admins may register any");
+  }
+  WriteContext w{&p, "RegisterPromotionOrg", req.request_id(), call.request_id, "", &req};
+  return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
+    CG_ASSIGN_OR_RETURN(auto existing, tx.GetOrg(req.promotion_org_id()));
+    if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
+    CG_ASSIGN_OR_RETURN(bool taken, tx.UsccTaken(req.promotion_org().uscc(), req.promotion_org_id()));
+    if (taken) return absl::AlreadyExistsError("an organization with this credit code is registered");
+    v1::PromotionOrg org = req.promotion_org();
+    org.set_name(name);
+    org.set_state(v1::PromotionOrg::ACTIVE);
+    org.set_sample(false);
+    CG_RETURN_IF_ERROR(tx.PutOrg(org, /*create=*/true));
+    CG_RETURN_IF_ERROR(tx.Audit(name, "", org.etag()));
+    return org;
+  });
+}
+
+absl::StatusOr<v1::PromotionOrg> PromotionDomain::GetPromotionOrg(const CallContext& call,
+                                                                  const v1::GetPromotionOrgRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string id, ParseOrgName("name", req.name()));
+  CG_ASSIGN_OR_RETURN(auto org, repo_->GetOrg(id));
+  if (!org.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  return *org;
+}
+
+absl::StatusOr<v1::ListPromotionOrgsResponse> PromotionDomain::ListPromotionOrgs(
+    const CallContext& call, const v1::ListPromotionOrgsRequest& req) {
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->OrgFilterFields(), {"ListPromotionOrgs", req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
+  CG_ASSIGN_OR_RETURN(auto items, repo_->ListOrgs(q));
+  v1::ListPromotionOrgsResponse resp;
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_promotion_orgs(),
+                                    [](const v1::PromotionOrg& o) { return o.name().substr(14); }));
+  return resp;
+}
+
+absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallContext& call,
+                                                                     const v1::UpdatePromotionOrgRequest& req) {
+  const auto& in = req.promotion_org();
+  CG_ASSIGN_OR_RETURN(std::string id, ParseOrgName("promotion_org.name", in.name()));
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  static const std::set<std::string> kPaths{"display_name_zh",  "display_name_en", "legal_form", "uscc",
+                                            "independent_legal_person", "founders", "governance",
+                                            "full_time_staff",  "income_sources",  "services",  "contact"};
+  std::set<std::string> paths;
+  for (const auto& path : req.update_mask().paths()) {
+    if (kPaths.count(path) == 0) return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not updatable"));
+    paths.insert(path);
+  }
+  if (paths.empty()) paths = kPaths;
+  const Principal& p = call.principal;
+  if (!ActsForOrg(p, in.name()) && !p.HasRole(roles::kAdmin)) {
+    return PermissionDenied("a promotion organization updates only itself");
+  }
+  WriteContext w{&p, "UpdatePromotionOrg", req.request_id(), call.request_id, "", &req};
+  return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
+    CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(id));
+    if (!org.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
+    CG_RETURN_IF_ERROR(CheckEtag("promotion_org.etag", in.etag(), org->etag()));
+    std::string before = org->etag();
+    const auto* d = v1::PromotionOrg::descriptor();
+    const auto* r = v1::PromotionOrg::GetReflection();
+    for (const auto& path : paths) {
+      const auto* field = d->FindFieldByName(path);
+      r->ClearField(&*org, field);
+      if (field->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(in, field); ++i) {
+          if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
+            r->AddEnumValue(&*org, field, r->GetRepeatedEnumValue(in, field, i));
+          } else {
+            r->AddMessage(&*org, field)->CopyFrom(r->GetRepeatedMessage(in, field, i));
+          }
+        }
+      } else if (r->HasField(in, field) || field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+        switch (field->cpp_type()) {
+          case google::protobuf::FieldDescriptor::CPPTYPE_STRING: r->SetString(&*org, field, r->GetString(in, field)); break;
+          case google::protobuf::FieldDescriptor::CPPTYPE_INT32: r->SetInt32(&*org, field, r->GetInt32(in, field)); break;
+          case google::protobuf::FieldDescriptor::CPPTYPE_BOOL: r->SetBool(&*org, field, r->GetBool(in, field)); break;
+          case google::protobuf::FieldDescriptor::CPPTYPE_ENUM: r->SetEnumValue(&*org, field, r->GetEnumValue(in, field)); break;
+          case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE: r->MutableMessage(&*org, field)->CopyFrom(r->GetMessage(in, field)); break;
+          default: break;
+        }
+      }
+    }
+    FieldErrors errors;
+    ValidateOrg(*org, errors);
+    CG_RETURN_IF_ERROR(errors.ToStatus());
+    CG_ASSIGN_OR_RETURN(bool taken, tx.UsccTaken(org->uscc(), id));
+    if (taken) return absl::AlreadyExistsError("an organization with this credit code is registered");
+    CG_RETURN_IF_ERROR(tx.PutOrg(*org, /*create=*/false));
+    CG_RETURN_IF_ERROR(tx.Audit(org->name(), before, org->etag()));
+    return *org;
+  });
+}
+
+absl::StatusOr<v1::EligibilityResult> PromotionDomain::CheckEligibility(const CallContext& call,
+                                                                        const v1::CheckEligibilityRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string id, ParseOrgName("name", req.name()));
+  CG_ASSIGN_OR_RETURN(auto org, repo_->GetOrg(id));
+  if (!org.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  return Evaluate(*org);
+}
+
+// ----------------------------------------------------------------------------- designation
+
+absl::StatusOr<v1::Designation> PromotionDomain::ApplyForDesignation(const CallContext& call,
+                                                                     const v1::ApplyForDesignationRequest& req) {
+  const auto& in = req.designation();
+  CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("designation.promotion_org", in.promotion_org()));
+  CG_RETURN_IF_ERROR(CheckClusterName("designation.cluster", in.cluster()));
+  FieldErrors errors;
+  CheckText(errors, "designation.application_reason", in.application_reason(), 2000, false);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  if (!ActsForOrg(p, in.promotion_org()) && !p.HasRole(roles::kAdmin)) {
+    return PermissionDenied("a promotion organization applies only for itself");
+  }
+  CG_ASSIGN_OR_RETURN(auto cluster, deps_.clusters->Lookup(call, in.cluster()));
+  if (cluster.state() != clusters::v1::Cluster::ACTIVE) {
+    return absl::FailedPreconditionError(absl::StrCat(in.cluster(), " is deleted"));
+  }
+  WriteContext w{&p, "ApplyForDesignation", req.request_id(), call.request_id, in.application_reason(), &req};
+  return repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
+    CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(org_id));
+    if (!org.has_value()) return absl::NotFoundError(absl::StrCat(in.promotion_org(), " not found"));
+    if (org->state() != v1::PromotionOrg::ACTIVE) {
+      return absl::FailedPreconditionError(absl::StrCat(in.promotion_org(), " is deregistered"));
+    }
+    v1::EligibilityResult eligibility = Evaluate(*org);
+    if (!eligibility.eligible()) {
+      std::vector<std::string> unmet;
+      for (const auto& c : eligibility.criteria()) {
+        if (!c.met()) unmet.push_back(absl::StrCat(c.code(), " (", c.reason(), ")"));
+      }
+      return absl::FailedPreconditionError(absl::StrCat("not eligible: ", absl::StrJoin(unmet, "; ")));
+    }
+    CG_ASSIGN_OR_RETURN(auto active, tx.ActiveDesignation(in.cluster()));
+    if (active.has_value() && active->promotion_org() == in.promotion_org()) {
+      return absl::FailedPreconditionError(absl::StrCat(in.promotion_org(), " already serves ", in.cluster()));
+    }
+    CG_ASSIGN_OR_RETURN(bool pending, tx.HasPending(in.promotion_org(), in.cluster()));
+    if (pending) return absl::AlreadyExistsError("an application for this cluster is already pending");
+    v1::Designation d;
+    d.set_promotion_org(in.promotion_org());
+    d.set_cluster(in.cluster());
+    d.set_application_reason(in.application_reason());
+    d.set_state(v1::Designation::PENDING);
+    SetActor(d.mutable_applied_by(), p);
+    *d.mutable_apply_time() = Now();
+    CG_RETURN_IF_ERROR(tx.PutDesignation(d));
+    CG_RETURN_IF_ERROR(tx.Audit(d.name(), "", d.etag()));
+    return d;
+  });
+}
+
+absl::StatusOr<v1::Designation> PromotionDomain::GetDesignation(const CallContext& call,
+                                                                const v1::GetDesignationRequest& req) {
+  CG_ASSIGN_OR_RETURN(int64_t id, ParseDesignationName("name", req.name()));
+  CG_ASSIGN_OR_RETURN(auto d, repo_->GetDesignation(id));
+  if (!d.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  return *d;
+}
+
+absl::StatusOr<v1::ListDesignationsResponse> PromotionDomain::ListDesignations(const CallContext& call,
+                                                                               const v1::ListDesignationsRequest& req) {
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->DesignationFilterFields(), {"ListDesignations", req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
+  CG_ASSIGN_OR_RETURN(auto items, repo_->ListDesignations(q));
+  v1::ListDesignationsResponse resp;
+  resp.set_next_page_token(
+      TakePage(*page_tokens_, plan, items, resp.mutable_designations(), [](const v1::Designation& d) {
+        return absl::StrCat(absl::Dec(std::stoll(d.name().substr(13)), absl::kZeroPad20));
+      }));
+  return resp;
+}
+
+absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
+                                                        const v1::DesignationDecisionRequest& req, const char* method) {
+  CG_ASSIGN_OR_RETURN(int64_t id, ParseDesignationName("name", req.name()));
+  const std::string m = method;
+  FieldErrors errors;
+  CheckText(errors, "reason", req.reason(), 2000, m != "WithdrawDesignation");
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  CG_ASSIGN_OR_RETURN(auto current, repo_->GetDesignation(id));
+  if (!current.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  if (m == "WithdrawDesignation") {
+    if (!ActsForOrg(p, current->promotion_org())) return PermissionDenied("only the applicant withdraws");
+  } else {
+    // Government guides: only the cluster's lead department decides.
+    CG_ASSIGN_OR_RETURN(auto cluster, deps_.clusters->Lookup(call, current->cluster()));
+    if (!clusters::IsLeadDepartmentOf(p, cluster)) {
+      return PermissionDenied(absl::StrCat("only a lead department of ", current->cluster(), " decides designations"));
+    }
+  }
+  WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
+  auto decided = repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
+    CG_ASSIGN_OR_RETURN(auto d, tx.GetDesignation(id));
+    if (!d.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+    CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), d->etag()));
+    std::string before = d->etag();
+    auto illegal = [&] {
+      return absl::FailedPreconditionError(absl::StrCat("cannot ", m, " ", d->name(), " in state ",
+                                                        v1::Designation::State_Name(d->state())));
+    };
+    if (m == "ApproveDesignation") {
+      if (d->state() != v1::Designation::PENDING) return illegal();
+      CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(d->promotion_org().substr(14)));
+      if (!org.has_value() || !Evaluate(*org).eligible()) {
+        return absl::FailedPreconditionError(absl::StrCat(d->promotion_org(), " is no longer eligible"));
+      }
+      // One active per cluster: the previous one ends now.
+      CG_ASSIGN_OR_RETURN(auto previous, tx.ActiveDesignation(d->cluster()));
+      if (previous.has_value()) {
+        std::string prev_before = previous->etag();
+        previous->set_state(v1::Designation::ENDED);
+        *previous->mutable_end_time() = Now();
+        CG_RETURN_IF_ERROR(tx.PutDesignation(*previous));
+        CG_RETURN_IF_ERROR(tx.Audit(previous->name(), prev_before, previous->etag()));
+      }
+      d->set_state(v1::Designation::ACTIVE);
+      CG_RETURN_IF_ERROR(tx.MarkSyncPending(d->cluster()));
+    } else if (m == "RejectDesignation") {
+      if (d->state() != v1::Designation::PENDING) return illegal();
+      d->set_state(v1::Designation::REJECTED);
+    } else if (m == "RevokeDesignation") {
+      if (d->state() != v1::Designation::ACTIVE) return illegal();
+      d->set_state(v1::Designation::REVOKED);
+      *d->mutable_end_time() = Now();
+      CG_RETURN_IF_ERROR(tx.MarkSyncPending(d->cluster()));
+    } else {
+      if (d->state() != v1::Designation::PENDING) return illegal();
+      d->set_state(v1::Designation::WITHDRAWN);
+    }
+    d->set_decision_reason(req.reason());
+    SetActor(d->mutable_decided_by(), p);
+    *d->mutable_decide_time() = Now();
+    CG_RETURN_IF_ERROR(tx.PutDesignation(*d));
+    CG_RETURN_IF_ERROR(tx.Audit(d->name(), before, d->etag()));
+    return *d;
+  });
+  if (decided.ok() && (m == "ApproveDesignation" || m == "RevokeDesignation")) {
+    // The cluster record shows its promotion organization at once; if the clusters service is
+    // unreachable the change stays pending and the background sync retries it.
+    SyncCluster(call, decided->cluster()).IgnoreError();
+  }
+  return decided;
+}
+
+absl::StatusOr<v1::Designation> PromotionDomain::ApproveDesignation(const CallContext& call,
+                                                                    const v1::DesignationDecisionRequest& req) {
+  return Decide(call, req, "ApproveDesignation");
+}
+absl::StatusOr<v1::Designation> PromotionDomain::RejectDesignation(const CallContext& call,
+                                                                   const v1::DesignationDecisionRequest& req) {
+  return Decide(call, req, "RejectDesignation");
+}
+absl::StatusOr<v1::Designation> PromotionDomain::RevokeDesignation(const CallContext& call,
+                                                                   const v1::DesignationDecisionRequest& req) {
+  return Decide(call, req, "RevokeDesignation");
+}
+absl::StatusOr<v1::Designation> PromotionDomain::WithdrawDesignation(const CallContext& call,
+                                                                     const v1::DesignationDecisionRequest& req) {
+  return Decide(call, req, "WithdrawDesignation");
+}
+
+// ----------------------------------------------------------------------------- annual reports
+
+absl::StatusOr<v1::AnnualReport> PromotionDomain::SubmitAnnualReport(const CallContext& call,
+                                                                     const v1::SubmitAnnualReportRequest& req) {
+  const auto& in = req.annual_report();
+  CG_RETURN_IF_ERROR(CheckClusterName("annual_report.cluster", in.cluster()));
+  FieldErrors errors;
+  if (in.year() < 2000 || in.year() > 2100) errors.Add("annual_report.year", "required: a year between 2000 and 2100");
+  CheckText(errors, "annual_report.work_report", in.work_report(), kMaxLongText, true);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(ValidateMonitoring(in.monitoring()));
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  if (!p.HasRole(roles::kPromotionOrg)) return PermissionDenied("annual reports are submitted by the designated organization");
+  const std::string id = absl::StrCat(in.cluster().substr(9), "-", in.year());
+  WriteContext w{&p, "SubmitAnnualReport", req.request_id(), call.request_id, "", &req};
+  return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
+    CG_ASSIGN_OR_RETURN(auto active, tx.ActiveDesignation(in.cluster()));
+    if (!active.has_value() || active->promotion_org() != p.organization) {
+      return PermissionDenied(absl::StrCat("only the designated promotion organization of ", in.cluster(),
+                                           " submits its annual report"));
+    }
+    CG_ASSIGN_OR_RETURN(auto existing, tx.GetReport(id));
+    if (existing.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat("annualReports/", id, " exists; correct it with UpdateAnnualReport"));
+    }
+    v1::AnnualReport r;
+    r.set_name(absl::StrCat("annualReports/", id));
+    r.set_cluster(in.cluster());
+    r.set_year(in.year());
+    r.set_promotion_org(p.organization);
+    r.set_work_report(in.work_report());
+    *r.mutable_monitoring() = in.monitoring();
+    r.mutable_monitoring()->set_rd_intensity_bp(IntensityBp(in.monitoring().rd_spend_fen(), in.monitoring().output_value_fen()));
+    r.set_state(v1::AnnualReport::SUBMITTED);
+    *r.mutable_submit_time() = Now();
+    CG_RETURN_IF_ERROR(tx.PutReport(r, /*create=*/true));
+    CG_RETURN_IF_ERROR(tx.Audit(r.name(), "", r.etag()));
+    return r;
+  });
+}
+
+absl::StatusOr<v1::AnnualReport> PromotionDomain::UpdateAnnualReport(const CallContext& call,
+                                                                     const v1::UpdateAnnualReportRequest& req) {
+  const auto& in = req.annual_report();
+  if (!absl::StartsWith(in.name(), "annualReports/")) {
+    return InvalidField("annual_report.name", "must be annualReports/{cluster_id}-{year}");
+  }
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  bool set_report = req.update_mask().paths_size() == 0, set_monitoring = set_report;
+  for (const auto& path : req.update_mask().paths()) {
+    if (path == "work_report") {
+      set_report = true;
+    } else if (path == "monitoring") {
+      set_monitoring = true;
+    } else {
+      return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not updatable; use work_report, monitoring"));
+    }
+  }
+  FieldErrors errors;
+  if (set_report) CheckText(errors, "annual_report.work_report", in.work_report(), kMaxLongText, true);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  if (set_monitoring) CG_RETURN_IF_ERROR(ValidateMonitoring(in.monitoring()));
+  const Principal& p = call.principal;
+  WriteContext w{&p, "UpdateAnnualReport", req.request_id(), call.request_id, "", &req};
+  return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
+    CG_ASSIGN_OR_RETURN(auto r, tx.GetReport(in.name().substr(14)));
+    if (!r.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
+    if (!ActsForOrg(p, r->promotion_org())) return PermissionDenied("only the submitting organization corrects it");
+    CG_RETURN_IF_ERROR(CheckEtag("annual_report.etag", in.etag(), r->etag()));
+    if (r->state() == v1::AnnualReport::ACCEPTED) {
+      return absl::FailedPreconditionError(absl::StrCat(in.name(), " was accepted and can no longer be corrected"));
+    }
+    std::string before = r->etag();
+    if (set_report) r->set_work_report(in.work_report());
+    if (set_monitoring) {
+      *r->mutable_monitoring() = in.monitoring();
+      r->mutable_monitoring()->set_rd_intensity_bp(
+          IntensityBp(in.monitoring().rd_spend_fen(), in.monitoring().output_value_fen()));
+    }
+    r->set_state(v1::AnnualReport::SUBMITTED);
+    CG_RETURN_IF_ERROR(tx.PutReport(*r, /*create=*/false));
+    CG_RETURN_IF_ERROR(tx.Audit(r->name(), before, r->etag()));
+    return *r;
+  });
+}
+
+absl::StatusOr<v1::AnnualReport> PromotionDomain::DecideReport(const CallContext& call,
+                                                               const v1::AnnualReportDecisionRequest& req,
+                                                               bool accept) {
+  if (!absl::StartsWith(req.name(), "annualReports/")) {
+    return InvalidField("name", "must be annualReports/{cluster_id}-{year}");
+  }
+  FieldErrors errors;
+  CheckText(errors, "reason", req.reason(), 2000, !accept);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  CG_ASSIGN_OR_RETURN(auto current, repo_->GetReport(req.name().substr(14)));
+  if (!current.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  CG_ASSIGN_OR_RETURN(auto cluster, deps_.clusters->Lookup(call, current->cluster()));
+  if (!clusters::IsLeadDepartmentOf(p, cluster)) {
+    return PermissionDenied(absl::StrCat("only a lead department of ", current->cluster(), " accepts or returns reports"));
+  }
+  WriteContext w{&p, accept ? "AcceptAnnualReport" : "ReturnAnnualReport", req.request_id(), call.request_id,
+                 req.reason(), &req};
+  return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
+    CG_ASSIGN_OR_RETURN(auto r, tx.GetReport(req.name().substr(14)));
+    if (!r.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+    CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), r->etag()));
+    if (r->state() != v1::AnnualReport::SUBMITTED) {
+      return absl::FailedPreconditionError(absl::StrCat(req.name(), " is ", v1::AnnualReport::State_Name(r->state())));
+    }
+    std::string before = r->etag();
+    r->set_state(accept ? v1::AnnualReport::ACCEPTED : v1::AnnualReport::RETURNED);
+    r->set_decision_reason(req.reason());
+    CG_RETURN_IF_ERROR(tx.PutReport(*r, /*create=*/false));
+    CG_RETURN_IF_ERROR(tx.Audit(r->name(), before, r->etag()));
+    return *r;
+  });
+}
+
+absl::StatusOr<v1::AnnualReport> PromotionDomain::AcceptAnnualReport(const CallContext& call,
+                                                                     const v1::AnnualReportDecisionRequest& req) {
+  return DecideReport(call, req, true);
+}
+absl::StatusOr<v1::AnnualReport> PromotionDomain::ReturnAnnualReport(const CallContext& call,
+                                                                     const v1::AnnualReportDecisionRequest& req) {
+  return DecideReport(call, req, false);
+}
+
+absl::StatusOr<v1::AnnualReport> PromotionDomain::GetAnnualReport(const CallContext& call,
+                                                                  const v1::GetAnnualReportRequest& req) {
+  if (!absl::StartsWith(req.name(), "annualReports/")) {
+    return InvalidField("name", "must be annualReports/{cluster_id}-{year}");
+  }
+  CG_ASSIGN_OR_RETURN(auto r, repo_->GetReport(req.name().substr(14)));
+  if (!r.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
+  return *r;
+}
+
+absl::StatusOr<v1::ListAnnualReportsResponse> PromotionDomain::ListAnnualReports(
+    const CallContext& call, const v1::ListAnnualReportsRequest& req) {
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+                                              repo_->ReportFilterFields(), {"ListAnnualReports", req.filter()}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
+  CG_ASSIGN_OR_RETURN(auto items, repo_->ListReports(q));
+  v1::ListAnnualReportsResponse resp;
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_annual_reports(),
+                                    [](const v1::AnnualReport& r) { return r.name().substr(14); }));
+  return resp;
+}
+
+// ----------------------------------------------------------------------------- funding
+
+absl::StatusOr<v1::FundingApplication> PromotionDomain::ApplyForFunding(const CallContext& call,
+                                                                        const v1::ApplyForFundingRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("promotion_org", req.promotion_org()));
+  CG_RETURN_IF_ERROR(CheckClusterName("cluster", req.cluster()));
+  FieldErrors errors;
+  if (!refdata::IsRegionCode(req.region())) errors.Add("region", "required: a league region code");
+  if (req.year() < 2000 || req.year() > 2100) errors.Add("year", "required: a year between 2000 and 2100");
+  CheckText(errors, "project_name", req.project_name(), kMaxName, true);
+  if (req.amount_fen() <= 0) errors.Add("amount_fen", "required: a positive amount in fen");
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  if (!ActsForOrg(p, req.promotion_org())) return PermissionDenied("a promotion organization applies only for itself");
+  CG_ASSIGN_OR_RETURN(auto active, repo_->ActiveDesignation(req.cluster()));
+  if (!active.has_value() || active->promotion_org() != req.promotion_org()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(req.promotion_org(), " is not the designated promotion organization of ", req.cluster()));
+  }
+  // The application lives in the support service, with this organization as applicant, made
+  // with the caller's own token (the support service checks it applies for itself).
+  support::v1::CreateApplicationRequest create;
+  auto* app = create.mutable_application();
+  app->set_applicant(req.promotion_org());
+  app->set_cluster(req.cluster());
+  app->set_project_name(req.project_name());
+  app->set_region(req.region());
+  app->set_year(req.year());
+  auto* item = app->add_items();
+  item->set_kind(support::v1::SUBSIDY);
+  item->set_quantity(req.amount_fen());
+  if (!req.request_id().empty()) create.set_request_id(absl::StrCat(req.request_id(), ":create"));
+  support::v1::Application created;
+  {
+    auto ctx = server::OutgoingContext(call, absl::Seconds(5));
+    grpc::Status s = support_stub_->CreateApplication(ctx.get(), create, &created);
+    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  support::v1::TransitionRequest submit;
+  submit.set_name(created.name());
+  if (!req.request_id().empty()) submit.set_request_id(absl::StrCat(req.request_id(), ":submit"));
+  support::v1::Application submitted;
+  auto ctx = server::OutgoingContext(call, absl::Seconds(5));
+  grpc::Status s = support_stub_->SubmitApplication(ctx.get(), submit, &submitted);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  v1::FundingApplication out;
+  out.set_application(submitted.name());
+  out.set_cluster(submitted.cluster());
+  out.set_amount_fen(req.amount_fen());
+  out.set_state(support::v1::Application::State_Name(submitted.state()));
+  out.set_project_name(submitted.project_name());
+  return out;
+}
+
+absl::StatusOr<v1::ListFundingApplicationsResponse> PromotionDomain::ListFundingApplications(
+    const CallContext& call, const v1::ListFundingApplicationsRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("promotion_org", req.promotion_org()));
+  const Principal& p = call.principal;
+  if (!ActsForOrg(p, req.promotion_org()) && !p.HasAnyRole({roles::kGovernment, roles::kAuditor, roles::kAdmin})) {
+    return PermissionDenied("funding applications are visible to the organization, government and auditors");
+  }
+  v1::ListFundingApplicationsResponse out;
+  support::v1::ListApplicationsRequest list;
+  list.set_filter(absl::StrCat("applicant = \"", req.promotion_org(), "\""));
+  list.set_page_size(500);
+  for (int page = 0; page < 20; ++page) {
+    support::v1::ListApplicationsResponse resp;
+    auto ctx = server::OutgoingContext(call, absl::Seconds(5));
+    grpc::Status s = support_stub_->ListApplications(ctx.get(), list, &resp);
+    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    for (const auto& a : resp.applications()) {
+      auto* f = out.add_applications();
+      f->set_application(a.name());
+      f->set_cluster(a.cluster());
+      int64_t amount = 0;
+      for (const auto& item : a.items()) amount += item.kind() == support::v1::SUBSIDY ? item.quantity() : 0;
+      f->set_amount_fen(amount);
+      f->set_state(support::v1::Application::State_Name(a.state()));
+      f->set_project_name(a.project_name());
+    }
+    if (resp.next_page_token().empty()) break;
+    list.set_page_token(resp.next_page_token());
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------------------- evaluation
+
+absl::StatusOr<v1::Evaluation> PromotionDomain::EvaluatePromotionOrg(const CallContext& call,
+                                                                     const v1::EvaluatePromotionOrgRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("parent", req.parent()));
+  const auto& in = req.evaluation();
+  FieldErrors errors;
+  if (in.year() < 2000 || in.year() > 2100) errors.Add("evaluation.year", "required: a year between 2000 and 2100");
+  const int32_t scores[] = {in.scores().services(), in.scores().governance(), in.scores().finance(),
+                            in.scores().satisfaction()};
+  for (size_t i = 0; i < 4; ++i) {
+    if (scores[i] < 0 || scores[i] > 100) {
+      errors.Add(absl::StrCat("evaluation.scores.", kWeights[i].dimension), "must be 0 to 100");
+    }
+  }
+  CheckText(errors, "evaluation.comment", in.comment(), 2000, false);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
+  const Principal& p = call.principal;
+  if (!p.HasRole(roles::kGovernment)) return PermissionDenied("government evaluates promotion organizations");
+  int32_t total = 0;
+  for (size_t i = 0; i < 4; ++i) total += scores[i] * kWeights[i].bp / 100;
+  WriteContext w{&p, "EvaluatePromotionOrg", req.request_id(), call.request_id, in.comment(), &req};
+  return repo_->Write<v1::Evaluation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Evaluation> {
+    CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(org_id));
+    if (!org.has_value()) return absl::NotFoundError(absl::StrCat(req.parent(), " not found"));
+    CG_ASSIGN_OR_RETURN(bool exists, tx.HasEvaluation(org_id, in.year()));
+    if (exists) return absl::AlreadyExistsError(absl::StrCat(req.parent(), " is already evaluated for ", in.year()));
+    v1::Evaluation e = in;
+    e.set_name(absl::StrCat(req.parent(), "/evaluations/", in.year()));
+    e.set_total_centi(total);
+    e.set_grade(total >= 9000 ? "EXCELLENT" : total >= 7500 ? "GOOD" : total >= 6000 ? "PASS" : "FAIL");
+    SetActor(e.mutable_evaluated_by(), p);
+    *e.mutable_evaluate_time() = Now();
+    CG_RETURN_IF_ERROR(tx.PutEvaluation(org_id, e));
+    CG_RETURN_IF_ERROR(tx.Audit(e.name(), "", ""));
+    return e;
+  });
+}
+
+absl::StatusOr<v1::ListEvaluationsResponse> PromotionDomain::ListEvaluations(const CallContext& call,
+                                                                             const v1::ListEvaluationsRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("parent", req.parent()));
+  static const std::vector<FilterField> kNoFields;
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", kNoFields,
+                                              {"ListEvaluations", org_id}));
+  ListQuery q{plan.filter, plan.after_key, plan.page_size, org_id};
+  CG_ASSIGN_OR_RETURN(auto items, repo_->ListEvaluations(q));
+  v1::ListEvaluationsResponse resp;
+  resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_evaluations(),
+                                    [](const v1::Evaluation& e) { return absl::StrCat(absl::Dec(e.year(), absl::kZeroPad6)); }));
+  return resp;
+}
+
+absl::StatusOr<v1::PromotionReferenceData> PromotionDomain::GetReferenceData(
+    const CallContext& call, const v1::GetPromotionReferenceDataRequest& req) {
+  v1::PromotionReferenceData out;
+  for (const auto& c : kCriteria) {
+    auto* x = out.add_eligibility_criteria();
+    x->set_code(c.code);
+    x->set_title_zh(c.title_zh);
+  }
+  for (const auto& w : kWeights) {
+    auto* x = out.add_evaluation_weights();
+    x->set_dimension(w.dimension);
+    x->set_weight_bp(w.bp);
+  }
+  return out;
+}
+
+absl::StatusOr<common::v1::ListAuditEventsResponse> PromotionDomain::ListAuditEvents(
+    const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
+  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
+    return PermissionDenied("the audit trail is open to auditors, government and admins");
+  }
+  return store::ListAuditEvents(*db_, *page_tokens_, req);
+}
+
+// ----------------------------------------------------------------------------- seed
+
+absl::StatusOr<int> PromotionDomain::Seed(const clusters::v1::SeedData& seed) {
+  Principal seeder{"system:seed", "system", {std::string(roles::kAdmin)}};
+  WriteContext w{&seeder, "Seed", "", "", "seed data: promotion bodies named by the plan", nullptr};
+  int created = 0;
+  int sequence = 0;
+  for (const auto& sc : seed.clusters()) {
+    const std::string body = sc.cluster().named_promotion_body();
+    if (body.empty()) continue;
+    ++sequence;
+    const std::string cluster = absl::StrCat("clusters/", sc.cluster_id());
+    const std::string id = absl::StrCat(sc.cluster_id(), "-promotion");
+    // A clearly sample code: social organization (5, 1), the cluster's league, "CG" + sequence.
+    std::string first17 = absl::StrCat("51", sc.cluster().core_regions(0), "CGP", absl::Dec(sequence, absl::kZeroPad6));
+    std::string uscc = first17 + refdata::UsccCheckCharacter(first17);
+    auto result = repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
+      CG_ASSIGN_OR_RETURN(auto existing, tx.GetOrg(id));
+      if (existing.has_value()) return *existing;
+      v1::PromotionOrg org;
+      org.set_name(absl::StrCat("promotionOrgs/", id));
+      org.set_display_name_zh(body);
+      org.set_legal_form(v1::ASSOCIATION);
+      org.set_uscc(uscc);
+      org.set_independent_legal_person(true);
+      org.add_services(v1::INDUSTRY_MONITORING);
+      org.set_state(v1::PromotionOrg::ACTIVE);
+      org.set_sample(true);
+      CG_RETURN_IF_ERROR(tx.PutOrg(org, /*create=*/true));
+      CG_RETURN_IF_ERROR(tx.Audit(org.name(), "", org.etag()));
+      // The plan itself designates it ("以…为集群发展促进组织").
+      CG_ASSIGN_OR_RETURN(auto active, tx.ActiveDesignation(cluster));
+      if (!active.has_value()) {
+        v1::Designation d;
+        d.set_promotion_org(org.name());
+        d.set_cluster(cluster);
+        d.set_state(v1::Designation::ACTIVE);
+        d.set_application_reason("named by the action plan");
+        d.set_decision_reason("内蒙古自治区先进制造业集群建设行动方案");
+        SetActor(d.mutable_decided_by(), seeder);
+        *d.mutable_decide_time() = Now();
+        CG_RETURN_IF_ERROR(tx.PutDesignation(d));
+        CG_RETURN_IF_ERROR(tx.Audit(d.name(), "", d.etag()));
+        CG_RETURN_IF_ERROR(tx.MarkSyncPending(cluster));
+      }
+      ++created;
+      return org;
+    });
+    if (!result.ok()) return result.status();
+  }
+  return created;
+}
+
+}  // namespace clustergov::promotion

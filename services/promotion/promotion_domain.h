@@ -1,0 +1,121 @@
+#pragma once
+
+// The promotion organizations domain: registration and eligibility, designation to a cluster
+// (one active per cluster; the clusters service is brought in line over gRPC), annual reports,
+// capability-building funding through the support service, and yearly evaluation.
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "clustergov/promotion/v1/promotion.pb.h"
+#include "clustergov/support/v1/support.grpc.pb.h"
+#include "common/list/page_token.h"
+#include "common/server/call.h"
+#include "common/store/sqlite.h"
+#include "services/clusters/client/cluster_directory.h"
+#include "services/promotion/promotion_repository.h"
+
+namespace clustergov::clusters::v1 {
+class SeedData;
+}
+
+namespace clustergov::promotion {
+
+using server::CallContext;
+
+struct PromotionDeps {
+  clusters::ClusterDirectory* clusters = nullptr;  // lookups (cached)
+  std::shared_ptr<grpc::Channel> clusters_channel;  // SetPromotionOrganization
+  std::shared_ptr<grpc::Channel> support_channel;   // funding applications
+  std::string service_token;                        // this service's own token ("" = forward the caller's)
+};
+
+class PromotionDomain {
+ public:
+  PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
+                  const PageTokenCodec* page_tokens, store::Database* db);
+  ~PromotionDomain();
+
+  absl::StatusOr<v1::PromotionOrg> RegisterPromotionOrg(const CallContext& call,
+                                                        const v1::RegisterPromotionOrgRequest& req);
+  absl::StatusOr<v1::PromotionOrg> GetPromotionOrg(const CallContext& call, const v1::GetPromotionOrgRequest& req);
+  absl::StatusOr<v1::ListPromotionOrgsResponse> ListPromotionOrgs(const CallContext& call,
+                                                                  const v1::ListPromotionOrgsRequest& req);
+  absl::StatusOr<v1::PromotionOrg> UpdatePromotionOrg(const CallContext& call,
+                                                      const v1::UpdatePromotionOrgRequest& req);
+  absl::StatusOr<v1::EligibilityResult> CheckEligibility(const CallContext& call,
+                                                         const v1::CheckEligibilityRequest& req);
+  absl::StatusOr<v1::Designation> ApplyForDesignation(const CallContext& call,
+                                                      const v1::ApplyForDesignationRequest& req);
+  absl::StatusOr<v1::Designation> GetDesignation(const CallContext& call, const v1::GetDesignationRequest& req);
+  absl::StatusOr<v1::ListDesignationsResponse> ListDesignations(const CallContext& call,
+                                                                const v1::ListDesignationsRequest& req);
+  absl::StatusOr<v1::Designation> ApproveDesignation(const CallContext& call, const v1::DesignationDecisionRequest& req);
+  absl::StatusOr<v1::Designation> RejectDesignation(const CallContext& call, const v1::DesignationDecisionRequest& req);
+  absl::StatusOr<v1::Designation> RevokeDesignation(const CallContext& call, const v1::DesignationDecisionRequest& req);
+  absl::StatusOr<v1::Designation> WithdrawDesignation(const CallContext& call,
+                                                      const v1::DesignationDecisionRequest& req);
+  absl::StatusOr<v1::AnnualReport> SubmitAnnualReport(const CallContext& call,
+                                                      const v1::SubmitAnnualReportRequest& req);
+  absl::StatusOr<v1::AnnualReport> UpdateAnnualReport(const CallContext& call,
+                                                      const v1::UpdateAnnualReportRequest& req);
+  absl::StatusOr<v1::AnnualReport> AcceptAnnualReport(const CallContext& call,
+                                                      const v1::AnnualReportDecisionRequest& req);
+  absl::StatusOr<v1::AnnualReport> ReturnAnnualReport(const CallContext& call,
+                                                      const v1::AnnualReportDecisionRequest& req);
+  absl::StatusOr<v1::AnnualReport> GetAnnualReport(const CallContext& call, const v1::GetAnnualReportRequest& req);
+  absl::StatusOr<v1::ListAnnualReportsResponse> ListAnnualReports(const CallContext& call,
+                                                                  const v1::ListAnnualReportsRequest& req);
+  absl::StatusOr<v1::FundingApplication> ApplyForFunding(const CallContext& call, const v1::ApplyForFundingRequest& req);
+  absl::StatusOr<v1::ListFundingApplicationsResponse> ListFundingApplications(
+      const CallContext& call, const v1::ListFundingApplicationsRequest& req);
+  absl::StatusOr<v1::Evaluation> EvaluatePromotionOrg(const CallContext& call,
+                                                      const v1::EvaluatePromotionOrgRequest& req);
+  absl::StatusOr<v1::ListEvaluationsResponse> ListEvaluations(const CallContext& call,
+                                                              const v1::ListEvaluationsRequest& req);
+  absl::StatusOr<v1::PromotionReferenceData> GetReferenceData(const CallContext& call,
+                                                              const v1::GetPromotionReferenceDataRequest& req);
+  absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
+                                                                      const common::v1::ListAuditEventsRequest& req);
+
+  // Registers the promotion bodies the plan names and designates them to their clusters.
+  absl::StatusOr<int> Seed(const clusters::v1::SeedData& seed);
+  // Brings every cluster with a pending change in line with the clusters service, now and then
+  // every `period` in the background until destruction.
+  void StartSync(absl::Duration period);
+  // Sets the cluster's promotion organization in the clusters service to its active designation.
+  absl::Status SyncCluster(const CallContext& call, const std::string& cluster);
+
+  // Each criterion, met or not, with the reason (reference data).
+  static v1::EligibilityResult Evaluate(const v1::PromotionOrg& org);
+
+ private:
+  absl::StatusOr<v1::Designation> Decide(const CallContext& call, const v1::DesignationDecisionRequest& req,
+                                         const char* method);
+  absl::StatusOr<v1::AnnualReport> DecideReport(const CallContext& call, const v1::AnnualReportDecisionRequest& req,
+                                                bool accept);
+  std::mutex& ClusterLock(const std::string& cluster);
+
+  std::unique_ptr<PromotionRepository> repo_;
+  PromotionDeps deps_;
+  std::unique_ptr<clusters::v1::ClustersService::Stub> clusters_stub_;
+  std::unique_ptr<support::v1::SupportService::Stub> support_stub_;
+  const PageTokenCodec* page_tokens_;
+  store::Database* db_;
+
+  std::mutex locks_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> cluster_locks_;
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool stopping_ = false;
+  std::thread sync_thread_;
+};
+
+}  // namespace clustergov::promotion

@@ -1,0 +1,97 @@
+#pragma once
+
+// Persistence of the promotion organizations service. Writes run atomically through
+// `PromotionTx`; the database also refuses a second ACTIVE designation for a cluster (a partial
+// unique index), whatever the service does.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/promotion/v1/promotion.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/filter.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::promotion {
+
+namespace v1 = ::clustergov::promotion::v1;
+
+struct WriteContext {
+  const Principal* actor = nullptr;
+  std::string method;
+  std::string request_id;
+  std::string call_id;
+  std::string reason;
+  const google::protobuf::Message* request = nullptr;
+};
+
+class PromotionTx {
+ public:
+  virtual ~PromotionTx() = default;
+  virtual absl::StatusOr<std::optional<v1::PromotionOrg>> GetOrg(const std::string& id) = 0;
+  virtual absl::StatusOr<bool> UsccTaken(const std::string& uscc, const std::string& except_id) = 0;
+  virtual absl::Status PutOrg(v1::PromotionOrg& org, bool create) = 0;
+  virtual absl::StatusOr<std::optional<v1::Designation>> GetDesignation(int64_t id) = 0;
+  virtual absl::StatusOr<std::optional<v1::Designation>> ActiveDesignation(const std::string& cluster) = 0;
+  virtual absl::StatusOr<bool> HasPending(const std::string& org, const std::string& cluster) = 0;
+  // Inserts when the name is empty (assigns it), else updates.
+  virtual absl::Status PutDesignation(v1::Designation& d) = 0;
+  virtual absl::StatusOr<std::optional<v1::AnnualReport>> GetReport(const std::string& id) = 0;
+  virtual absl::Status PutReport(v1::AnnualReport& r, bool create) = 0;
+  virtual absl::StatusOr<bool> HasEvaluation(const std::string& org, int year) = 0;
+  virtual absl::Status PutEvaluation(const std::string& org, const v1::Evaluation& e) = 0;
+  // A cluster whose record in the clusters service must be brought in line with its designation.
+  virtual absl::Status MarkSyncPending(const std::string& cluster) = 0;
+  virtual absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) = 0;
+};
+
+struct ListQuery {
+  SqlFilter filter;
+  std::string after;
+  int limit = 50;
+  std::string scope;
+};
+
+class PromotionRepository {
+ public:
+  virtual ~PromotionRepository() = default;
+  virtual const std::vector<FilterField>& OrgFilterFields() const = 0;
+  virtual const std::vector<FilterField>& DesignationFilterFields() const = 0;
+  virtual const std::vector<FilterField>& ReportFilterFields() const = 0;
+
+  template <typename T>
+  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(PromotionTx&)>& body) {
+    auto bytes = WriteBytes(w, [&](PromotionTx& tx) -> absl::StatusOr<std::string> {
+      auto r = body(tx);
+      if (!r.ok()) return r.status();
+      return r->SerializeAsString();
+    });
+    if (!bytes.ok()) return bytes.status();
+    T out;
+    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
+    return out;
+  }
+
+  virtual absl::StatusOr<std::optional<v1::PromotionOrg>> GetOrg(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::PromotionOrg>> ListOrgs(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<v1::Designation>> GetDesignation(int64_t id) = 0;
+  virtual absl::StatusOr<std::optional<v1::Designation>> ActiveDesignation(const std::string& cluster) = 0;
+  virtual absl::StatusOr<std::vector<v1::Designation>> ListDesignations(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<v1::AnnualReport>> GetReport(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::AnnualReport>> ListReports(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> PendingSyncs() = 0;
+  virtual absl::Status ClearSyncPending(const std::string& cluster) = 0;
+
+ protected:
+  virtual absl::StatusOr<std::string> WriteBytes(
+      const WriteContext& w, const std::function<absl::StatusOr<std::string>(PromotionTx&)>& body) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<PromotionRepository>> CreateSqlitePromotionRepository(store::Database* db);
+
+}  // namespace clustergov::promotion
