@@ -18,6 +18,8 @@ ENTERPRISES_PORT=${ENTERPRISES_PORT:-50052}
 ENTERPRISES_METRICS_PORT=${ENTERPRISES_METRICS_PORT:-9452}
 SUPPORT_PORT=${SUPPORT_PORT:-50053}
 SUPPORT_METRICS_PORT=${SUPPORT_METRICS_PORT:-9453}
+PROMOTION_PORT=${PROMOTION_PORT:-50054}
+PROMOTION_METRICS_PORT=${PROMOTION_METRICS_PORT:-9454}
 
 # A development signing secret, made once and kept (tokens stay valid across restarts).
 if [[ ! -s "$RUN/dev-secret" ]]; then
@@ -58,6 +60,12 @@ pids+=($!)
   > "$RUN/logs/support.log" 2>&1 &
 pids+=($!)
 
+"$BIN/services/promotion/clustergov-promotion" --listen="0.0.0.0:$PROMOTION_PORT" \
+  --metrics_listen="0.0.0.0:$PROMOTION_METRICS_PORT" --db="$RUN/data/promotion.db" \
+  --clusters_addr="127.0.0.1:$CLUSTERS_PORT" --support_addr="127.0.0.1:$SUPPORT_PORT" \
+  > "$RUN/logs/promotion.log" 2>&1 &
+pids+=($!)
+
 sleep 1
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -74,6 +82,7 @@ clustergov is running:
   clusters     gRPC 127.0.0.1:$CLUSTERS_PORT   metrics http://127.0.0.1:$CLUSTERS_METRICS_PORT/metrics
   enterprises  gRPC 127.0.0.1:$ENTERPRISES_PORT   metrics http://127.0.0.1:$ENTERPRISES_METRICS_PORT/metrics
   support      gRPC 127.0.0.1:$SUPPORT_PORT   metrics http://127.0.0.1:$SUPPORT_METRICS_PORT/metrics
+  promotion    gRPC 127.0.0.1:$PROMOTION_PORT   metrics http://127.0.0.1:$PROMOTION_METRICS_PORT/metrics
   logs      $RUN/logs/   data $RUN/data/
 
 A development token (Industry & IT operator, government+admin, 24 h):
