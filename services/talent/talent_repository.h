@@ -1,0 +1,103 @@
+#pragma once
+
+// Persistence of the talent service; writes run atomically through `TalentTx`.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/talent/v1/talent.pb.h"
+#include "common/auth/principal.h"
+#include "common/list/filter.h"
+#include "common/store/sqlite.h"
+
+namespace clustergov::talent {
+
+namespace v1 = ::clustergov::talent::v1;
+
+struct WriteContext {
+  const Principal* actor = nullptr;
+  std::string method;
+  std::string request_id;
+  std::string call_id;
+  std::string reason;
+  const google::protobuf::Message* request = nullptr;
+};
+
+class TalentTx {
+ public:
+  virtual ~TalentTx() = default;
+  virtual absl::StatusOr<std::optional<v1::Talent>> GetTalent(const std::string& id) = 0;
+  virtual absl::Status PutTalent(v1::Talent& t, bool create) = 0;
+  virtual absl::StatusOr<std::optional<v1::Demand>> GetDemand(int64_t id) = 0;
+  virtual absl::Status PutDemand(v1::Demand& d) = 0;  // inserts when the name is empty
+  virtual absl::StatusOr<std::optional<v1::Placement>> GetPlacement(int64_t id) = 0;
+  virtual absl::Status PutPlacement(v1::Placement& p) = 0;  // inserts when the name is empty
+  virtual absl::StatusOr<std::vector<v1::Placement>> ActivePlacementsOf(const std::string& talent) = 0;
+  virtual absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) = 0;
+};
+
+struct ListQuery {
+  SqlFilter filter;
+  std::string after;
+  int limit = 50;
+};
+
+// One talent's standing against a demand, from the indexed columns (no record parsing).
+struct MatchRow {
+  std::string id;
+  int level = 0;
+  std::string region;
+  std::vector<std::string> matched_skills;
+};
+
+struct ClusterCounts {
+  std::vector<std::pair<std::string, int>> by_level;
+  std::vector<std::pair<std::string, int>> by_programme;
+  int open_demands = 0;
+  int open_positions = 0;
+  std::vector<std::pair<std::string, int>> by_type;
+};
+
+class TalentRepository {
+ public:
+  virtual ~TalentRepository() = default;
+  virtual const std::vector<FilterField>& TalentFilterFields() const = 0;
+  virtual const std::vector<FilterField>& DemandFilterFields() const = 0;
+  virtual const std::vector<FilterField>& PlacementFilterFields() const = 0;
+
+  template <typename T>
+  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(TalentTx&)>& body) {
+    auto bytes = WriteBytes(w, [&](TalentTx& tx) -> absl::StatusOr<std::string> {
+      auto r = body(tx);
+      if (!r.ok()) return r.status();
+      return r->SerializeAsString();
+    });
+    if (!bytes.ok()) return bytes.status();
+    T out;
+    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
+    return out;
+  }
+
+  virtual absl::StatusOr<std::optional<v1::Talent>> GetTalent(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Talent>> GetTalents(const std::vector<std::string>& ids) = 0;
+  virtual absl::StatusOr<std::vector<v1::Talent>> ListTalents(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<v1::Demand>> GetDemand(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Demand>> ListDemands(const ListQuery& q) = 0;
+  virtual absl::StatusOr<std::vector<v1::Placement>> ListPlacements(const ListQuery& q) = 0;
+  // Talents having at least one of `skills`, with the skills they match.
+  virtual absl::StatusOr<std::vector<MatchRow>> MatchRows(const std::vector<std::string>& skills) = 0;
+  virtual absl::StatusOr<bool> Employs(const std::string& enterprise, const std::string& talent) = 0;
+  virtual absl::StatusOr<ClusterCounts> Counts(const std::string& cluster) = 0;  // "" = all
+
+ protected:
+  virtual absl::StatusOr<std::string> WriteBytes(
+      const WriteContext& w, const std::function<absl::StatusOr<std::string>(TalentTx&)>& body) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<TalentRepository>> CreateSqliteTalentRepository(store::Database* db);
+
+}  // namespace clustergov::talent
