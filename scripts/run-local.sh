@@ -20,6 +20,8 @@ SUPPORT_PORT=${SUPPORT_PORT:-50053}
 SUPPORT_METRICS_PORT=${SUPPORT_METRICS_PORT:-9453}
 PROMOTION_PORT=${PROMOTION_PORT:-50054}
 PROMOTION_METRICS_PORT=${PROMOTION_METRICS_PORT:-9454}
+TALENT_PORT=${TALENT_PORT:-50055}
+TALENT_METRICS_PORT=${TALENT_METRICS_PORT:-9455}
 
 # A development signing secret, made once and kept (tokens stay valid across restarts).
 if [[ ! -s "$RUN/dev-secret" ]]; then
@@ -66,6 +68,11 @@ pids+=($!)
   > "$RUN/logs/promotion.log" 2>&1 &
 pids+=($!)
 
+"$BIN/services/talent/clustergov-talent" --listen="0.0.0.0:$TALENT_PORT" \
+  --metrics_listen="0.0.0.0:$TALENT_METRICS_PORT" --db="$RUN/data/talent.db" \
+  --enterprises_addr="127.0.0.1:$ENTERPRISES_PORT" > "$RUN/logs/talent.log" 2>&1 &
+pids+=($!)
+
 sleep 1
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -83,6 +90,7 @@ clustergov is running:
   enterprises  gRPC 127.0.0.1:$ENTERPRISES_PORT   metrics http://127.0.0.1:$ENTERPRISES_METRICS_PORT/metrics
   support      gRPC 127.0.0.1:$SUPPORT_PORT   metrics http://127.0.0.1:$SUPPORT_METRICS_PORT/metrics
   promotion    gRPC 127.0.0.1:$PROMOTION_PORT   metrics http://127.0.0.1:$PROMOTION_METRICS_PORT/metrics
+  talent       gRPC 127.0.0.1:$TALENT_PORT   metrics http://127.0.0.1:$TALENT_METRICS_PORT/metrics
   logs      $RUN/logs/   data $RUN/data/
 
 A development token (Industry & IT operator, government+admin, 24 h):
