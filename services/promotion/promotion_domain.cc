@@ -259,7 +259,8 @@ absl::Status PromotionDomain::SyncCluster(const CallContext& call, const std::st
     log::Warn("cluster sync failed; will retry", {{"cluster", cluster}, {"error", s.error_message()}});
     return absl::UnavailableError(absl::StrCat("the clusters service did not take the change: ", s.error_message()));
   }
-  return repo_->ClearSyncPending(cluster);
+  // Only if no later change committed meanwhile: that one still needs its sync.
+  return repo_->ClearSyncPending(cluster, req.promotion_organization());
 }
 
 void PromotionDomain::StartSync(absl::Duration period) {
@@ -274,7 +275,7 @@ void PromotionDomain::StartSync(absl::Duration period) {
         }
       }
       std::unique_lock<std::mutex> lock(sync_mu_);
-      if (sync_cv_.wait_for(lock, absl::ToChronoSeconds(period), [&] { return stopping_; })) return;
+      if (sync_cv_.wait_for(lock, absl::ToChronoNanoseconds(period), [&] { return stopping_; })) return;
     }
   });
 }

@@ -251,10 +251,12 @@ class SqlitePromotionRepository : public PromotionRepository {
       return out;
     });
   }
-  absl::Status ClearSyncPending(const std::string& cluster) override {
+  absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) override {
     return db_->Write([&](Connection& c) -> absl::Status {
-      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("DELETE FROM cluster_sync WHERE cluster = ?"));
-      stmt.Bind(1, cluster);
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(
+          "DELETE FROM cluster_sync WHERE cluster = ?1 AND"
+          " COALESCE((SELECT org FROM designations WHERE cluster = ?1 AND state = 2), '') = ?2"));
+      stmt.Bind(1, cluster).Bind(2, synced_org);
       return stmt.Run();
     });
   }

@@ -85,7 +85,9 @@ class PromotionRepository {
   virtual absl::StatusOr<std::vector<v1::AnnualReport>> ListReports(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<std::string>> PendingSyncs() = 0;
-  virtual absl::Status ClearSyncPending(const std::string& cluster) = 0;
+  // Clears the cluster's pending sync if its active organization is still `synced_org` ("" for
+  // none), the value just written to the clusters service; a change committed since stays pending.
+  virtual absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) = 0;
 
  protected:
   virtual absl::StatusOr<std::string> WriteBytes(
