@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
 # bench/run.sh — one command, one run: the minimal gRPC server (callback API, callback API with
-# the services' worker pool, sync API) and the clusters service's cached reads, all driven by
-# h2load on this machine in the same run and printed as ratios to the callback baseline (the
-# figures docs/benchmarks.md and the bar talk about).
+# the services' worker pool, sync API), the clusters service's cached reads, the enterprises
+# service (a 100,000-enterprise fill through its API, then cached reads) and the support service
+# (full application cycles, then a cached read), all on this machine in the same run, reads
+# driven by h2load and printed as ratios to the callback baseline (the figures
+# docs/benchmarks.md and the bar talk about).
 #
-#   bench/run.sh                         # ~12 s measured per target after a warm-up, ~1.5 min in all
+#   bench/run.sh                         # ~12 s measured per read target after a warm-up, ~3 min in all
 #   BENCH_SECONDS=6 bench/run.sh         # shorter passes
 #   BENCH_REQUESTS=200000 bench/run.sh   # the same fixed request count for every target instead
-#   BENCH_OUT=/tmp/bench bench/run.sh    # keep h2load outputs, latency logs and service logs
+#   BENCH_OUT=/tmp/bench bench/run.sh    # keep h2load outputs, latency logs, service logs and databases
 #   BENCH_PERF=1 bench/run.sh            # also profile the clusters service during GetCluster
 #                                        # (perf slows it: read the ratios from a run without)
 #   BENCH_STRICT=1 bench/run.sh          # exit 3 when the cached GetCluster misses the bar
 #   BENCH_CLUSTERS_FLAGS="--worker_threads=4" bench/run.sh   # extra service flags, for experiments
+#                                        # (also BENCH_ENTERPRISES_FLAGS, BENCH_SUPPORT_FLAGS)
+#   BENCH_ENTERPRISES=0 bench/run.sh     # skip the fill: enterprise reads run on the seed data only
+#   BENCH_ENTERPRISE_COUNT=20000 bench/run.sh   # enterprises filled (default 100000)
+#   BENCH_SUPPORT_APPLICATIONS=2000 BENCH_SUPPORT_THREADS=8 bench/run.sh   # support write load
 #
 # It installs nothing: it needs h2load (nghttp2-client) and redis-server (see
 # scripts/install-deps.sh) and builds with scripts/build.sh when a binary is missing. It starts
-# its own redis-server (no persistence) and clustergov-clusters on free loopback ports with a
-# throw-away database and a random HS256 secret, and stops everything it started on exit.
+# its own redis-server (no persistence), clustergov-clusters, clustergov-enterprises and
+# clustergov-support on free loopback ports with throw-away databases and a random HS256 secret,
+# and stops everything it started on exit.
 #
-# Every request is a unary gRPC call over h2c: h2load POSTs a pre-framed gRPC message (flag byte
+# Every read is a unary gRPC call over h2c: h2load POSTs a pre-framed gRPC message (flag byte
 # 0, 4-byte big-endian length, serialized request). gRPC errors are HTTP 200 with a grpc-status
 # trailer that h2load does not read, so each target is checked as well: the service's
 # grpc_server_handled_total must have grown by exactly the requests sent, all with code OK, and
 # its cache hit counter by at least as much; the baseline (no /metrics) must have returned the
-# expected response bytes for every request (an error response carries no DATA).
+# expected response bytes for every request (an error response carries no DATA). The writes
+# (the fill, the application cycles) are checked the same way through /metrics: exactly the calls
+# made, all OK; the support driver also checks the ledger (CheckConsistency) and the pool balance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -40,6 +49,27 @@ CONNS=${BENCH_CONNECTIONS:-16}
 STREAMS=${BENCH_STREAMS:-10}
 CLUSTER_NAME=${BENCH_CLUSTER:-clusters/hohhot-dairy}
 LIST_PAGE_SIZE=13
+# Enterprises: BENCH_ENTERPRISES=0 skips the fill (reads then run on the seed enterprises only).
+FILL=${BENCH_ENTERPRISES:-1}
+ENTERPRISE_COUNT=${BENCH_ENTERPRISE_COUNT:-100000}
+FILL_THREADS=${BENCH_FILL_THREADS:-16}
+# A filter the fill's enterprises match (one in 12 is in 150300 and all of those are SMALL: the
+# fill gives index i region i % 12 and size class 1 + i % 4), 50 to a page.
+ENT_FILTER=${BENCH_ENTERPRISE_FILTER:-'region = "150300" AND size_class = SMALL'}
+ENT_PAGE_SIZE=50
+# Uncached ListEnterprises: these filters, COLD_SAMPLES cache misses each (see cold_list below).
+COLD_FILTERS=(
+  "$ENT_FILTER"
+  'region = "150200" AND size_class = SMALL'   # no fill enterprise matches: the region's rows are all read
+  'cluster = "clusters/hohhot-dairy"'           # one in ten is a member
+  'cluster = "clusters/baotou-rare-earth"'      # one seed member: every row is read
+  'industry = "coal_chemical"'                  # no index: every row is read
+)
+COLD_SAMPLES=${BENCH_COLD_SAMPLES:-5}
+# Support: application cycles (create, submit, startReview, approve) from this many threads.
+SUPPORT_APPS=${BENCH_SUPPORT_APPLICATIONS:-6000}
+SUPPORT_THREADS=${BENCH_SUPPORT_THREADS:-16}
+POOL_NAME=pools/150100-2025-energy  # the pool the support driver creates and fills
 
 die() { echo "bench: error: $*" >&2; exit 1; }
 
@@ -52,10 +82,21 @@ if [[ -n "${BENCH_PERF:-}" ]]; then command -v perf >/dev/null || die "BENCH_PER
 CLUSTERS_BIN="$BIN/services/clusters/clustergov-clusters"
 BASELINE_BIN="$BIN/bench/clustergov-bench-baseline"
 TOKEN_BIN="$BIN/common/clustergov-token"
-if [[ ! -x "$CLUSTERS_BIN" || ! -x "$BASELINE_BIN" || ! -x "$TOKEN_BIN" ]]; then
-  echo "bench: binaries missing, building"
-  ./scripts/build.sh
-fi
+ENTERPRISES_BIN="$BIN/services/enterprises/clustergov-enterprises"
+SUPPORT_BIN="$BIN/services/support/clustergov-support"
+FILL_BIN="$BIN/bench/clustergov-bench-fill-enterprises"
+CODE_BIN="$BIN/bench/clustergov-bench-enterprise-code"
+SUPPORT_LOAD_BIN="$BIN/bench/clustergov-bench-support-load"
+ALL_BINS=("$CLUSTERS_BIN" "$BASELINE_BIN" "$TOKEN_BIN" "$ENTERPRISES_BIN" "$SUPPORT_BIN" "$FILL_BIN" "$CODE_BIN"
+          "$SUPPORT_LOAD_BIN")
+for b in "${ALL_BINS[@]}"; do
+  if [[ ! -x "$b" ]]; then
+    echo "bench: binaries missing, building"
+    ./scripts/build.sh
+    break
+  fi
+done
+for b in "${ALL_BINS[@]}"; do [[ -x "$b" ]] || die "$b missing after the build"; done
 
 # --- scratch space, process bookkeeping, cleanup -----------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/clustergov-bench.XXXXXX")
@@ -134,6 +175,13 @@ frame() {
   [[ $(wc -c < "$file") == $((n + 5)) ]] || die "$file: framing failed"
 }
 hex_of() { printf '%s' "$1" | od -An -tx1 -v | tr -s ' \n' ' '; }
+# str_field TAG STRING: a length-delimited field (tag byte in hex) of a string shorter than 128 bytes.
+str_field() {
+  local n
+  n=$(printf '%s' "$2" | wc -c)
+  ((n < 128)) || die "string field too long for a 1-byte length: $2"
+  echo "$1 $(printf %02x "$n") $(hex_of "$2")"
+}
 # PingRequest{name="x"}: field 1, wire type 2 (tag 0x0a), length 1, "x".
 frame "$TMP/ping.bin" 0a 01 $(hex_of x)
 # GetClusterRequest{name=CLUSTER_NAME}: tag 0x0a, length, bytes (names are < 128 bytes: 1-byte length).
@@ -141,7 +189,12 @@ frame "$TMP/ping.bin" 0a 01 $(hex_of x)
 frame "$TMP/get_cluster.bin" 0a "$(printf %02x ${#CLUSTER_NAME})" $(hex_of "$CLUSTER_NAME")
 # ListClustersRequest{page_size=13}: field 1, wire type 0 (tag 0x08), varint 13.
 frame "$TMP/list_clusters.bin" 08 "$(printf %02x $LIST_PAGE_SIZE)"
-for f in ping get_cluster list_clusters; do
+# GetPoolRequest{name=POOL_NAME}.
+frame "$TMP/get_pool.bin" $(str_field 0a "$POOL_NAME")
+# ListEnterprisesRequest{page_size=ENT_PAGE_SIZE, filter=ENT_FILTER} (page_size field 1, filter field 3).
+frame "$TMP/list_enterprises.bin" 08 "$(printf %02x $ENT_PAGE_SIZE)" $(str_field 1a "$ENT_FILTER")
+# (GetEnterpriseRequest is framed once the enterprise's code is known, below.)
+for f in ping get_cluster list_clusters get_pool list_enterprises; do
   [[ -s "$TMP/$f.bin" ]] || die "could not build $f.bin"
 done
 
@@ -151,6 +204,7 @@ h2load_run() {
   local name=$1 port=$2 path=$3 body=$4 n=$5; shift 5
   local out="$TMP/$name.h2load" log="$TMP/$name.latency"
   local TIMEFORMAT='%U %S'
+  rm -f "$log"  # h2load appends to its --log-file
   { time h2load -n "$n" -c "$CONNS" -m "$STREAMS" -d "$body" \
       -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
       --log-file="$log" "http://127.0.0.1:$port$path" > "$out" 2>&1; } 2> "$TMP/$name.time" \
@@ -246,7 +300,7 @@ for api in callback callback_pool sync; do
   stop_pid "$pid"
 done
 
-# --- redis and the clusters service --------------------------------------------------------------
+# --- redis and the services -----------------------------------------------------------------------
 # Each is started up to 3 times on fresh ports, in case another process takes a port in between.
 for attempt in 1 2 3; do
   pick_port REDIS_PORT
@@ -259,25 +313,39 @@ for attempt in 1 2 3; do
   ((attempt < 3)) || { cat "$TMP/redis.log" >&2; die "redis-server did not start"; }
 done
 
-# The secret goes through the environment (same flag, --auth_hs256_secret), not the command line.
+# The secret goes through the environment (same flag, --auth_hs256_secret), not the command line;
+# the services, clustergov-token and the support driver all read it from there.
 CLUSTERGOV_AUTH_HS256_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CLUSTERGOV_AUTH_HS256_SECRET
-for attempt in 1 2 3; do
-  pick_port GRPC_PORT
-  pick_port METRICS_PORT
-  "$CLUSTERS_BIN" --listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT" \
-    --redis="127.0.0.1:$REDIS_PORT" --db="$TMP/clusters.db" --log_level=warn --drain_seconds=1 \
-    ${BENCH_CLUSTERS_FLAGS:-} > "$TMP/clusters.log" 2>&1 &
-  CLUSTERS_PID=$!
-  PIDS+=("$CLUSTERS_PID")
-  if wait_port "$METRICS_PORT" "$CLUSTERS_PID" && wait_port "$GRPC_PORT" "$CLUSTERS_PID"; then break; fi
-  stop_pid "$CLUSTERS_PID"
-  if ((attempt == 3)); then
-    tail -n 20 "$TMP/clusters.log" >&2
-    die "clustergov-clusters did not start"
-  fi
-  rm -f "$TMP"/clusters.db*
-done
+
+# start_service NAME BIN [FLAGS...]: gRPC and metrics on fresh loopback ports, the shared Redis, a
+# throw-away database $TMP/NAME.db, log $TMP/NAME.log. Sets GRPC_PORT_OF, METRICS_PORT_OF, PID_OF.
+declare -A GRPC_PORT_OF METRICS_PORT_OF PID_OF
+start_service() {
+  local name=$1 bin=$2; shift 2
+  local attempt gport mport spid
+  for attempt in 1 2 3; do
+    pick_port gport
+    pick_port mport
+    "$bin" --listen="127.0.0.1:$gport" --metrics_listen="127.0.0.1:$mport" \
+      --redis="127.0.0.1:$REDIS_PORT" --db="$TMP/$name.db" --log_level=warn --drain_seconds=1 \
+      "$@" > "$TMP/$name.log" 2>&1 &
+    spid=$!
+    PIDS+=("$spid")
+    if wait_port "$mport" "$spid" && wait_port "$gport" "$spid"; then
+      GRPC_PORT_OF[$name]=$gport; METRICS_PORT_OF[$name]=$mport; PID_OF[$name]=$spid
+      return 0
+    fi
+    stop_pid "$spid"
+    rm -f "$TMP/$name".db*
+  done
+  tail -n 20 "$TMP/$name.log" >&2
+  die "clustergov-$name did not start"
+}
+
+# shellcheck disable=SC2086  # the *_FLAGS variables are word lists on purpose
+start_service clusters "$CLUSTERS_BIN" ${BENCH_CLUSTERS_FLAGS:-}
+CLUSTERS_PID=${PID_OF[clusters]}
 # With the cache switched off (an experiment) reads go to SQLite and no hits are expected.
 EXPECT_HITS=1
 [[ " ${BENCH_CLUSTERS_FLAGS:-} " =~ \ (--nocache|--cache=(false|0|no))\  ]] && EXPECT_HITS=0
@@ -291,34 +359,38 @@ AUTH=(-H "authorization: Bearer $TOKEN")
 sleep 2
 RSS_IDLE_BEFORE=$(rss_kb "$CLUSTERS_PID")
 
-SERVICE=/clustergov.clusters.v1.ClustersService
-bench_method() {  # bench_method TARGET METHOD BODY
-  local target=$1 method=$2 body=$3 m0="$TMP/$1.metrics0" m1="$TMP/$1.metrics1"
+# bench_method TARGET SERVICE GRPC_SERVICE METHOD BODY [EXPECT_HITS]: check call, warm-up, measured
+# pass against service SERVICE (a start_service NAME), with the exact OK-code and cache checks.
+bench_method() {
+  local target=$1 svc=$2 grpc_service=$3 method=$4 body=$5 expect_hits=${6:-1}
+  local m0="$TMP/$target.metrics0" m1="$TMP/$target.metrics1"
+  local gport=${GRPC_PORT_OF[$svc]} mport=${METRICS_PORT_OF[$svc]} spid=${PID_OF[$svc]}
+  local path=/$grpc_service/$method
   # Verify first: one call must be counted OK (a gRPC error is HTTP 200 too).
-  metrics_snapshot "$METRICS_PORT" "$m0"
-  h2load_run "$target-check" "$GRPC_PORT" "$SERVICE/$method" "$body" 1 -c1 -m1 "${AUTH[@]}"
-  metrics_snapshot "$METRICS_PORT" "$m1"
+  metrics_snapshot "$mport" "$m0"
+  h2load_run "$target-check" "$gport" "$path" "$body" 1 -c1 -m1 "${AUTH[@]}"
+  metrics_snapshot "$mport" "$m1"
   if [[ $(($(handled "$m1" "$method" ok) - $(handled "$m0" "$method" ok))) != 1 ||
         $(handled "$m1" "$method" notok) != 0 ]]; then
     grep "grpc_server_handled_total.*\"$method\"" "$m1" | grep -v ' 0$' >&2 || true
-    tail -n 20 "$TMP/clusters.log" >&2
+    tail -n 20 "$TMP/$svc.log" >&2
     die "$target: the check call was not answered OK"
   fi
   # Warm-up (fills the cache), then the measured pass.
-  h2load_run "$target-warmup" "$GRPC_PORT" "$SERVICE/$method" "$body" "$WARMUP" "${AUTH[@]}"
+  h2load_run "$target-warmup" "$gport" "$path" "$body" "$WARMUP" "${AUTH[@]}"
   local n
   n=$(measured_count)
-  metrics_snapshot "$METRICS_PORT" "$m0"
+  metrics_snapshot "$mport" "$m0"
   local perf_pid=""
   if [[ -n "${BENCH_PERF:-}" && "$method" == GetCluster ]]; then
-    perf record -F 999 -o "$TMP/perf-$target.data" -p "$CLUSTERS_PID" > "$TMP/perf-$target.log" 2>&1 &
+    perf record -F 999 -o "$TMP/perf-$target.data" -p "$spid" > "$TMP/perf-$target.log" 2>&1 &
     perf_pid=$!
     sleep 0.5
   fi
   local t0 s0 r0 t1 s1 r1 c0 c1
-  c0=$(machine_ticks); t0=$(cpu_ticks "$CLUSTERS_PID"); s0=$(sys_ticks "$CLUSTERS_PID"); r0=$(cpu_ticks "$REDIS_PID")
-  h2load_run "$target" "$GRPC_PORT" "$SERVICE/$method" "$body" "$n" "${AUTH[@]}"
-  t1=$(cpu_ticks "$CLUSTERS_PID"); s1=$(sys_ticks "$CLUSTERS_PID"); r1=$(cpu_ticks "$REDIS_PID"); c1=$(machine_ticks)
+  c0=$(machine_ticks); t0=$(cpu_ticks "$spid"); s0=$(sys_ticks "$spid"); r0=$(cpu_ticks "$REDIS_PID")
+  h2load_run "$target" "$gport" "$path" "$body" "$n" "${AUTH[@]}"
+  t1=$(cpu_ticks "$spid"); s1=$(sys_ticks "$spid"); r1=$(cpu_ticks "$REDIS_PID"); c1=$(machine_ticks)
   if [[ -n "$perf_pid" ]]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -327,11 +399,12 @@ bench_method() {  # bench_method TARGET METHOD BODY
     perf report -i "$TMP/perf-$target.data" --no-children --sort dso --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | head -n 15 > "$TMP/perf-$target-dso.txt" || true
   fi
-  metrics_snapshot "$METRICS_PORT" "$m1"
-  local ok notok hits misses errors bypasses
+  metrics_snapshot "$mport" "$m1"
+  local ok notok hits misses errors bypasses near
   ok=$(($(handled "$m1" "$method" ok) - $(handled "$m0" "$method" ok)))
   notok=$(handled "$m1" "$method" notok)
   hits=$(($(counter "$m1" clustergov_cache_hits_total) - $(counter "$m0" clustergov_cache_hits_total)))
+  near=$(($(counter "$m1" clustergov_cache_near_hits_total) - $(counter "$m0" clustergov_cache_near_hits_total)))
   misses=$(($(counter "$m1" clustergov_cache_misses_total) - $(counter "$m0" clustergov_cache_misses_total)))
   errors=$(($(counter "$m1" clustergov_cache_errors_total) - $(counter "$m0" clustergov_cache_errors_total)))
   bypasses=$(($(counter "$m1" clustergov_cache_bypasses_total) - $(counter "$m0" clustergov_cache_bypasses_total)))
@@ -339,24 +412,193 @@ bench_method() {  # bench_method TARGET METHOD BODY
     grep "grpc_server_handled_total.*\"$method\"" "$m1" | grep -v ' 0$' >&2 || true
     die "$target: $ok of $n calls handled OK, $notok non-OK in total"
   fi
-  if ((EXPECT_HITS && hits < n)); then
+  if ((expect_hits && hits < n)); then
     die "$target: only $hits cache hits for $n calls (misses $misses, errors $errors, bypasses $bypasses)"
   fi
   record "$target" $((t1 - t0)) $((s1 - s0)) $((r1 - r0)) "$c0" "$c1"
-  echo "bench:   checked: $ok OK, 0 non-OK; cache hits +$hits, misses +$misses, errors +$errors, bypasses +$bypasses"
+  echo "bench:   checked: $ok OK, 0 non-OK; cache hits +$hits (near +$near), misses +$misses, errors +$errors," \
+    "bypasses +$bypasses"
 }
 
-bench_method "$GET_T" GetCluster "$TMP/get_cluster.bin"
-bench_method "$LIST_T" ListClusters "$TMP/list_clusters.bin"
+CLUSTERS_SVC=clustergov.clusters.v1.ClustersService
+bench_method "$GET_T" clusters "$CLUSTERS_SVC" GetCluster "$TMP/get_cluster.bin" "$EXPECT_HITS"
+bench_method "$LIST_T" clusters "$CLUSTERS_SVC" ListClusters "$TMP/list_clusters.bin" "$EXPECT_HITS"
 
 RSS_PEAK=$(rss_kb "$CLUSTERS_PID" VmHWM)
 sleep 2
 RSS_IDLE_AFTER=$(rss_kb "$CLUSTERS_PID")
 
+# other_share OURS_TICKS CLIENT_SECONDS MACHINE_BEFORE MACHINE_AFTER: the share of the machine's
+# CPU that processes other than ours used in between (as record computes it for h2load passes).
+other_share() {
+  awk -v b="$3" -v a="$4" -v ours="$1" -v client="$2" -v hz="$CLK_TCK" 'BEGIN {
+    split(b, x, " "); split(a, y, " "); busy = y[1] - x[1]; total = y[2] - x[2]
+    o = (busy - ours - client * hz) / total * 100; if (o < 0) o = 0; printf "%.0f%%", o }'
+}
+us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }'; }  # ticks per item, in µs
+# handled_notok_all FILE: non-OK calls of every method.
+handled_notok_all() {
+  awk '/^grpc_server_handled_total\{/ && !index($0, "grpc_code=\"OK\"") { s += $NF } END { printf "%.0f\n", s }' "$1"
+}
+
+# --- the enterprises service: the fill (group-committed writes), then cached reads ---------------
+# shellcheck disable=SC2086
+start_service enterprises "$ENTERPRISES_BIN" --clusters_addr="127.0.0.1:${GRPC_PORT_OF[clusters]}" \
+  ${BENCH_ENTERPRISES_FLAGS:-}
+ENT_PID=${PID_OF[enterprises]}
+ENT_METRICS=${METRICS_PORT_OF[enterprises]}
+ENTERPRISES_SVC=clustergov.enterprises.v1.EnterprisesService
+FILL_LINE=""
+if [[ "$FILL" != 0 ]]; then
+  [[ "$ENTERPRISE_COUNT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ENTERPRISE_COUNT must be a positive number"
+  joins=$(( (ENTERPRISE_COUNT + 9) / 10 ))
+  echo "bench: filling $ENTERPRISE_COUNT enterprises ($joins join clusters/hohhot-dairy) from $FILL_THREADS threads"
+  metrics_snapshot "$ENT_METRICS" "$TMP/fill.metrics0"
+  c0=$(machine_ticks); e0=$(cpu_ticks "$ENT_PID"); k0=$(cpu_ticks "$CLUSTERS_PID"); r0=$(cpu_ticks "$REDIS_PID")
+  f0=$(date +%s.%N)
+  TIMEFORMAT='%U %S'
+  { time "$FILL_BIN" --target="127.0.0.1:${GRPC_PORT_OF[enterprises]}" --token="$TOKEN" \
+      --count="$ENTERPRISE_COUNT" --threads="$FILL_THREADS" > "$TMP/fill.out" 2>&1; } 2> "$TMP/fill.time" \
+    || { cat "$TMP/fill.out" >&2; die "the fill failed"; }
+  f1=$(date +%s.%N)
+  c1=$(machine_ticks); e1=$(cpu_ticks "$ENT_PID"); k1=$(cpu_ticks "$CLUSTERS_PID"); r1=$(cpu_ticks "$REDIS_PID")
+  metrics_snapshot "$ENT_METRICS" "$TMP/fill.metrics1"
+  m0="$TMP/fill.metrics0" m1="$TMP/fill.metrics1"
+  reg_ok=$(($(handled "$m1" RegisterEnterprise ok) - $(handled "$m0" RegisterEnterprise ok)))
+  join_ok=$(($(handled "$m1" JoinCluster ok) - $(handled "$m0" JoinCluster ok)))
+  notok=$(handled_notok_all "$m1")
+  if [[ "$reg_ok" != "$ENTERPRISE_COUNT" || "$join_ok" != "$joins" || "$notok" != 0 ]]; then
+    grep '^grpc_server_handled_total' "$m1" | grep -v ' 0$' >&2 || true
+    die "fill: $reg_ok of $ENTERPRISE_COUNT registrations and $join_ok of $joins joins OK, $notok non-OK calls"
+  fi
+  writes=$(($(counter "$m1" clustergov_store_writes_total) - $(counter "$m0" clustergov_store_writes_total)))
+  commits=$(($(counter "$m1" clustergov_store_commits_total) - $(counter "$m0" clustergov_store_commits_total)))
+  fill_cpu=$(awk '{print $1 + $2}' "$TMP/fill.time")
+  FILL_SECONDS=$(awk -v a="$f0" -v b="$f1" 'BEGIN { printf "%.1f", b - a }')
+  FILL_RATE=$(awk -v n="$ENTERPRISE_COUNT" -v s="$FILL_SECONDS" 'BEGIN { printf "%.0f", n / s }')
+  FILL_WRITE_RATE=$(awk -v n="$writes" -v s="$FILL_SECONDS" 'BEGIN { printf "%.0f", n / s }')
+  FILL_PER_COMMIT=$(awk -v w="$writes" -v c="$commits" 'BEGIN { printf "%.1f", c ? w / c : 0 }')
+  FILL_SRV_US=$(us_per $((e1 - e0)) "$writes")
+  FILL_CLIENT_US=$(awk -v t="$fill_cpu" -v n="$writes" 'BEGIN { printf "%.0f", t / n * 1e6 }')
+  FILL_OTHER=$(other_share $((e1 - e0 + k1 - k0 + r1 - r0)) "$fill_cpu" "$c0" "$c1")
+  FILL_DB_MB=$(du -cm "$TMP"/enterprises.db* | awk 'END { print $1 }')
+  FILL_LINE="fill: $ENTERPRISE_COUNT registrations + $joins joins in $FILL_SECONDS s: $FILL_RATE registrations/s,"
+  FILL_LINE+=" $FILL_WRITE_RATE writes/s ($commits commits, $FILL_PER_COMMIT writes per commit);"
+  FILL_LINE+=" enterprises service $FILL_SRV_US us CPU per write, fill tool $FILL_CLIENT_US us; database $FILL_DB_MB MB;"
+  FILL_LINE+=" other $FILL_OTHER"
+  echo "bench: $FILL_LINE"
+  echo "bench:   checked: $reg_ok RegisterEnterprise OK, $join_ok JoinCluster OK, 0 non-OK"
+  # A write tombstones its cache keys (and the list generation) for 2 s: let the last ones expire,
+  # so that the reads below are measured on a store that is no longer being written.
+  sleep 3
+  # The enterprise read: the middle one of the fill.
+  ENT_CODE=$("$CODE_BIN" --index=$((ENTERPRISE_COUNT / 2))) || die "clustergov-bench-enterprise-code failed"
+  ENT_DATA="$ENTERPRISE_COUNT filled"
+else
+  echo "bench: BENCH_ENTERPRISES=0: no fill; enterprise reads run on the seed enterprises only"
+  ENT_CODE=91150100CG0000001G  # a seed enterprise (Yili)
+  sleep 3  # the seeding's cache tombstones (2 s) expire
+  ENT_DATA="seed only"
+fi
+frame "$TMP/get_enterprise.bin" $(str_field 0a "enterprises/$ENT_CODE")
+GET_ENT_T=GetEnterprise-cached
+LIST_ENT_T=ListEnterprises-cached
+bench_method "$GET_ENT_T" enterprises "$ENTERPRISES_SVC" GetEnterprise "$TMP/get_enterprise.bin"
+bench_method "$LIST_ENT_T" enterprises "$ENTERPRISES_SVC" ListEnterprises "$TMP/list_enterprises.bin"
+
+# Uncached ListEnterprises: the same request with k trailing spaces added to the filter is the
+# same query under a different cache key, so each of these calls is a cache miss that runs the
+# SQL (one call at a time: latency, not throughput). Checked like the others: all OK, and the
+# cache misses grew by at least as many calls.
+declare -a COLD_LINES=()
+cold_list() {  # cold_list FILTER
+  local filter=$1 k lat=() m0="$TMP/cold.metrics0" m1="$TMP/cold.metrics1" pad
+  metrics_snapshot "$ENT_METRICS" "$m0"
+  for ((k = 1; k <= COLD_SAMPLES; k++)); do
+    printf -v pad '%*s' "$k" ''
+    frame "$TMP/cold.bin" 08 "$(printf %02x $ENT_PAGE_SIZE)" $(str_field 1a "$filter$pad")
+    h2load_run cold-list "${GRPC_PORT_OF[enterprises]}" "/$ENTERPRISES_SVC/ListEnterprises" "$TMP/cold.bin" 1 -c1 -m1 \
+      "${AUTH[@]}"
+    lat+=("$(cut -f3 "$TMP/cold-list.latency")")
+    COLD_BYTES=$H_DATA
+  done
+  metrics_snapshot "$ENT_METRICS" "$m1"
+  local ok notok misses
+  ok=$(($(handled "$m1" ListEnterprises ok) - $(handled "$m0" ListEnterprises ok)))
+  notok=$(handled "$m1" ListEnterprises notok)
+  misses=$(($(counter "$m1" clustergov_cache_misses_total) - $(counter "$m0" clustergov_cache_misses_total)))
+  ((ok == COLD_SAMPLES && notok == 0)) || die "uncached ListEnterprises ($filter): $ok of $COLD_SAMPLES OK, $notok non-OK"
+  ((misses >= COLD_SAMPLES)) || die "uncached ListEnterprises ($filter): only $misses cache misses"
+  local line
+  line=$(printf '%s\n' "${lat[@]}" | sort -n | awk -v f="$filter" -v b="$COLD_BYTES" '
+    { v[NR] = $1 } END { printf "%-46s p50 %8.2f ms  max %8.2f ms  (%d response bytes)", f, v[int((NR + 1) / 2)] / 1000, v[NR] / 1000, b }')
+  COLD_LINES+=("$line")
+  echo "bench: ListEnterprises uncached: $line"
+}
+for f in "${COLD_FILTERS[@]}"; do cold_list "$f"; done
+
+# --- the support service: application cycles (writes), then a cached read ------------------------
+# shellcheck disable=SC2086
+start_service support "$SUPPORT_BIN" --clusters_addr="127.0.0.1:${GRPC_PORT_OF[clusters]}" \
+  --enterprises_addr="127.0.0.1:${GRPC_PORT_OF[enterprises]}" ${BENCH_SUPPORT_FLAGS:-}
+SUP_PID=${PID_OF[support]}
+SUP_METRICS=${METRICS_PORT_OF[support]}
+SUPPORT_SVC=clustergov.support.v1.SupportService
+[[ "$SUPPORT_APPS" =~ ^[1-9][0-9]*$ && "$SUPPORT_THREADS" =~ ^[1-9][0-9]*$ ]] \
+  || die "BENCH_SUPPORT_APPLICATIONS and BENCH_SUPPORT_THREADS must be positive numbers"
+echo "bench: support: $SUPPORT_APPS application cycles (create, submit, startReview, approve) from $SUPPORT_THREADS threads"
+metrics_snapshot "$SUP_METRICS" "$TMP/support-load.metrics0"
+c0=$(machine_ticks); s0=$(cpu_ticks "$SUP_PID"); e0=$(cpu_ticks "$ENT_PID"); r0=$(cpu_ticks "$REDIS_PID")
+TIMEFORMAT='%U %S'
+{ time "$SUPPORT_LOAD_BIN" --target="127.0.0.1:${GRPC_PORT_OF[support]}" \
+    --enterprises_target="127.0.0.1:${GRPC_PORT_OF[enterprises]}" --threads="$SUPPORT_THREADS" \
+    --applications="$SUPPORT_APPS" > "$TMP/support-load.out" 2>&1; } 2> "$TMP/support-load.time" \
+  || { cat "$TMP/support-load.out" >&2; tail -n 20 "$TMP/support.log" >&2; die "the support load failed"; }
+c1=$(machine_ticks); s1=$(cpu_ticks "$SUP_PID"); e1=$(cpu_ticks "$ENT_PID"); r1=$(cpu_ticks "$REDIS_PID")
+metrics_snapshot "$SUP_METRICS" "$TMP/support-load.metrics1"
+sed 's/^/bench:   /' "$TMP/support-load.out"
+result=$(grep '^support_load: result ' "$TMP/support-load.out") || die "support load: no result line"
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$result"; }
+SUP_APPROVED=$(kv approved); SUP_WARMUP=$(kv warmup); SUP_RATE=$(kv per_second)
+SUP_P50=$(kv cycle_p50_ms); SUP_P99=$(kv cycle_p99_ms)
+grep -q '^support_load: verified=yes consistent=yes ' "$TMP/support-load.out" || die "support load: not verified"
+[[ "$SUP_APPROVED" == "$SUPPORT_APPS" ]] || die "support load: $SUP_APPROVED of $SUPPORT_APPS approved"
+cycles=$((SUP_APPROVED + SUP_WARMUP))
+m0="$TMP/support-load.metrics0" m1="$TMP/support-load.metrics1"
+for method in CreateApplication SubmitApplication StartReview ApproveApplication; do
+  ok=$(($(handled "$m1" "$method" ok) - $(handled "$m0" "$method" ok)))
+  [[ "$ok" == "$cycles" ]] || die "support load: $ok $method calls OK, expected $cycles"
+done
+notok=$(handled_notok_all "$m1")
+if [[ "$notok" != 0 ]]; then
+  grep '^grpc_server_handled_total' "$m1" | grep -v ' 0$' >&2 || true
+  die "support load: $notok non-OK calls"
+fi
+writes=$(($(counter "$m1" clustergov_store_writes_total) - $(counter "$m0" clustergov_store_writes_total)))
+commits=$(($(counter "$m1" clustergov_store_commits_total) - $(counter "$m0" clustergov_store_commits_total)))
+load_cpu=$(awk '{print $1 + $2}' "$TMP/support-load.time")
+SUP_LINE="support: $SUP_APPROVED applications approved at $SUP_RATE/s ($SUPPORT_THREADS threads), full cycle p50 $SUP_P50 ms,"
+SUP_LINE+=" p99 $SUP_P99 ms; $writes writes in $commits commits ($(awk -v w="$writes" -v c="$commits" 'BEGIN { printf "%.1f", c ? w / c : 0 }')"
+SUP_LINE+=" per commit); CPU per cycle: support $(us_per $((s1 - s0)) "$cycles") us,"
+SUP_LINE+=" enterprises $(us_per $((e1 - e0)) "$cycles") us, redis $(us_per $((r1 - r0)) "$cycles") us,"
+SUP_LINE+=" driver $(awk -v t="$load_cpu" -v n="$cycles" 'BEGIN { printf "%.0f", t / n * 1e6 }') us;"
+SUP_OTHER=$(other_share $((s1 - s0 + e1 - e0 + r1 - r0)) "$load_cpu" "$c0" "$c1")
+SUP_LINE+=" other $SUP_OTHER"
+echo "bench: $SUP_LINE"
+echo "bench:   checked: $cycles cycles, each of the 4 calls OK every time, 0 non-OK; ledger consistent, pool balance exact"
+sleep 3  # the last approvals' cache tombstones (2 s) expire
+GET_POOL_T=GetPool-cached
+bench_method "$GET_POOL_T" support "$SUPPORT_SVC" GetPool "$TMP/get_pool.bin"
+
+ENT_RSS_PEAK=$(rss_kb "$ENT_PID" VmHWM); SUP_RSS_PEAK=$(rss_kb "$SUP_PID" VmHWM)
+sleep 2
+ENT_RSS_IDLE=$(rss_kb "$ENT_PID"); SUP_RSS_IDLE=$(rss_kb "$SUP_PID")
+
 # --- report --------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 BASE=baseline-callback
-TARGETS=(baseline-callback baseline-callback-pool baseline-sync "$GET_T" "$LIST_T")
+TARGETS=(baseline-callback baseline-callback-pool baseline-sync "$GET_T" "$LIST_T" "$GET_ENT_T" "$LIST_ENT_T"
+         "$GET_POOL_T")
 echo
 printf '%-22s %8s %8s %7s %7s %7s %6s %6s %7s %5s %8s %9s %6s\n' target requests "req/s" "p50 ms" "p99 ms" \
   "mean ms" "QPS x" "p99 x" "srv us" "sys" "redis us" "h2load us" "other"
@@ -373,6 +615,8 @@ noisy=""
 for t in "${TARGETS[@]}"; do
   [[ ${OTHER[$t]%\%} -ge 10 ]] && noisy+=" $t (${OTHER[$t]})"
 done
+[[ -n "${FILL_OTHER:-}" && ${FILL_OTHER%\%} -ge 10 ]] && noisy+=" fill ($FILL_OTHER)"
+[[ ${SUP_OTHER%\%} -ge 10 ]] && noisy+=" support cycles ($SUP_OTHER)"
 [[ -z "$noisy" ]] || echo "WARNING: other processes used >= 10% of the machine during:$noisy: those figures are skewed"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in baseline-callback baseline-callback-pool; do
@@ -381,6 +625,15 @@ for t in baseline-callback baseline-callback-pool; do
 done
 echo "clusters service RSS: idle before load $((RSS_IDLE_BEFORE / 1024)) MB," \
   "idle after load $((RSS_IDLE_AFTER / 1024)) MB, peak $((RSS_PEAK / 1024)) MB (target: idle < 50 MB)"
+echo "enterprises service RSS: idle after load $((ENT_RSS_IDLE / 1024)) MB, peak $((ENT_RSS_PEAK / 1024)) MB;" \
+  "support service RSS: idle after load $((SUP_RSS_IDLE / 1024)) MB, peak $((SUP_RSS_PEAK / 1024)) MB"
+echo
+echo "enterprise reads on $ENT_DATA enterprises: GetEnterprise enterprises/$ENT_CODE;" \
+  "ListEnterprises page_size $ENT_PAGE_SIZE, filter: $ENT_FILTER"
+[[ -z "$FILL_LINE" ]] || echo "$FILL_LINE"
+echo "ListEnterprises uncached (cache misses, one call at a time, $COLD_SAMPLES each):"
+for l in "${COLD_LINES[@]}"; do echo "  $l"; done
+echo "$SUP_LINE"
 
 GET_QPS_RATIO=$(ratio "${QPS[$GET_T]}" "${QPS[$BASE]}")
 GET_P99_RATIO=$(ratio "${P99[$GET_T]}" "${P99[$BASE]}")
