@@ -308,9 +308,13 @@ absl::StatusOr<v1::Demand> TalentDomain::PostDemand(const CallContext& call, con
   }
   CheckText(errors, "demand.title", in.title(), kMaxName, true);
   if (in.skills_size() == 0 || in.skills_size() > 20) errors.Add("demand.skills", "1 to 20 skills");
+  std::set<std::string> seen;
   for (int i = 0; i < in.skills_size(); ++i) {
     if (!InVocabulary(kSkills, in.skills(i))) {
       errors.Add(absl::StrCat("demand.skills[", i, "]"), absl::StrCat("unknown skill \"", in.skills(i), "\""));
+    } else if (!seen.insert(in.skills(i)).second) {
+      // A repeated skill would count twice in the match score's denominator but match once.
+      errors.Add(absl::StrCat("demand.skills[", i, "]"), "duplicate skill");
     }
   }
   if (!v1::Level_IsValid(in.level()) || in.level() == v1::LEVEL_UNSPECIFIED) errors.Add("demand.level", "required");
@@ -458,7 +462,8 @@ absl::StatusOr<v1::Placement> TalentDomain::CreatePlacement(const CallContext& c
   return repo_->Write<v1::Placement>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Placement> {
     CG_ASSIGN_OR_RETURN(auto demand, tx.GetDemand(demand_id));
     if (!demand.has_value()) return absl::NotFoundError(absl::StrCat(in.demand(), " not found"));
-    if (!(p.HasRole(roles::kEnterprise) && p.organization == demand->enterprise()) && !IsTalentAuthority(p)) {
+    if (!(p.HasRole(roles::kEnterprise) && p.organization == demand->enterprise()) &&
+        !p.ActsForDepartment("hr_social_security")) {
       return PermissionDenied("placements are made by the posting enterprise (or HR & Social Security)");
     }
     if (demand->state() != v1::Demand::OPEN) {
@@ -523,7 +528,7 @@ absl::StatusOr<v1::Placement> TalentDomain::EndPlacement(const CallContext& call
     CG_ASSIGN_OR_RETURN(auto placement, tx.GetPlacement(id));
     if (!placement.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
     if (!(p.HasRole(roles::kEnterprise) && p.organization == placement->enterprise()) &&
-        !IsTalentSelf(p, placement->talent()) && !IsTalentAuthority(p)) {
+        !IsTalentSelf(p, placement->talent()) && !p.ActsForDepartment("hr_social_security")) {
       return PermissionDenied("only the employing enterprise, the talent or HR & Social Security ends a placement");
     }
     if (placement->state() != v1::Placement::ACTIVE) {
