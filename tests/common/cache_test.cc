@@ -491,7 +491,9 @@ TEST_F(CacheTest, ListsAreCachedUnderTheCollectionGeneration) {
     int before = c_q1.calls.load();
     auto r = cache.GetOrLoadList("c", "q1", c_q1.fn());
     EXPECT_TRUE(r.ok());
-    if (r.ok()) EXPECT_EQ(*r, "c-q1-v2");
+    if (r.ok()) {
+      EXPECT_EQ(*r, "c-q1-v2");
+    }
     return c_q1.calls.load() == before;
   });
   EXPECT_TRUE(cached_again);
@@ -583,7 +585,9 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsDownAreReplayedBeforeTheCacheIsTr
     auto r = cache.GetOrLoad("k", loader.fn());
     ++reads;
     EXPECT_TRUE(r.ok());
-    if (r.ok()) EXPECT_EQ(*r, "new") << "stale value served after Redis came back (read " << reads << ")";
+    if (r.ok()) {
+      EXPECT_EQ(*r, "new") << "stale value served after Redis came back (read " << reads << ")";
+    }
     return cache.pending_invalidations() == 0;
   });
   ASSERT_TRUE(replayed);
@@ -608,7 +612,9 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsHungAreReplayedAfterItResumes) {
   bool replayed = PollUntil([&] {
     auto r = cache.GetOrLoad("k", loader.fn());
     EXPECT_TRUE(r.ok());
-    if (r.ok()) EXPECT_EQ(*r, "new");
+    if (r.ok()) {
+      EXPECT_EQ(*r, "new");
+    }
     return cache.pending_invalidations() == 0;
   });
   ASSERT_TRUE(replayed);
@@ -634,7 +640,9 @@ TEST_F(CacheTest, TooManyLostInvalidationsDropTheWholeNamespace) {
   bool replayed = PollUntil([&] {
     auto r = cache.GetOrLoad("c", loader.fn());
     EXPECT_TRUE(r.ok());
-    if (r.ok()) EXPECT_EQ(*r, "new");
+    if (r.ok()) {
+      EXPECT_EQ(*r, "new");
+    }
     return cache.pending_invalidations() == 0;
   });
   ASSERT_TRUE(replayed);
