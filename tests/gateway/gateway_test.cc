@@ -1,0 +1,1258 @@
+// The REST gateway end to end: real HTTP/1.1 over loopback against the gateway running in-process
+// in front of the real clusters (and enterprises and support) services, on real SQLite files and a
+// real redis-server. Every annotated clusters route round-trips path, query and body; each error
+// mapping, the body limit, CORS, request ids, a backend going away and coming back, rate limiting,
+// probes, metrics and the OpenAPI document (checked with the real validator) are covered.
+
+#include "services/gateway/gateway.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/enterprises/v1/enterprises.pb.h"
+#include "common/server/client.h"
+#include "common/server/runtime.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "services/clusters/client/cluster_directory.h"
+#include "services/clusters/cluster_repository.h"
+#include "services/clusters/clusters_domain.h"
+#include "services/clusters/clusters_service.h"
+#include "services/clusters/seed.h"
+#include "services/enterprises/client/enterprise_directory.h"
+#include "services/enterprises/enterprise_repository.h"
+#include "services/enterprises/enterprises_domain.h"
+#include "services/enterprises/enterprises_service.h"
+#include "services/gateway/json_printer.h"
+#include "services/gateway/path_template.h"
+#include "services/gateway/routes.h"
+#include "services/support/support_domain.h"
+#include "services/support/support_repository.h"
+#include "services/support/support_service.h"
+#include "tests/support/test_support.h"
+
+#ifndef CLUSTERGOV_DESCRIPTOR_SET
+#error "CLUSTERGOV_DESCRIPTOR_SET must name the built descriptor set"
+#endif
+
+namespace clustergov::gateway {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+constexpr char kClustersService[] = "clustergov.clusters.v1.ClustersService";
+constexpr char kEnterprisesService[] = "clustergov.enterprises.v1.EnterprisesService";
+constexpr char kSupportService[] = "clustergov.support.v1.SupportService";
+
+// ------------------------------------------------------------------ a tiny HTTP/1.1 client
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names; repeated ones joined with ", "
+  std::string body;
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+  bool Has(const std::string& name) const { return headers.count(name) > 0; }
+};
+
+std::ostream& operator<<(std::ostream& os, const Response& r) {
+  return os << "HTTP " << r.status << " " << r.body.substr(0, 600);
+}
+
+// One keep-alive connection: requests are written raw, responses parsed by Content-Length.
+class HttpConnection {
+ public:
+  explicit HttpConnection(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{20, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~HttpConnection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return fd_ >= 0; }
+
+  bool Send(const std::string& raw) {
+    size_t sent = 0;
+    while (sent < raw.size()) {
+      ssize_t n = send(fd_, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // One response; status 0 when the connection closed or timed out first.
+  Response Read() {
+    Response r;
+    size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return r;
+    }
+    std::string head = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    std::vector<std::string> lines = absl::StrSplit(head, "\r\n");
+    std::vector<std::string> status_line = absl::StrSplit(lines[0], absl::MaxSplits(' ', 2));
+    if (status_line.size() < 2 || !absl::SimpleAtoi(status_line[1], &r.status)) return Response{};
+    for (size_t i = 1; i < lines.size(); ++i) {
+      auto colon = lines[i].find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = absl::AsciiStrToLower(lines[i].substr(0, colon));
+      std::string value(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+      auto& slot = r.headers[name];
+      slot = slot.empty() ? value : absl::StrCat(slot, ", ", value);
+    }
+    size_t length = 0;
+    if (r.Has("content-length")) {
+      absl::SimpleAtoi(r.Header("content-length"), &length);
+    }
+    while (buffer_.size() < length) {
+      if (!Fill()) return Response{};
+    }
+    r.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return r;
+  }
+
+  // True when the server closed the connection (EOF within a second).
+  bool ClosedByPeer() {
+    timeval tv{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    ssize_t n = recv(fd_, &c, 1, 0);
+    return n == 0;
+  }
+
+ private:
+  bool Fill() {
+    char buf[16384];
+    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) return false;
+    buffer_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+std::string RawRequest(const std::string& method, const std::string& target, const std::string& body,
+                       const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string raw = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  bool has_type = false;
+  for (const auto& [k, v] : headers) {
+    absl::StrAppend(&raw, k, ": ", v, "\r\n");
+    has_type = has_type || absl::EqualsIgnoreCase(k, "content-type");
+  }
+  if (!body.empty() && !has_type) raw += "Content-Type: application/json\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH" || method == "PUT") {
+    absl::StrAppend(&raw, "Content-Length: ", body.size(), "\r\n");
+  }
+  raw += "\r\n";
+  raw += body;
+  return raw;
+}
+
+// ------------------------------------------------------------------ JSON helpers
+
+template <typename M>
+M FromJson(const std::string& json) {
+  M m;
+  google::protobuf::util::JsonParseOptions options;  // strict: an unexpected field fails the test
+  auto s = google::protobuf::util::JsonStringToMessage(json, &m, options);
+  EXPECT_TRUE(s.ok()) << s.ToString() << " in " << json;
+  return m;
+}
+
+struct ErrorBody {
+  int code = -1;
+  std::string message;
+  std::vector<std::string> fields;  // BadRequest field violations
+};
+
+ErrorBody ParseError(const Response& r) {
+  ErrorBody e;
+  // Exactly {"code","message","details"} (google.rpc.Status in JSON).
+  EXPECT_THAT(r.body, HasSubstr("\"code\":")) << r;
+  EXPECT_THAT(r.body, HasSubstr("\"message\":")) << r;
+  EXPECT_THAT(r.body, HasSubstr("\"details\":")) << r;
+  EXPECT_EQ(r.Header("content-type"), "application/json") << r;
+  google::rpc::Status status = FromJson<google::rpc::Status>(r.body);
+  e.code = status.code();
+  e.message = status.message();
+  for (const auto& any : status.details()) {
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) e.fields.push_back(v.field());
+    }
+  }
+  return e;
+}
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ the fixture
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { redis_ = new testing::RedisServer(); }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+
+  server::CommonConfig Config(const std::string& service, const std::string& db_file, int port = 0) {
+    server::CommonConfig config;
+    config.server.service_name = service;
+    config.server.listen = absl::StrCat("127.0.0.1:", port);
+    config.server.metrics_listen = "";
+    config.server.worker_threads = 4;
+    config.server.drain_timeout = absl::Seconds(2);
+    config.redis.port = redis_->port();
+    config.redis.retry_backoff = std::chrono::milliseconds(50);
+    config.db.path = dir_->File(db_file);
+    config.db.synchronous_full = false;
+    config.auth.hs256_secret = testing::kTestSecret;
+    config.page_token_secret = "page-token-secret-for-tests";
+    return config;
+  }
+
+  void SetUp() override {
+    redis_->Start();
+    redis_->Cli({"FLUSHALL"});
+    dir_ = std::make_unique<testing::TempDir>();
+    auto seed = clusters::LoadSeedData("");
+    ASSERT_TRUE(seed.ok()) << seed.status();
+    seed_ = *seed;
+    ASSERT_NO_FATAL_FAILURE(StartClusters(0));
+    ASSERT_NO_FATAL_FAILURE(StartGateway(DefaultConfig()));
+  }
+
+  void TearDown() override {
+    conn_.reset();
+    if (gateway_) gateway_->Shutdown();
+    gateway_.reset();
+    StopSupport();
+    StopEnterprises();
+    StopClusters();
+  }
+
+  void StartClusters(int port) {
+    auto rt = server::Runtime::Create(Config("clusters", "clusters.db", port));
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    crt_ = std::move(*rt);
+    std::vector<clusters::v1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
+    auto repo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*repo), crt_->MakeCache("clusters"),
+                                                          &crt_->page_tokens(), &crt_->db(), tasks);
+    auto created = cdomain_->Seed(seed_);
+    ASSERT_TRUE(created.ok()) << created.status();
+    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
+    auto started = crt_->Start({cservice_.get()});
+    ASSERT_TRUE(started.ok()) << started;
+    clusters_port_ = crt_->port();
+  }
+
+  void StopClusters() {
+    if (crt_) crt_->Shutdown();
+    crt_.reset();
+    cservice_.reset();
+    cdomain_.reset();
+  }
+
+  void StartEnterprisesAndSupport() {
+    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
+    ASSERT_TRUE(ert.ok()) << ert.status();
+    ert_ = std::move(*ert);
+    edirectory_ =
+        std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(absl::StrCat("127.0.0.1:", clusters_port_)),
+                                                     ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
+    auto erepo = enterprises::CreateSqliteEnterpriseRepository(&ert_->db());
+    ASSERT_TRUE(erepo.ok()) << erepo.status();
+    edomain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"),
+                                                                edirectory_.get(), &ert_->page_tokens(), &ert_->db());
+    auto seeded = edomain_->Seed(seed_);
+    ASSERT_TRUE(seeded.ok()) << seeded.status();
+    eservice_ = std::make_unique<enterprises::EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
+    ASSERT_TRUE(ert_->Start({eservice_.get()}).ok());
+
+    auto srt = server::Runtime::Create(Config("support", "support.db"));
+    ASSERT_TRUE(srt.ok()) << srt.status();
+    srt_ = std::move(*srt);
+    scluster_directory_ =
+        std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(absl::StrCat("127.0.0.1:", clusters_port_)),
+                                                     srt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
+    senterprise_directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
+        server::MakeChannel(absl::StrCat("127.0.0.1:", ert_->port())),
+        srt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+    auto srepo = support::CreateSqliteSupportRepository(&srt_->db());
+    ASSERT_TRUE(srepo.ok()) << srepo.status();
+    sdomain_ = std::make_unique<support::SupportDomain>(std::move(*srepo), srt_->MakeCache("support"),
+                                                        scluster_directory_.get(), senterprise_directory_.get(),
+                                                        &srt_->page_tokens(), &srt_->db(), absl::Hours(24));
+    sservice_ = std::make_unique<support::SupportServiceImpl>(sdomain_.get(), &srt_->handler());
+    ASSERT_TRUE(srt_->Start({sservice_.get()}).ok());
+  }
+
+  void StopEnterprises() {
+    if (ert_) ert_->Shutdown();
+    ert_.reset();
+    eservice_.reset();
+    edomain_.reset();
+    edirectory_.reset();
+  }
+  void StopSupport() {
+    if (srt_) srt_->Shutdown();
+    srt_.reset();
+    sservice_.reset();
+    sdomain_.reset();
+    senterprise_directory_.reset();
+    scluster_directory_.reset();
+  }
+
+  GatewayConfig DefaultConfig() {
+    GatewayConfig config;
+    config.http.listen = "127.0.0.1:0";
+    config.http.io_threads = 2;
+    config.http.max_body_bytes = 64 * 1024;
+    config.metrics_listen = "";  // the metrics test turns it on (stopping the exposer takes a second)
+    config.descriptor_set = CLUSTERGOV_DESCRIPTOR_SET;
+    config.backends = {{kClustersService, {absl::StrCat("127.0.0.1:", clusters_port_)}}};
+    config.backend_timeout = absl::Seconds(5);
+    config.backend_options.max_reconnect_backoff = absl::Milliseconds(300);
+    config.cors_origins = {"https://app.example.gov.cn"};
+    config.drain_timeout = absl::Seconds(2);
+    config.access_log = getenv("GW_ACCESS_LOG") != nullptr;
+    return config;
+  }
+
+  void StartGateway(GatewayConfig config) {
+    conn_.reset();
+    if (gateway_) gateway_->Shutdown();
+    gateway_.reset();
+    auto gw = Gateway::Create(std::move(config));
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    gateway_ = std::move(*gw);
+    auto started = gateway_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    port_ = gateway_->port();
+  }
+
+  // A request on the fixture's keep-alive connection (reopened when the server closed it).
+  Response Http(const std::string& method, const std::string& target, const std::string& body = "",
+                const std::string& token = "", std::vector<std::pair<std::string, std::string>> headers = {}) {
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    std::string raw = RawRequest(method, target, body, headers);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (conn_ == nullptr || !conn_->connected()) conn_ = std::make_unique<HttpConnection>(port_);
+      if (conn_->Send(raw)) {
+        Response r = conn_->Read();
+        if (r.status != 0) {
+          if (absl::EqualsIgnoreCase(r.Header("connection"), "close")) conn_.reset();
+          return r;
+        }
+      }
+      conn_.reset();  // a keep-alive connection the server had closed: once more on a new one
+    }
+    return Response{};
+  }
+
+  Response Get(const std::string& target, const std::string& token) { return Http("GET", target, "", token); }
+
+  std::string ClusterJson(const std::string& name_en = "Gateway test cluster") {
+    return absl::StrCat(R"({"displayNameZh":"网关测试集群","displayNameEn":")", name_en,
+                        R"(","industry":"testing","targetTier":"TIER_REGION","targetYear":2027,)",
+                        R"("coreRegions":["150100"],"supportingRegions":["150200"],"leadDepartments":["industry_it"],)",
+                        R"("chainSegments":["上游","下游"],"leadEnterprises":[{"nameZh":"甲","nameEn":"A"}]})");
+  }
+
+  static testing::RedisServer* redis_;
+  std::unique_ptr<testing::TempDir> dir_;
+  clusters::v1::SeedData seed_;
+
+  std::unique_ptr<server::Runtime> crt_;
+  std::unique_ptr<clusters::ClustersDomain> cdomain_;
+  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
+  int clusters_port_ = 0;
+
+  std::unique_ptr<server::Runtime> ert_;
+  std::unique_ptr<clusters::ClusterDirectory> edirectory_;
+  std::unique_ptr<enterprises::EnterprisesDomain> edomain_;
+  std::unique_ptr<enterprises::EnterprisesServiceImpl> eservice_;
+  std::unique_ptr<server::Runtime> srt_;
+  std::unique_ptr<clusters::ClusterDirectory> scluster_directory_;
+  std::unique_ptr<enterprises::EnterpriseDirectory> senterprise_directory_;
+  std::unique_ptr<support::SupportDomain> sdomain_;
+  std::unique_ptr<support::SupportServiceImpl> sservice_;
+
+  std::unique_ptr<Gateway> gateway_;
+  int port_ = 0;
+  std::unique_ptr<HttpConnection> conn_;
+
+  const std::string gov_ = testing::MakeToken("wang.li", "departments/industry_it", {"government"});
+  const std::string energy_ = testing::MakeToken("zhao.min", "departments/energy", {"government"});
+  const std::string enterprise_ = testing::MakeToken("ent.user", "enterprises/911501007014176160", {"enterprise"});
+  const std::string admin_ = testing::MakeToken("root", "departments/industry_it", {"admin"});
+  const std::string service_token_ = testing::MakeToken("promotion-svc", "services/promotion", {"service"});
+};
+
+testing::RedisServer* GatewayTest::redis_ = nullptr;
+
+// ------------------------------------------------------------------ templates (no servers needed)
+
+TEST(PathTemplateTest, ParsesAndMatchesVariablesVerbsAndWildcards) {
+  auto t = PathTemplate::Parse("/v1/{task_progress.name=clusters/*/taskProgress/*}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<std::string> values;
+  ASSERT_TRUE(t->Match("/v1/clusters/hohhot-dairy/taskProgress/3", &values));
+  EXPECT_THAT(values, ElementsAre("clusters/hohhot-dairy/taskProgress/3"));
+  EXPECT_THAT(t->variables()[0].field_path, ElementsAre("task_progress", "name"));
+  EXPECT_FALSE(t->Match("/v1/clusters/hohhot-dairy/taskProgress", &values));
+  EXPECT_FALSE(t->Match("/v1/clusters//taskProgress/3", &values));
+
+  auto verb = PathTemplate::Parse("/v1/{name=clusters/*}:undelete");
+  ASSERT_TRUE(verb.ok());
+  ASSERT_TRUE(verb->Match("/v1/clusters/a%2Db:undelete", &values));
+  EXPECT_THAT(values, ElementsAre("clusters/a-b"));  // percent-decoded
+  EXPECT_FALSE(verb->Match("/v1/clusters/a-b", &values));
+  EXPECT_FALSE(verb->Match("/v1/clusters/a-b:delete", &values));
+
+  auto multi = PathTemplate::Parse("/v1/{name=files/**}");
+  ASSERT_TRUE(multi.ok());
+  ASSERT_TRUE(multi->Match("/v1/files/a/b/c", &values));
+  EXPECT_THAT(values, ElementsAre("files/a/b/c"));
+
+  auto simple = PathTemplate::Parse("/v1/targetProgress/{target_year}");
+  ASSERT_TRUE(simple.ok());
+  ASSERT_TRUE(simple->Match("/v1/targetProgress/2027", &values));
+  EXPECT_THAT(values, ElementsAre("2027"));
+
+  for (const char* bad : {"v1/x", "/v1/{name", "/v1/{=x}", "/v1/**/x", "/v1/{a={b}}", "/v1/x:"}) {
+    EXPECT_FALSE(PathTemplate::Parse(bad).ok()) << bad;
+  }
+}
+
+TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
+  auto table = RouteTable::LoadFile(CLUSTERGOV_DESCRIPTOR_SET);
+  ASSERT_TRUE(table.ok()) << table.status();
+  std::set<std::string> clusters_methods;
+  for (const auto& r : (*table)->routes()) {
+    if (r->service == kClustersService) clusters_methods.insert(r->method->name());
+  }
+  EXPECT_THAT(clusters_methods, SizeIs(15));
+  RouteMatch m = (*table)->Match("POST", "/v1/clusters/x:undelete");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->method->name(), "UndeleteCluster");
+  m = (*table)->Match("GET", "/v1/clusters/x:undelete");
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_THAT(m.allowed_methods, ElementsAre("POST"));
+  m = (*table)->Match("GET", "/v1/clusters:auditEvents");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->method->name(), "ListAuditEvents");
+  EXPECT_EQ(m.route->service, kClustersService);
+  m = (*table)->Match("PATCH", "/v1/clusters/hohhot-dairy/taskProgress/3");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->grpc_method, "/clustergov.clusters.v1.ClustersService/UpdateTaskProgress");
+  EXPECT_EQ((*table)->Match("GET", "/v1/nothing").allowed_methods.size(), 0u);
+}
+
+TEST(JsonPrinterTest, AgreesWithProtobufsPrinter) {
+  auto table = RouteTable::LoadFile(CLUSTERGOV_DESCRIPTOR_SET);
+  ASSERT_TRUE(table.ok()) << table.status();
+  Transcoder fast(table->get(), JsonOutputOptions{});
+  JsonOutputOptions reference_options;
+  reference_options.fast = false;
+  Transcoder reference(table->get(), reference_options);
+  auto same = [&](const google::protobuf::Message& m) {
+    std::string bytes = m.SerializeAsString();
+    auto a = fast.ToJson(m.GetDescriptor()->full_name(), bytes);
+    auto b = reference.ToJson(m.GetDescriptor()->full_name(), bytes);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(*a, *b);
+  };
+  // Timestamps across the calendar (leap days, before 1970, the ends of the range) and every
+  // precision protobuf prints; int64 ids.
+  for (int64_t seconds : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{86399}, int64_t{951782400}, int64_t{951868800},
+                          int64_t{4102444800}, int64_t{-62135596800}, int64_t{253402300799}, int64_t{1795000000}}) {
+    for (int32_t nanos : {0, 1000000, 120000000, 1000, 1, 999999999}) {
+      common::v1::AuditEvent e;
+      e.set_id(seconds);
+      e.set_method("/x.Y/Z");
+      e.mutable_time()->set_seconds(seconds);
+      e.mutable_time()->set_nanos(nanos);
+      e.mutable_actor()->add_roles("government");
+      ASSERT_NO_FATAL_FAILURE(same(e)) << seconds << "." << nanos;
+    }
+  }
+  // Every seed cluster; escapes; enums; nested and repeated messages; empty messages.
+  auto seed = clusters::LoadSeedData("");
+  ASSERT_TRUE(seed.ok());
+  clusters::v1::ListClustersResponse list;
+  for (const auto& s : seed->clusters()) {
+    ASSERT_NO_FATAL_FAILURE(same(s.cluster()));
+    *list.add_clusters() = s.cluster();
+  }
+  list.mutable_clusters(0)->set_development_focus("quote \" backslash \\ newline \n tab \t bell \a");
+  list.set_total_size(-3);
+  ASSERT_NO_FATAL_FAILURE(same(list));
+  ASSERT_NO_FATAL_FAILURE(same(*seed));
+  ASSERT_NO_FATAL_FAILURE(same(clusters::v1::ListKeyTasksResponse()));
+  clusters::v1::UpdateClusterRequest update;  // a FieldMask
+  update.mutable_update_mask()->add_paths("display_name_en");
+  update.mutable_update_mask()->add_paths("lead_enterprises");
+  update.mutable_cluster()->set_tier(common::v1::TIER_NATIONAL);
+  ASSERT_NO_FATAL_FAILURE(same(update));
+  enterprises::v1::Enterprise enterprise;  // google.type.Date and friends
+  enterprise.set_name("enterprises/911501007014176160");
+  ASSERT_NO_FATAL_FAILURE(same(enterprise));
+}
+
+// ------------------------------------------------------------------ every clusters route
+
+TEST_F(GatewayTest, GetClusterRoundTripsThePathAndTheJsonMapping) {
+  Response r = Get("/v1/clusters/hohhot-dairy", gov_);
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  auto c = FromJson<clusters::v1::Cluster>(r.body);
+  EXPECT_EQ(c.name(), "clusters/hohhot-dairy");
+  EXPECT_EQ(c.display_name_zh(), "呼和浩特乳制品先进制造业集群");
+  EXPECT_EQ(c.target_tier(), common::v1::TIER_WORLD_CLASS);
+  EXPECT_EQ(r.Header("etag"), absl::StrCat("\"", c.etag(), "\""));
+  // lowerCamelCase names, enums by name, RFC 3339 timestamps.
+  EXPECT_THAT(r.body, HasSubstr("\"displayNameZh\":"));
+  EXPECT_THAT(r.body, HasSubstr("\"targetTier\":\"TIER_WORLD_CLASS\""));
+  EXPECT_TRUE(std::regex_search(r.body, std::regex(R"("createTime":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")")))
+      << r.body;
+  EXPECT_THAT(r.body, Not(HasSubstr("display_name_zh")));
+
+  // If-None-Match with the current ETag: 304, no body.
+  Response same = Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"If-None-Match", r.Header("etag")}});
+  EXPECT_EQ(same.status, 304) << same;
+  EXPECT_TRUE(same.body.empty());
+}
+
+TEST_F(GatewayTest, ListClustersTakesFilterPageSizeAndPageTokenFromTheQuery) {
+  std::string filter = Escape("tier = TIER_NONE AND regions:150200");
+  Response r = Get(absl::StrCat("/v1/clusters?filter=", filter, "&pageSize=2"), gov_);
+  ASSERT_EQ(r.status, 200) << r;
+  auto page = FromJson<clusters::v1::ListClustersResponse>(r.body);
+  ASSERT_EQ(page.clusters_size(), 2);
+  ASSERT_FALSE(page.next_page_token().empty());
+  std::set<std::string> names;
+  for (const auto& c : page.clusters()) names.insert(c.name());
+  int pages = 1;
+  while (!page.next_page_token().empty() && pages < 20) {
+    // Snake-case parameter names work too.
+    r = Get(absl::StrCat("/v1/clusters?filter=", filter, "&page_size=2&pageToken=", Escape(page.next_page_token())),
+            gov_);
+    ASSERT_EQ(r.status, 200) << r;
+    page = FromJson<clusters::v1::ListClustersResponse>(r.body);
+    for (const auto& c : page.clusters()) {
+      EXPECT_THAT(c.supporting_regions().size() + c.core_regions().size(), ::testing::Gt(0));
+      names.insert(c.name());
+    }
+    ++pages;
+  }
+  EXPECT_GT(names.size(), 2u);
+  EXPECT_GT(pages, 1);
+
+  // A bool parameter; a query that is not a field; a value of the wrong type.
+  EXPECT_EQ(Get("/v1/clusters?showDeleted=true&pageSize=1", gov_).status, 200);
+  Response unknown = Get("/v1/clusters?pageSize=1&colour=red", gov_);
+  ASSERT_EQ(unknown.status, 400) << unknown;
+  EXPECT_THAT(ParseError(unknown).fields, ElementsAre("colour"));
+  Response bad = Get("/v1/clusters?pageSize=many", gov_);
+  ASSERT_EQ(bad.status, 400) << bad;
+  ErrorBody e = ParseError(bad);
+  EXPECT_EQ(e.code, 3);
+  EXPECT_THAT(e.fields, ElementsAre("pageSize"));
+  // The backend's own validation of a query value comes back as its BadRequest.
+  Response bad_filter = Get(absl::StrCat("/v1/clusters?filter=", Escape("nosuchfield = 1")), gov_);
+  EXPECT_EQ(bad_filter.status, 400) << bad_filter;
+  EXPECT_THAT(ParseError(bad_filter).fields, ElementsAre("filter"));
+}
+
+TEST_F(GatewayTest, CreateUpdateDeleteUndeleteRoundTripBodyQueryAndIfMatch) {
+  Response created = Http("POST", "/v1/clusters?clusterId=gw-one&requestId=create-gw-one", ClusterJson(), gov_);
+  ASSERT_EQ(created.status, 200) << created;
+  auto c = FromJson<clusters::v1::Cluster>(created.body);
+  EXPECT_EQ(c.name(), "clusters/gw-one");
+  EXPECT_EQ(c.display_name_en(), "Gateway test cluster");
+  ASSERT_EQ(c.lead_enterprises_size(), 1);
+  EXPECT_EQ(c.lead_enterprises(0).name_en(), "A");
+  EXPECT_THAT(c.chain_segments(), ElementsAre("上游", "下游"));
+
+  // The same idempotency key returns the first result; a new key on the same id conflicts.
+  Response retry = Http("POST", "/v1/clusters?clusterId=gw-one&requestId=create-gw-one", ClusterJson(), gov_);
+  ASSERT_EQ(retry.status, 200) << retry;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(retry.body).etag(), c.etag());
+  Response again = Http("POST", "/v1/clusters?clusterId=gw-one", ClusterJson(), gov_);
+  EXPECT_EQ(again.status, 409) << again;
+  EXPECT_EQ(ParseError(again).code, 6);  // ALREADY_EXISTS
+
+  // PATCH: the name from the path, the fields from the body, the mask from the query, the etag
+  // from If-Match.
+  Response updated = Http("PATCH", "/v1/clusters/gw-one?updateMask=displayNameEn,industry",
+                          R"({"displayNameEn":"Renamed","industry":"renamed","displayNameZh":"不应改变"})", gov_,
+                          {{"If-Match", created.Header("etag")}});
+  ASSERT_EQ(updated.status, 200) << updated;
+  auto u = FromJson<clusters::v1::Cluster>(updated.body);
+  EXPECT_EQ(u.display_name_en(), "Renamed");
+  EXPECT_EQ(u.industry(), "renamed");
+  EXPECT_EQ(u.display_name_zh(), "网关测试集群");  // not in the mask
+  EXPECT_NE(u.etag(), c.etag());
+  EXPECT_EQ(updated.Header("etag"), absl::StrCat("\"", u.etag(), "\""));
+
+  // A stale If-Match: 409 (ABORTED), nothing changed.
+  Response stale = Http("PATCH", "/v1/clusters/gw-one?updateMask=displayNameEn", R"({"displayNameEn":"Lost"})", gov_,
+                        {{"If-Match", created.Header("etag")}});
+  ASSERT_EQ(stale.status, 409) << stale;
+  EXPECT_EQ(ParseError(stale).code, 10);
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(Get("/v1/clusters/gw-one", gov_).body).display_name_en(), "Renamed");
+  // An etag in the body wins over nothing; a stale one there is refused the same way.
+  Response stale_body = Http("PATCH", "/v1/clusters/gw-one",
+                             absl::StrCat(R"({"displayNameEn":"Lost","etag":")", c.etag(), R"("})"), gov_);
+  EXPECT_EQ(stale_body.status, 409) << stale_body;
+
+  // DELETE with query parameters, then :undelete with a body.
+  Response deleted = Http(
+      "DELETE", absl::StrCat("/v1/clusters/gw-one?reason=", Escape("合并到其他集群"), "&etag=", u.etag()), "", gov_);
+  ASSERT_EQ(deleted.status, 200) << deleted;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(deleted.body).state(), clusters::v1::Cluster::DELETED);
+  Response restored = Http("POST", "/v1/clusters/gw-one:undelete", R"({"reason":"误删恢复"})", gov_);
+  ASSERT_EQ(restored.status, 200) << restored;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(restored.body).state(), clusters::v1::Cluster::ACTIVE);
+  // Undeleting an active cluster: FAILED_PRECONDITION is a 400.
+  Response twice = Http("POST", "/v1/clusters/gw-one:undelete", R"({"reason":"again"})", gov_);
+  EXPECT_EQ(twice.status, 400) << twice;
+  EXPECT_EQ(ParseError(twice).code, 9);
+}
+
+TEST_F(GatewayTest, DesignateTierHistoryTargetProgressAndPromotionOrganization) {
+  Response designated = Http("POST", "/v1/clusters/hohhot-dairy:designateTier",
+                             R"({"tier":"TIER_WORLD_CLASS","reason":"列入国家先进制造业集群名单"})", gov_);
+  ASSERT_EQ(designated.status, 200) << designated;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(designated.body).tier(), common::v1::TIER_WORLD_CLASS);
+
+  Response history = Get("/v1/clusters/hohhot-dairy/tierDesignations?pageSize=10", gov_);
+  ASSERT_EQ(history.status, 200) << history;
+  auto h = FromJson<clusters::v1::ListTierDesignationsResponse>(history.body);
+  ASSERT_EQ(h.designations_size(), 1);
+  EXPECT_EQ(h.designations(0).tier(), common::v1::TIER_WORLD_CLASS);
+  EXPECT_EQ(h.designations(0).actor().subject(), "wang.li");  // the bearer token reached the service
+
+  // An integer path variable.
+  Response progress = Get("/v1/targetProgress/2027", gov_);
+  ASSERT_EQ(progress.status, 200) << progress;
+  auto p = FromJson<clusters::v1::TargetProgress>(progress.body);
+  EXPECT_EQ(p.target_year(), 2027);
+  EXPECT_EQ(p.achieved_total(), 1);
+  Response not_a_year = Get("/v1/targetProgress/soon", gov_);
+  ASSERT_EQ(not_a_year.status, 400) << not_a_year;
+  EXPECT_THAT(ParseError(not_a_year).fields, ElementsAre("target_year"));
+
+  Response promo =
+      Http("POST", "/v1/clusters/hohhot-dairy:setPromotionOrganization",
+           R"({"promotionOrganization":"promotionOrgs/dairy-association","reason":"designated"})", service_token_);
+  ASSERT_EQ(promo.status, 200) << promo;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(promo.body).promotion_organization(), "promotionOrgs/dairy-association");
+}
+
+TEST_F(GatewayTest, TaskProgressKeyTasksReferenceDataAndAuditEvents) {
+  Response updated = Http("PATCH", "/v1/clusters/hohhot-dairy/taskProgress/3?updateMask=status,percent",
+                          R"({"status":"IN_PROGRESS","percent":40,"note":"not in the mask"})", gov_);
+  ASSERT_EQ(updated.status, 200) << updated;
+  auto t = FromJson<clusters::v1::TaskProgress>(updated.body);
+  EXPECT_EQ(t.name(), "clusters/hohhot-dairy/taskProgress/3");
+  EXPECT_EQ(t.task_number(), 3);
+  EXPECT_EQ(t.status(), clusters::v1::TaskProgress::IN_PROGRESS);
+  EXPECT_EQ(t.percent(), 40);
+  EXPECT_EQ(t.note(), "");
+
+  Response listed =
+      Get(absl::StrCat("/v1/clusters/hohhot-dairy/taskProgress?filter=", Escape("status = IN_PROGRESS")), gov_);
+  ASSERT_EQ(listed.status, 200) << listed;
+  auto l = FromJson<clusters::v1::ListTaskProgressResponse>(listed.body);
+  ASSERT_EQ(l.task_progress_size(), 1);
+  EXPECT_EQ(l.task_progress(0).task_number(), 3);
+
+  Response tasks = Get("/v1/keyTasks", gov_);
+  ASSERT_EQ(tasks.status, 200) << tasks;
+  EXPECT_EQ(FromJson<clusters::v1::ListKeyTasksResponse>(tasks.body).tasks_size(), 15);
+
+  Response ref = Get("/v1/referenceData", enterprise_);
+  ASSERT_EQ(ref.status, 200) << ref;
+  EXPECT_EQ(FromJson<clusters::v1::ReferenceData>(ref.body).regions_size(), 12);
+
+  // The request id sent to the gateway is the one the service records; int64 ids are strings.
+  Response del = Http("DELETE", "/v1/clusters/hydrogen?reason=gw", "", energy_, {{"X-Request-Id", "gw-audit-0001"}});
+  ASSERT_EQ(del.status, 200) << del;
+  EXPECT_EQ(del.Header("x-request-id"), "gw-audit-0001");
+  Response audit =
+      Get(absl::StrCat("/v1/clusters:auditEvents?pageSize=5&filter=", Escape("request_id = \"gw-audit-0001\"")), gov_);
+  ASSERT_EQ(audit.status, 200) << audit;
+  auto events = FromJson<common::v1::ListAuditEventsResponse>(audit.body);
+  ASSERT_EQ(events.events_size(), 1);
+  EXPECT_EQ(events.events(0).resource(), "clusters/hydrogen");
+  EXPECT_EQ(events.events(0).reason(), "gw");
+  EXPECT_TRUE(std::regex_search(audit.body, std::regex(R"("id":"\d+")"))) << audit.body;
+}
+
+// ------------------------------------------------------------------ errors
+
+TEST_F(GatewayTest, GrpcStatusesMapToHttpWithTheStatusBody) {
+  // 401: no token, a forged token.
+  Response none = Get("/v1/clusters/hohhot-dairy", "");
+  ASSERT_EQ(none.status, 401) << none;
+  EXPECT_EQ(ParseError(none).code, 16);
+  Response forged =
+      Get("/v1/clusters/hohhot-dairy", testing::MakeToken("x", "departments/industry_it", {"government"}, 3600,
+                                                          "another-secret-another-secret-0123456789"));
+  EXPECT_EQ(forged.status, 401) << forged;
+
+  // 403: an enterprise may not create clusters; another department may not designate.
+  Response denied = Http("POST", "/v1/clusters?clusterId=by-enterprise", ClusterJson(), enterprise_);
+  ASSERT_EQ(denied.status, 403) << denied;
+  EXPECT_EQ(ParseError(denied).code, 7);
+
+  // 404.
+  Response missing = Get("/v1/clusters/no-such-cluster", gov_);
+  ASSERT_EQ(missing.status, 404) << missing;
+  EXPECT_EQ(ParseError(missing).code, 5);
+
+  // 400 with the service's google.rpc.BadRequest field violations as JSON.
+  Response invalid = Http("POST", "/v1/clusters?clusterId=gw-invalid", R"({"displayNameEn":"only this"})", gov_);
+  ASSERT_EQ(invalid.status, 400) << invalid;
+  ErrorBody e = ParseError(invalid);
+  EXPECT_EQ(e.code, 3);
+  EXPECT_THAT(e.fields, Contains("cluster.display_name_zh"));
+  EXPECT_THAT(e.fields, Contains("cluster.lead_departments"));
+  EXPECT_THAT(invalid.body, HasSubstr(R"("@type":"type.googleapis.com/google.rpc.BadRequest")"));
+  EXPECT_THAT(invalid.body, HasSubstr(R"("fieldViolations":[)"));
+}
+
+TEST_F(GatewayTest, UnknownFieldsMalformedJsonWrongTypesAndContentTypes) {
+  Response unknown = Http("POST", "/v1/clusters?clusterId=gw-two", R"({"displayNameZh":"x","colour":"red"})", gov_);
+  ASSERT_EQ(unknown.status, 400) << unknown;
+  ErrorBody e = ParseError(unknown);
+  EXPECT_THAT(e.fields, ElementsAre("colour"));
+  EXPECT_THAT(e.message, HasSubstr("colour"));
+
+  Response nested =
+      Http("POST", "/v1/clusters?clusterId=gw-two", R"({"leadEnterprises":[{"nameZh":"a","oops":1}]})", gov_);
+  ASSERT_EQ(nested.status, 400) << nested;
+  EXPECT_THAT(ParseError(nested).fields, ElementsAre(HasSubstr("oops")));
+
+  for (const char* body : {R"({"displayNameZh":)", "{not json}", "[1,2]", R"({"displayNameZh":"x"} trailing)"}) {
+    Response bad = Http("POST", "/v1/clusters?clusterId=gw-two", body, gov_);
+    EXPECT_EQ(bad.status, 400) << body << " -> " << bad;
+    EXPECT_EQ(ParseError(bad).code, 3) << body;
+  }
+  Response malformed = Http("POST", "/v1/clusters?clusterId=gw-two", R"({"displayNameZh":)", gov_);
+  EXPECT_THAT(ParseError(malformed).message, HasSubstr("malformed JSON"));
+
+  Response wrong_type = Http("POST", "/v1/clusters?clusterId=gw-two", R"({"targetYear":"soon"})", gov_);
+  ASSERT_EQ(wrong_type.status, 400) << wrong_type;
+  EXPECT_THAT(ParseError(wrong_type).fields, ElementsAre("target_year"));
+  Response bad_enum = Http("POST", "/v1/clusters?clusterId=gw-two", R"({"targetTier":"TIER_GALACTIC"})", gov_);
+  EXPECT_EQ(bad_enum.status, 400) << bad_enum;
+
+  Response text = Http("POST", "/v1/clusters?clusterId=gw-two", ClusterJson(), gov_, {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(text.status, 415) << text;
+  Response body_on_get = Http("GET", "/v1/clusters/hohhot-dairy", R"({"name":"x"})", gov_);
+  EXPECT_EQ(body_on_get.status, 400) << body_on_get;
+  Response query_for_body = Http("POST", "/v1/clusters/hohhot-dairy:undelete?reason=x", "{}", gov_);
+  EXPECT_EQ(query_for_body.status, 400) << query_for_body;
+  // None of that created anything.
+  EXPECT_EQ(Get("/v1/clusters/gw-two", gov_).status, 404);
+}
+
+TEST_F(GatewayTest, BodyLimitIs413AndTheServerStaysUsable) {
+  GatewayConfig config = DefaultConfig();
+  config.http.max_body_bytes = 2048;
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+  std::string big = absl::StrCat(R"({"displayNameZh":")", std::string(4096, 'x'), R"("})");
+  Response r = Http("POST", "/v1/clusters?clusterId=big", big, gov_, {{"Origin", "https://app.example.gov.cn"}});
+  ASSERT_EQ(r.status, 413) << r;
+  EXPECT_EQ(ParseError(r).code, 8);
+  EXPECT_EQ(r.Header("access-control-allow-origin"), "https://app.example.gov.cn");
+  EXPECT_FALSE(r.Header("x-request-id").empty());
+
+  // Chunked, with no length up front.
+  HttpConnection conn(port_);
+  std::string chunked = absl::StrCat(
+      "POST /v1/clusters?clusterId=big HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ",
+      gov_, "\r\n\r\n");
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&chunked, "400\r\n", std::string(1024, ' '), "\r\n");
+  chunked += "0\r\n\r\n";
+  ASSERT_TRUE(conn.Send(chunked));
+  EXPECT_EQ(conn.Read().status, 413);
+
+  EXPECT_EQ(Get("/v1/clusters/hohhot-dairy", gov_).status, 200);
+}
+
+TEST_F(GatewayTest, UnknownRoutesAre404AndWrongMethods405) {
+  for (const char* path : {"/v1/nothing", "/v1/clusters/a/b/c", "/v2/clusters", "/", "/v1/clusters/"}) {
+    Response r = Get(path, gov_);
+    EXPECT_EQ(r.status, 404) << path << " " << r;
+    EXPECT_EQ(ParseError(r).code, 5) << path;
+  }
+  Response put = Http("PUT", "/v1/clusters/hohhot-dairy", "{}", gov_);
+  ASSERT_EQ(put.status, 405) << put;
+  EXPECT_EQ(put.Header("allow"), "GET, PATCH, DELETE");
+  Response get_verb = Get("/v1/clusters/hohhot-dairy:undelete", gov_);
+  ASSERT_EQ(get_verb.status, 405) << get_verb;
+  EXPECT_EQ(get_verb.Header("allow"), "POST");
+  EXPECT_EQ(Http("POST", "/healthz", "{}").status, 405);
+}
+
+// ------------------------------------------------------------------ headers
+
+TEST_F(GatewayTest, CorsPreflightAndResponses) {
+  Response pre = Http("OPTIONS", "/v1/clusters/hohhot-dairy", "", "",
+                      {{"Origin", "https://app.example.gov.cn"},
+                       {"Access-Control-Request-Method", "PATCH"},
+                       {"Access-Control-Request-Headers", "authorization, content-type, if-match"}});
+  ASSERT_EQ(pre.status, 204) << pre;
+  EXPECT_EQ(pre.Header("access-control-allow-origin"), "https://app.example.gov.cn");
+  EXPECT_THAT(pre.Header("access-control-allow-methods"), HasSubstr("PATCH"));
+  EXPECT_THAT(pre.Header("access-control-allow-methods"), HasSubstr("GET"));
+  EXPECT_THAT(pre.Header("access-control-allow-headers"), HasSubstr("authorization"));
+  EXPECT_THAT(pre.Header("access-control-allow-headers"), HasSubstr("if-match"));
+  EXPECT_FALSE(pre.Header("access-control-max-age").empty());
+
+  Response foreign = Http("OPTIONS", "/v1/clusters/hohhot-dairy", "", "",
+                          {{"Origin", "https://evil.example.com"}, {"Access-Control-Request-Method", "DELETE"}});
+  EXPECT_EQ(foreign.status, 403) << foreign;
+  EXPECT_FALSE(foreign.Has("access-control-allow-origin"));
+  EXPECT_EQ(Http("OPTIONS", "/v1/nowhere", "", "",
+                 {{"Origin", "https://app.example.gov.cn"}, {"Access-Control-Request-Method", "GET"}})
+                .status,
+            404);
+
+  Response actual = Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"Origin", "https://app.example.gov.cn"}});
+  ASSERT_EQ(actual.status, 200);
+  EXPECT_EQ(actual.Header("access-control-allow-origin"), "https://app.example.gov.cn");
+  EXPECT_THAT(actual.Header("access-control-expose-headers"), HasSubstr("x-request-id"));
+  EXPECT_THAT(actual.Header("vary"), HasSubstr("Origin"));
+  Response other = Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"Origin", "https://evil.example.com"}});
+  EXPECT_FALSE(other.Has("access-control-allow-origin"));
+}
+
+TEST_F(GatewayTest, RequestIdsAndSecurityHeaders) {
+  Response given = Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"X-Request-Id", "client-req-42"}});
+  EXPECT_EQ(given.Header("x-request-id"), "client-req-42");
+  Response generated = Get("/v1/clusters/hohhot-dairy", gov_);
+  EXPECT_TRUE(std::regex_match(generated.Header("x-request-id"), std::regex("[0-9a-f]{32}")))
+      << generated.Header("x-request-id");
+  Response junk = Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"X-Request-Id", "has spaces; and \"quotes\""}});
+  EXPECT_TRUE(std::regex_match(junk.Header("x-request-id"), std::regex("[0-9a-f]{32}")));
+  // Errors carry them too.
+  Response error = Http("GET", "/v1/nothing", "", "", {{"X-Request-Id", "client-req-43"}});
+  EXPECT_EQ(error.Header("x-request-id"), "client-req-43");
+  for (const Response* r : {&given, &error}) {
+    EXPECT_EQ(r->Header("x-content-type-options"), "nosniff");
+    EXPECT_EQ(r->Header("x-frame-options"), "DENY");
+    EXPECT_THAT(r->Header("content-security-policy"), HasSubstr("default-src 'none'"));
+    EXPECT_EQ(r->Header("cache-control"), "no-store");
+    EXPECT_EQ(r->Header("referrer-policy"), "no-referrer");
+  }
+}
+
+TEST_F(GatewayTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
+  HttpConnection conn(port_);
+  std::string two =
+      absl::StrCat(RawRequest("GET", "/v1/clusters/hohhot-dairy", "", {{"Authorization", "Bearer " + gov_}}),
+                   RawRequest("GET", "/v1/clusters/hydrogen", "", {{"Authorization", "Bearer " + gov_}}),
+                   RawRequest("GET", "/healthz", "", {}));
+  ASSERT_TRUE(conn.Send(two));
+  Response a = conn.Read();
+  Response b = conn.Read();
+  Response c = conn.Read();
+  ASSERT_EQ(a.status, 200) << a;
+  ASSERT_EQ(b.status, 200) << b;
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(a.body).name(), "clusters/hohhot-dairy");
+  EXPECT_EQ(FromJson<clusters::v1::Cluster>(b.body).name(), "clusters/hydrogen");
+  EXPECT_EQ(c.status, 200);
+  // Still open for more.
+  ASSERT_TRUE(conn.Send(RawRequest("GET", "/healthz", "", {})));
+  EXPECT_EQ(conn.Read().status, 200);
+
+  // Many concurrent connections, served by two I/O threads.
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      HttpConnection c(port_);
+      for (int k = 0; k < 10; ++k) {
+        if (!c.Send(RawRequest("GET", "/v1/clusters/hohhot-dairy", "", {{"Authorization", "Bearer " + gov_}}))) return;
+        if (c.Read().status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 160);
+}
+
+TEST_F(GatewayTest, RateLimitPerClientAnswers429WithRetryAfter) {
+  GatewayConfig config = DefaultConfig();
+  config.rate_limit_rps = 1;
+  config.rate_limit_burst = 3;
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+  std::vector<int> statuses;
+  Response limited;
+  for (int i = 0; i < 5; ++i) {
+    Response r = Get("/v1/clusters/hohhot-dairy", gov_);
+    statuses.push_back(r.status);
+    if (r.status == 429) limited = r;
+  }
+  EXPECT_THAT(statuses, ElementsAre(200, 200, 200, 429, 429));
+  ASSERT_EQ(limited.status, 429);
+  int retry_after = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(limited.Header("retry-after"), &retry_after)) << limited;
+  EXPECT_GE(retry_after, 1);
+  EXPECT_EQ(ParseError(limited).code, 8);
+  // Probes are not limited.
+  EXPECT_EQ(Get("/healthz", "").status, 200);
+  absl::SleepFor(absl::Seconds(retry_after));
+  EXPECT_EQ(Get("/v1/clusters/hohhot-dairy", gov_).status, 200);
+}
+
+// ------------------------------------------------------------------ backends
+
+TEST_F(GatewayTest, AStoppedBackendIs503AndTheGatewayRecoversWhenItReturns) {
+  ASSERT_EQ(Get("/v1/clusters/hohhot-dairy", gov_).status, 200);
+  ASSERT_EQ(Get("/readyz", "").status, 200);
+  int port = clusters_port_;
+  StopClusters();
+
+  Response down = Get("/v1/clusters/hohhot-dairy", gov_);
+  ASSERT_EQ(down.status, 503) << down;
+  EXPECT_EQ(ParseError(down).code, 14);
+  Response not_ready = Get("/readyz", "");
+  EXPECT_EQ(not_ready.status, 503) << not_ready;
+  EXPECT_THAT(not_ready.body, HasSubstr(kClustersService));
+  EXPECT_EQ(Get("/healthz", "").status, 200);  // the gateway itself is fine
+
+  ASSERT_NO_FATAL_FAILURE(StartClusters(port));  // same port, same database
+  int status = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    status = Get("/v1/clusters/hohhot-dairy", gov_).status;
+    if (status == 200) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(Get("/readyz", "").status, 200);
+}
+
+TEST_F(GatewayTest, RoundRobinOverSeveralAddressesAndAServiceWithoutBackend) {
+  // A second clusters server on the same database.
+  auto rt2 = server::Runtime::Create(Config("clusters", "clusters.db"));
+  ASSERT_TRUE(rt2.ok()) << rt2.status();
+  std::vector<clusters::v1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
+  auto repo2 = clusters::CreateSqliteClusterRepository(&(*rt2)->db(), static_cast<int>(tasks.size()));
+  ASSERT_TRUE(repo2.ok());
+  clusters::ClustersDomain domain2(std::move(*repo2), (*rt2)->MakeCache("clusters"), &(*rt2)->page_tokens(),
+                                   &(*rt2)->db(), tasks);
+  clusters::ClustersServiceImpl service2(&domain2, &(*rt2)->handler());
+  ASSERT_TRUE((*rt2)->Start({&service2}).ok());
+
+  GatewayConfig config = DefaultConfig();
+  config.backends = {
+      {kClustersService, {absl::StrCat("127.0.0.1:", clusters_port_), absl::StrCat("127.0.0.1:", (*rt2)->port())}}};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Get("/v1/keyTasks", gov_).status, 200);
+  auto handled = [](server::Runtime& rt) {
+    double total = 0;
+    for (const auto& family : rt.metrics().registry().Collect()) {
+      if (family.name != "grpc_server_handled_total") continue;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "grpc_method" && l.value == "ListKeyTasks") total += m.counter.value;
+        }
+      }
+    }
+    return total;
+  };
+  EXPECT_GT(handled(*crt_), 0);
+  EXPECT_GT(handled(**rt2), 0);
+  EXPECT_EQ(handled(*crt_) + handled(**rt2), 20);
+
+  // One address gone: the other serves.
+  (*rt2)->Shutdown();
+  int ok = 0;
+  for (int i = 0; i < 10; ++i) ok += Get("/v1/keyTasks", gov_).status == 200;
+  EXPECT_GE(ok, 9);
+
+  // Routes of a service with no configured backend answer 503 naming it.
+  Response none = Get("/v1/pools", gov_);
+  EXPECT_EQ(none.status, 503) << none;
+  EXPECT_THAT(ParseError(none).message, HasSubstr(kSupportService));
+}
+
+TEST_F(GatewayTest, EnterprisesAndSupportRoutesNeedNoGatewayCode) {
+  ASSERT_NO_FATAL_FAILURE(StartEnterprisesAndSupport());
+  GatewayConfig config = DefaultConfig();
+  config.backends.push_back({kEnterprisesService, {absl::StrCat("127.0.0.1:", ert_->port())}});
+  config.backends.push_back({kSupportService, {absl::StrCat("127.0.0.1:", srt_->port())}});
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+
+  Response list = Get("/v1/enterprises?pageSize=2", gov_);
+  ASSERT_EQ(list.status, 200) << list;
+  auto page = FromJson<enterprises::v1::ListEnterprisesResponse>(list.body);
+  ASSERT_EQ(page.enterprises_size(), 2);
+  Response one = Get(absl::StrCat("/v1/", page.enterprises(0).name()), gov_);
+  ASSERT_EQ(one.status, 200) << one;
+  EXPECT_EQ(FromJson<enterprises::v1::Enterprise>(one.body).name(), page.enterprises(0).name());
+  Response members = Get("/v1/clusters/hohhot-dairy/members", gov_);
+  EXPECT_EQ(members.status, 200) << members;
+  Response rules = Get("/v1/certificationRules", gov_);
+  EXPECT_EQ(rules.status, 200) << rules;
+  Response pools = Get("/v1/pools", gov_);
+  EXPECT_EQ(pools.status, 200) << pools;
+  Response missing = Get("/v1/enterprises/911501000000000000", gov_);
+  EXPECT_THAT(missing.status, ::testing::AnyOf(400, 404)) << missing;
+
+  Response ready = Get("/readyz", "");
+  EXPECT_EQ(ready.status, 200) << ready;
+  EXPECT_THAT(ready.body, HasSubstr(kEnterprisesService));
+  EXPECT_THAT(ready.body, HasSubstr(kSupportService));
+}
+
+// ------------------------------------------------------------------ ops
+
+TEST_F(GatewayTest, HealthzReadyzAndMetricsByRouteTemplate) {
+  GatewayConfig config = DefaultConfig();
+  config.metrics_listen = "127.0.0.1:0";
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+  Response health = Get("/healthz", "");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, R"({"status":"ok"})");
+  Response ready = Get("/readyz", "");
+  EXPECT_EQ(ready.status, 200) << ready;
+  EXPECT_THAT(ready.body, HasSubstr("SERVING"));
+
+  ASSERT_EQ(Get("/v1/clusters/hohhot-dairy", gov_).status, 200);
+  ASSERT_EQ(Get("/v1/clusters/hydrogen", gov_).status, 200);
+  ASSERT_EQ(Get("/v1/clusters/nope", gov_).status, 404);
+  auto scraped = testing::HttpGet(gateway_->metrics_port(), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_THAT(*scraped, HasSubstr(R"(http_requests_total{code="200",method="GET",route="/v1/{name=clusters/*}"} 2)"));
+  EXPECT_THAT(*scraped, HasSubstr(R"(http_requests_total{code="404",method="GET",route="/v1/{name=clusters/*}"} 1)"));
+  EXPECT_THAT(*scraped,
+              HasSubstr(R"(http_request_duration_seconds_bucket{method="GET",route="/v1/{name=clusters/*}")"));
+  EXPECT_THAT(*scraped,
+              HasSubstr(R"(http_request_duration_seconds_count{method="GET",route="/v1/{name=clusters/*}"} 3)"));
+  EXPECT_THAT(*scraped, Not(HasSubstr("hohhot-dairy")));  // templates, never raw paths
+}
+
+TEST_F(GatewayTest, DeadlinesAre504AndShutdownDrainsRequestsInFlight) {
+  // A backend that completes the HTTP/2 handshake (an empty SETTINGS frame) and then never answers:
+  // calls to it end at their deadline.
+  int hole = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(hole, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(hole, 64), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(hole, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<std::thread> silent;
+  std::thread acceptor([&] {
+    while (true) {
+      int fd = accept(hole, nullptr, nullptr);
+      if (fd < 0) return;
+      silent.emplace_back([fd] {
+        const char settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+        if (send(fd, settings, sizeof(settings), MSG_NOSIGNAL) == sizeof(settings)) {
+          char buf[4096];
+          while (recv(fd, buf, sizeof(buf), 0) > 0) {
+          }
+        }
+        close(fd);
+      });
+    }
+  });
+  GatewayConfig config = DefaultConfig();
+  config.backends.push_back({kSupportService, {absl::StrCat("127.0.0.1:", ntohs(addr.sin_port))}});
+  config.backend_timeout = absl::Milliseconds(1500);
+  config.pre_stop_delay = absl::Milliseconds(500);
+  config.drain_timeout = absl::Seconds(5);
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+
+  absl::Time start = absl::Now();
+  Response slow = Get("/v1/pools", gov_);
+  ASSERT_EQ(slow.status, 504) << slow;
+  EXPECT_EQ(ParseError(slow).code, 4);  // DEADLINE_EXCEEDED
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1400));
+
+  // A request in flight when SIGTERM's shutdown starts is still answered.
+  Response in_flight;
+  std::thread client([&] {
+    HttpConnection c(port_);
+    if (c.Send(RawRequest("GET", "/v1/pools", "", {{"Authorization", "Bearer " + gov_}}))) in_flight = c.Read();
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  std::thread stopper([&] { gateway_->Shutdown(); });
+  absl::SleepFor(absl::Milliseconds(150));
+  // During the pre-stop delay: not ready, still alive, still serving.
+  HttpConnection probe(port_);
+  ASSERT_TRUE(probe.connected());
+  ASSERT_TRUE(probe.Send(RawRequest("GET", "/readyz", "", {})));
+  Response ready = probe.Read();
+  EXPECT_EQ(ready.status, 503) << ready;
+  EXPECT_THAT(ready.body, HasSubstr("draining"));
+  client.join();
+  stopper.join();
+  EXPECT_EQ(in_flight.status, 504) << in_flight;
+  shutdown(hole, SHUT_RDWR);
+  close(hole);
+  acceptor.join();
+  gateway_.reset();  // closes its channels, so the silent connections end
+  for (auto& t : silent) t.join();
+
+  // Stopped: nothing answers any more.
+  HttpConnection after(port_);
+  EXPECT_FALSE(after.connected() && after.Send(RawRequest("GET", "/healthz", "", {})) && after.Read().status == 200);
+}
+
+// ------------------------------------------------------------------ OpenAPI
+
+TEST_F(GatewayTest, OpenApiDocumentValidatesWithTheRealValidator) {
+  std::string out;
+  if (testing::RunCommand("command -v node", &out) != 0) GTEST_SKIP() << "node is not installed";
+
+  Response doc = Get("/openapi.json", "");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_THAT(doc.body, HasSubstr(R"("openapi":"3.0.3")"));
+  for (const char* expected :
+       {R"("/v1/clusters/{clusterId}":{)", R"("/v1/clusters/{clusterId}:undelete")",
+        R"("/v1/clusters/{clusterId}/taskProgress/{taskProgressId}")", R"("/v1/targetProgress/{targetYear}")",
+        R"("clustergov.clusters.v1.Cluster":{)", R"("clustergov.common.v1.Tier":{"type":"string","enum":[)",
+        R"("google.rpc.Status":{)", R"("name":"updateMask","in":"query")",
+        R"("operationId":"ClustersService_GetCluster")"}) {
+    EXPECT_THAT(doc.body, HasSubstr(expected));
+  }
+  testing::TempDir dir;
+  std::string file = dir.File("openapi.json");
+  std::ofstream(file) << doc.body;
+
+  // The validator, installed once into the build directory (the npm registry is reachable).
+  std::string npm_dir = testing::BinaryPath("gateway-openapi-validator");
+  std::string module = npm_dir + "/node_modules/@apidevtools/swagger-parser";
+  if (testing::RunCommand(absl::StrCat("test -d '", module, "'"), &out) != 0) {
+    int rc = testing::RunCommand(absl::StrCat("mkdir -p '", npm_dir, "' && cd '", npm_dir,
+                                              "' && npm install --no-audit --no-fund --silent "
+                                              "@apidevtools/swagger-parser@10"),
+                                 &out);
+    ASSERT_EQ(rc, 0) << "npm install @apidevtools/swagger-parser failed:\n" << out;
+  }
+  std::string script = absl::StrCat("require('", module, "').validate('", file,
+                                    "').then(api => console.log('VALID ' + Object.keys(api.paths).length))"
+                                    ".catch(e => { console.error('INVALID ' + e.message); process.exit(1); })");
+  int rc = testing::RunCommand(absl::StrCat("node -e \"", script, "\""), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("VALID "));
+
+  // And a broken document is refused by the same check: the validator really runs.
+  std::ofstream(dir.File("broken.json"))
+      << R"({"openapi":"3.0.3","info":{"title":"x"},"paths":{"/a/{id}":{"get":{}}}})";
+  std::string broken = absl::StrCat("require('", module, "').validate('", dir.File("broken.json"),
+                                    "').then(() => console.log('VALID')).catch(e => { console.error('INVALID'); "
+                                    "process.exit(1); })");
+  EXPECT_NE(testing::RunCommand(absl::StrCat("node -e \"", broken, "\""), &out), 0) << out;
+}
+
+// ------------------------------------------------------------------ the binary
+
+TEST_F(GatewayTest, TheBinaryServesFromFlagsAndStopsOnSigterm) {
+  int port = testing::FreePort();
+  testing::TempDir dir;
+  testing::Process gw(
+      {testing::BinaryPath("services/gateway/clustergov-gateway"), absl::StrCat("--listen=127.0.0.1:", port),
+       "--metrics_listen=off", absl::StrCat("--descriptor_set=", CLUSTERGOV_DESCRIPTOR_SET),
+       absl::StrCat("--backend=", kClustersService, "=127.0.0.1:", clusters_port_), "--backend",
+       absl::StrCat(kEnterprisesService, "=127.0.0.1:", testing::FreePort()),
+       "--cors_origins=https://a.example,https://b.example", "--io_threads=2"},
+      dir.File("gateway.log"));
+  Response r;
+  for (int i = 0; i < 100 && r.status == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    HttpConnection c(port);
+    if (c.connected() && c.Send(RawRequest("GET", "/v1/clusters/hohhot-dairy", "",
+                                           {{"Authorization", "Bearer " + gov_}, {"X-Request-Id", "binary-req-1"}}))) {
+      r = c.Read();
+    }
+  }
+  ASSERT_EQ(r.status, 200) << r << "\n" << gw.Log();
+  // Both --backend flags count; the request is logged with its id.
+  EXPECT_THAT(gw.Log(), HasSubstr(absl::StrCat("\"backends\":\"", kClustersService, ",", kEnterprisesService, "\"")));
+  EXPECT_THAT(gw.Log(), HasSubstr("\"request_id\":\"binary-req-1\""));
+  gw.Signal(SIGTERM);
+  EXPECT_EQ(gw.Wait(10000), 0) << gw.Log();
+  EXPECT_THAT(gw.Log(), HasSubstr("\"msg\":\"stopped\""));
+
+  testing::Process bad({testing::BinaryPath("services/gateway/clustergov-gateway"), "--listen=127.0.0.1:0",
+                        "--metrics_listen=off", "--backend=nonsense"},
+                       dir.File("bad.log"));
+  EXPECT_EQ(bad.Wait(10000), 1);
+  EXPECT_THAT(bad.Log(), HasSubstr("--backend"));
+}
+
+}  // namespace
+}  // namespace clustergov::gateway
