@@ -22,6 +22,8 @@ PROMOTION_PORT=${PROMOTION_PORT:-50054}
 PROMOTION_METRICS_PORT=${PROMOTION_METRICS_PORT:-9454}
 TALENT_PORT=${TALENT_PORT:-50055}
 TALENT_METRICS_PORT=${TALENT_METRICS_PORT:-9455}
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+GATEWAY_METRICS_PORT=${GATEWAY_METRICS_PORT:-9460}
 
 # A development signing secret, made once and kept (tokens stay valid across restarts).
 if [[ ! -s "$RUN/dev-secret" ]]; then
@@ -73,6 +75,17 @@ pids+=($!)
   --enterprises_addr="127.0.0.1:$ENTERPRISES_PORT" > "$RUN/logs/talent.log" 2>&1 &
 pids+=($!)
 
+"$BIN/services/gateway/clustergov-gateway" --listen="0.0.0.0:$GATEWAY_PORT" \
+  --metrics_listen="0.0.0.0:$GATEWAY_METRICS_PORT" --descriptor_set="$BIN/clustergov_descriptors.pb" \
+  --backend="clustergov.clusters.v1.ClustersService=127.0.0.1:$CLUSTERS_PORT" \
+  --backend="clustergov.enterprises.v1.EnterprisesService=127.0.0.1:$ENTERPRISES_PORT" \
+  --backend="clustergov.support.v1.SupportService=127.0.0.1:$SUPPORT_PORT" \
+  --backend="clustergov.promotion.v1.PromotionService=127.0.0.1:$PROMOTION_PORT" \
+  --backend="clustergov.talent.v1.TalentService=127.0.0.1:$TALENT_PORT" \
+  --cors_origins="${GATEWAY_CORS_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}" \
+  > "$RUN/logs/gateway.log" 2>&1 &
+pids+=($!)
+
 sleep 1
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -91,6 +104,7 @@ clustergov is running:
   support      gRPC 127.0.0.1:$SUPPORT_PORT   metrics http://127.0.0.1:$SUPPORT_METRICS_PORT/metrics
   promotion    gRPC 127.0.0.1:$PROMOTION_PORT   metrics http://127.0.0.1:$PROMOTION_METRICS_PORT/metrics
   talent       gRPC 127.0.0.1:$TALENT_PORT   metrics http://127.0.0.1:$TALENT_METRICS_PORT/metrics
+  gateway      HTTP http://127.0.0.1:$GATEWAY_PORT  (OpenAPI /openapi.json)   metrics http://127.0.0.1:$GATEWAY_METRICS_PORT/metrics
   logs      $RUN/logs/   data $RUN/data/
 
 A development token (Industry & IT operator, government+admin, 24 h):
