@@ -594,6 +594,52 @@ ENT_RSS_PEAK=$(rss_kb "$ENT_PID" VmHWM); SUP_RSS_PEAK=$(rss_kb "$SUP_PID" VmHWM)
 sleep 2
 ENT_RSS_IDLE=$(rss_kb "$ENT_PID"); SUP_RSS_IDLE=$(rss_kb "$SUP_PID")
 
+# --- the gateway: GET /v1/clusters/{id} over REST next to the same read over gRPC ---------------
+# Both at 16 connections, one request in flight each (HTTP/1.1 keep-alive has no multiplexing),
+# so the ratio is the gateway's cost on a cached read. BENCH_GATEWAY=0 skips it.
+GW_LINE="gateway: skipped (BENCH_GATEWAY=0, or wrk / the gateway binary missing)"
+GATEWAY_BIN="$BIN/services/gateway/clustergov-gateway"
+if [[ "${BENCH_GATEWAY:-1}" != 0 ]] && command -v wrk >/dev/null && [[ -x "$GATEWAY_BIN" ]]; then
+  pick_port GW_PORT
+  pick_port GW_MPORT
+  "$GATEWAY_BIN" --listen="127.0.0.1:$GW_PORT" --metrics_listen="127.0.0.1:$GW_MPORT" \
+    --descriptor_set="$BIN/clustergov_descriptors.pb" --access_log=false \
+    --backend="$CLUSTERS_SVC=127.0.0.1:${GRPC_PORT_OF[clusters]}" > "$TMP/gateway.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  wait_port "$GW_PORT" "$GW_PID" || { tail -n 20 "$TMP/gateway.log" >&2; die "clustergov-gateway did not start"; }
+  GW_SECONDS=${BENCH_GATEWAY_SECONDS:-8}
+  GW_URL="http://127.0.0.1:$GW_PORT/v1/clusters/hohhot-dairy"
+  curl -fsS -H "authorization: Bearer $TOKEN" "$GW_URL" | grep -q '"name":"clusters/hohhot-dairy"' \
+    || die "gateway check request failed"
+  wrk -t2 -c16 -d2s -H "authorization: Bearer $TOKEN" "$GW_URL" > /dev/null 2>&1  # warm-up
+  GW_CPU0=$(cpu_ticks "$GW_PID")
+  wrk -t2 -c16 -d"${GW_SECONDS}s" --latency -H "authorization: Bearer $TOKEN" "$GW_URL" > "$TMP/gateway.wrk" 2>&1 \
+    || die "wrk failed"
+  GW_CPU1=$(cpu_ticks "$GW_PID")
+  if grep -q "Non-2xx" "$TMP/gateway.wrk"; then cat "$TMP/gateway.wrk" >&2; die "gateway answered non-2xx"; fi
+  GW_QPS=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/gateway.wrk")
+  GW_P99=$(awk '$1 == "99%" {print $2}' "$TMP/gateway.wrk")
+  GW_N=$(awk '/requests in/ {print $1}' "$TMP/gateway.wrk")
+  # The same read over gRPC directly, at the same concurrency.
+  h2load_run direct-c16m1 "${GRPC_PORT_OF[clusters]}" "/$CLUSTERS_SVC/GetCluster" "$TMP/get_cluster.bin" \
+    "$(awk -v q="$GW_QPS" -v s="$GW_SECONDS" 'BEGIN { n = int(q * s / 1000) * 1000; if (n < 10000) n = 10000; print n }')" \
+    "${AUTH[@]}" -m 1
+  GW_LINE=$(awk -v g="$GW_QPS" -v d="$H_QPS" -v gp="$GW_P99" -v dp="$H_P99" -v t="$((GW_CPU1 - GW_CPU0))" \
+    -v n="$GW_N" -v hz="$CLK_TCK" 'BEGIN {
+      printf "gateway: GET /v1/clusters/{id} %.0f req/s (p99 %s) vs direct gRPC GetCluster %.0f req/s (p99 %.2f ms) at 16x1: " \
+        "throughput ratio %.2f; gateway CPU %.0f us/request", g, gp, d, dp, g / d, t / hz / n * 1e6 }')
+  echo "bench: $GW_LINE"
+fi
+
+# --- talent matching over 50,000 talents (in-process: repository + domain, no gRPC) -------------
+TALENT_LINE="talent matching: skipped (BENCH_TALENT=0 or binary missing)"
+TALENT_BIN="$BIN/bench/clustergov-bench-talent-match"
+if [[ "${BENCH_TALENT:-1}" != 0 && -x "$TALENT_BIN" ]]; then
+  "$TALENT_BIN" --runs="${BENCH_TALENT_RUNS:-10}" > "$TMP/talent.txt" 2>&1 || { cat "$TMP/talent.txt" >&2; die "talent match failed"; }
+  TALENT_LINE=$(cat "$TMP/talent.txt")
+fi
+
 # --- report --------------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 BASE=baseline-callback
@@ -650,3 +696,6 @@ fi
 if [[ -n "${BENCH_STRICT:-}" ]]; then
   [[ $(verdict "$GET_QPS_RATIO" 0.5 "") == ok && $(verdict "$GET_P99_RATIO" "" 2) == ok ]] || exit 3
 fi
+echo "$GW_LINE"
+echo "talent matching (50,000 talents, in-process):"
+echo "$TALENT_LINE"
