@@ -13,6 +13,7 @@
 #include "common/list/filter.h"
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
+#include "common/status/field_mask.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
@@ -107,42 +108,6 @@ const std::set<std::string>& UpdatablePaths() {
       "focus_products",       "chain_segments",  "regional_brands", "landmark_projects", "named_promotion_body",
       "development_focus"};
   return *paths;
-}
-
-void CopyField(const std::string& path, const v1::Cluster& from, v1::Cluster* to) {
-  const auto* descriptor = v1::Cluster::descriptor();
-  const auto* field = descriptor->FindFieldByName(path);
-  const auto* reflection = v1::Cluster::GetReflection();
-  reflection->ClearField(to, field);
-  if (field->is_repeated()) {
-    int n = reflection->FieldSize(from, field);
-    for (int i = 0; i < n; ++i) {
-      switch (field->cpp_type()) {
-        case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
-          reflection->AddString(to, field, reflection->GetRepeatedString(from, field, i));
-          break;
-        case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE:
-          reflection->AddMessage(to, field)->CopyFrom(reflection->GetRepeatedMessage(from, field, i));
-          break;
-        default:
-          break;
-      }
-    }
-    return;
-  }
-  switch (field->cpp_type()) {
-    case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
-      reflection->SetString(to, field, reflection->GetString(from, field));
-      break;
-    case google::protobuf::FieldDescriptor::CPPTYPE_INT32:
-      reflection->SetInt32(to, field, reflection->GetInt32(from, field));
-      break;
-    case google::protobuf::FieldDescriptor::CPPTYPE_ENUM:
-      reflection->SetEnumValue(to, field, reflection->GetEnumValue(from, field));
-      break;
-    default:
-      break;
-  }
 }
 
 std::string Hex(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
@@ -333,18 +298,7 @@ absl::StatusOr<v1::ListClustersResponse> ClustersDomain::ListClusters(const Call
 absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& call, const v1::UpdateClusterRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string id, ParseClusterName("cluster.name", req.cluster().name()));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
-  std::vector<std::string> paths;
-  bool all = req.update_mask().paths_size() == 0;
-  for (const auto& path : req.update_mask().paths()) {
-    if (path == "*") {
-      all = true;
-    } else if (UpdatablePaths().count(path) == 0) {
-      return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not an updatable field"));
-    } else {
-      paths.push_back(path);
-    }
-  }
-  if (all) paths.assign(UpdatablePaths().begin(), UpdatablePaths().end());
+  CG_ASSIGN_OR_RETURN(std::vector<std::string> paths, ResolveUpdateMask(req.update_mask(), UpdatablePaths()));
   const Principal& p = call.principal;
   if (!p.HasAnyRole({roles::kAdmin, roles::kGovernment})) {
     return PermissionDenied("updating a cluster needs the government or admin role");
@@ -358,7 +312,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& cal
     }
     ClusterChange change;
     change.cluster = *current;
-    for (const auto& path : paths) CopyField(path, req.cluster(), &change.cluster);
+    CopyFields(paths, req.cluster(), &change.cluster);
     CG_RETURN_IF_ERROR(ValidateCluster(change.cluster, "cluster."));
     return change;
   });

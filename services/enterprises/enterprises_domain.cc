@@ -13,6 +13,7 @@
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
+#include "common/status/field_mask.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
@@ -153,18 +154,6 @@ const std::set<std::string>& UpdatablePaths() {
   return *paths;
 }
 
-void CopyPath(const std::string& path, const v1::Enterprise& from, v1::Enterprise* to) {
-  if (path == "legal_name_zh") to->set_legal_name_zh(from.legal_name_zh());
-  if (path == "name_en") to->set_name_en(from.name_en());
-  if (path == "region") to->set_region(from.region());
-  if (path == "industry") to->set_industry(from.industry());
-  if (path == "size_class") to->set_size_class(from.size_class());
-  if (path == "employees") to->set_employees(from.employees());
-  if (path == "annual_revenue_fen") to->set_annual_revenue_fen(from.annual_revenue_fen());
-  if (path == "rd_spend_fen") to->set_rd_spend_fen(from.rd_spend_fen());
-  if (path == "listing_status") to->set_listing_status(from.listing_status());
-}
-
 void SetActor(common::v1::Actor* actor, const Principal& p) {
   actor->set_subject(p.subject);
   actor->set_organization(p.organization);
@@ -282,18 +271,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::UpdateEnterprise(const CallCon
                                                                    const v1::UpdateEnterpriseRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string uscc, ParseEnterpriseName("enterprise.name", req.enterprise().name()));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
-  std::vector<std::string> paths;
-  bool all = req.update_mask().paths_size() == 0;
-  for (const auto& path : req.update_mask().paths()) {
-    if (path == "*") {
-      all = true;
-    } else if (UpdatablePaths().count(path) == 0) {
-      return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not an updatable field"));
-    } else {
-      paths.push_back(path);
-    }
-  }
-  if (all) paths.assign(UpdatablePaths().begin(), UpdatablePaths().end());
+  CG_ASSIGN_OR_RETURN(std::vector<std::string> paths, ResolveUpdateMask(req.update_mask(), UpdatablePaths()));
   const Principal& p = call.principal;
   if (!ActsForEnterprise(p, uscc) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
     return PermissionDenied("an enterprise updates only itself; government and admins may update any");
@@ -308,7 +286,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::UpdateEnterprise(const CallCon
         }
         Change<v1::Enterprise> change;
         change.record = *current;
-        for (const auto& path : paths) CopyPath(path, req.enterprise(), &change.record);
+        CopyFields(paths, req.enterprise(), &change.record);
         FieldErrors errors;
         ValidateEnterpriseFields(change.record, errors);
         CG_RETURN_IF_ERROR(errors.ToStatus());

@@ -17,6 +17,7 @@
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
 #include "common/server/client.h"
+#include "common/status/field_mask.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
@@ -338,12 +339,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallC
   static const std::set<std::string> kPaths{"display_name_zh",  "display_name_en", "legal_form", "uscc",
                                             "independent_legal_person", "founders", "governance",
                                             "full_time_staff",  "income_sources",  "services",  "contact"};
-  std::set<std::string> paths;
-  for (const auto& path : req.update_mask().paths()) {
-    if (kPaths.count(path) == 0) return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not updatable"));
-    paths.insert(path);
-  }
-  if (paths.empty()) paths = kPaths;
+  CG_ASSIGN_OR_RETURN(std::vector<std::string> paths, ResolveUpdateMask(req.update_mask(), kPaths));
   const Principal& p = call.principal;
   if (!ActsForOrg(p, in.name()) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("a promotion organization updates only itself");
@@ -354,30 +350,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallC
     if (!org.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
     CG_RETURN_IF_ERROR(CheckEtag("promotion_org.etag", in.etag(), org->etag()));
     std::string before = org->etag();
-    const auto* d = v1::PromotionOrg::descriptor();
-    const auto* r = v1::PromotionOrg::GetReflection();
-    for (const auto& path : paths) {
-      const auto* field = d->FindFieldByName(path);
-      r->ClearField(&*org, field);
-      if (field->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(in, field); ++i) {
-          if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
-            r->AddEnumValue(&*org, field, r->GetRepeatedEnumValue(in, field, i));
-          } else {
-            r->AddMessage(&*org, field)->CopyFrom(r->GetRepeatedMessage(in, field, i));
-          }
-        }
-      } else if (r->HasField(in, field) || field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
-        switch (field->cpp_type()) {
-          case google::protobuf::FieldDescriptor::CPPTYPE_STRING: r->SetString(&*org, field, r->GetString(in, field)); break;
-          case google::protobuf::FieldDescriptor::CPPTYPE_INT32: r->SetInt32(&*org, field, r->GetInt32(in, field)); break;
-          case google::protobuf::FieldDescriptor::CPPTYPE_BOOL: r->SetBool(&*org, field, r->GetBool(in, field)); break;
-          case google::protobuf::FieldDescriptor::CPPTYPE_ENUM: r->SetEnumValue(&*org, field, r->GetEnumValue(in, field)); break;
-          case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE: r->MutableMessage(&*org, field)->CopyFrom(r->GetMessage(in, field)); break;
-          default: break;
-        }
-      }
-    }
+    CopyFields(paths, in, &*org);
     FieldErrors errors;
     ValidateOrg(*org, errors);
     CG_RETURN_IF_ERROR(errors.ToStatus());

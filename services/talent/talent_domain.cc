@@ -13,6 +13,7 @@
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
+#include "common/status/field_mask.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
@@ -251,12 +252,7 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
   static const std::set<std::string> kPaths{"display_name", "field", "skills", "tags", "level", "home_institution",
                                             "institution_kind", "region", "programmes", "recognized_qualifications",
                                             "contact"};
-  std::set<std::string> paths;
-  for (const auto& path : req.update_mask().paths()) {
-    if (kPaths.count(path) == 0) return InvalidField("update_mask", absl::StrCat("\"", path, "\" is not updatable"));
-    paths.insert(path);
-  }
-  if (paths.empty()) paths = kPaths;
+  CG_ASSIGN_OR_RETURN(std::vector<std::string> paths, ResolveUpdateMask(req.update_mask(), kPaths));
   const Principal& p = call.principal;
   if (!IsTalentSelf(p, in.name()) && !IsTalentAuthority(p) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("a talent updates only itself");
@@ -267,27 +263,7 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
     if (!t.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
     CG_RETURN_IF_ERROR(CheckEtag("talent.etag", in.etag(), t->etag()));
     std::string before = t->etag();
-    const auto* d = v1::Talent::descriptor();
-    const auto* r = v1::Talent::GetReflection();
-    for (const auto& path : paths) {
-      const auto* field = d->FindFieldByName(path);
-      r->ClearField(&*t, field);
-      if (field->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(in, field); ++i) {
-          if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
-            r->AddString(&*t, field, r->GetRepeatedString(in, field, i));
-          } else {
-            r->AddMessage(&*t, field)->CopyFrom(r->GetRepeatedMessage(in, field, i));
-          }
-        }
-      } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
-        r->SetString(&*t, field, r->GetString(in, field));
-      } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
-        r->SetEnumValue(&*t, field, r->GetEnumValue(in, field));
-      } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
-        r->MutableMessage(&*t, field)->CopyFrom(r->GetMessage(in, field));
-      }
-    }
+    CopyFields(paths, in, &*t);
     FieldErrors errors;
     ValidateTalent(*t, errors);
     CG_RETURN_IF_ERROR(errors.ToStatus());
