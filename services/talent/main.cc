@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   auto repo = talent::CreateSqliteTalentRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens(), &rt.db());
+  if (auto s = domain.LoadIndex(); !s.ok()) return Fail(std::string(s.message()));
   talent::TalentServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();

@@ -157,33 +157,88 @@ void ValidateTalent(const v1::Talent& t, FieldErrors& errors) {
 
 }  // namespace
 
+int TalentDomain::ScoreValue(const v1::Demand& demand, int matched, int level, bool same_region) {
+  // Skills: 60 points in proportion to the demand's skills the talent has; level: 25 at or above
+  // the required level, 10 fewer per level below; region: 15 in the demand's region.
+  int wanted = std::max(1, demand.skills_size());
+  int gap = demand.level() - level;
+  return 60 * matched / wanted + (gap <= 0 ? 25 : std::max(0, 25 - 10 * gap)) + (same_region ? 15 : 0);
+}
+
 int TalentDomain::Score(const v1::Demand& demand, const MatchRow& row, std::vector<std::string>* reasons) {
-  // Skills: 60 points in proportion to the demand's skills the talent has.
   int wanted = std::max(1, demand.skills_size());
   int matched = static_cast<int>(row.matched_skills.size());
-  int score = 60 * matched / wanted;
   std::vector<std::string> sorted = row.matched_skills;
   std::sort(sorted.begin(), sorted.end());
   reasons->push_back(absl::StrCat("skills ", matched, "/", wanted, ": ", absl::StrJoin(sorted, ", ")));
-  // Level: 25 points at or above the required level, less the further below it.
   int gap = demand.level() - row.level;
   if (gap <= 0) {
-    score += 25;
     reasons->push_back(absl::StrCat("level ", v1::Level_Name(static_cast<v1::Level>(row.level)), " meets ",
                                     v1::Level_Name(demand.level())));
   } else {
-    score += std::max(0, 25 - 10 * gap);
     reasons->push_back(absl::StrCat("level ", v1::Level_Name(static_cast<v1::Level>(row.level)), " is ", gap,
                                     " below ", v1::Level_Name(demand.level())));
   }
-  // Region: 15 points in the demand's region.
   if (row.region == demand.region()) {
-    score += 15;
     reasons->push_back(absl::StrCat("in region ", row.region));
   } else {
     reasons->push_back(absl::StrCat("in region ", row.region, ", not ", demand.region()));
   }
-  return score;
+  return ScoreValue(demand, matched, row.level, row.region == demand.region());
+}
+
+namespace {
+
+int SkillBit(absl::string_view code) {
+  for (size_t i = 0; i < sizeof(kSkills) / sizeof(kSkills[0]); ++i) {
+    if (code == kSkills[i].code) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+uint32_t SkillMask(const google::protobuf::RepeatedPtrField<std::string>& skills) {
+  uint32_t mask = 0;
+  for (const auto& s : skills) {
+    int bit = SkillBit(s);
+    if (bit >= 0) mask |= uint32_t{1} << bit;
+  }
+  return mask;
+}
+
+}  // namespace
+
+absl::Status TalentDomain::EnsureIndex() {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  if (index_loaded_) return absl::OkStatus();
+  std::vector<std::string> all;
+  for (const auto& t : kSkills) all.push_back(t.code);
+  CG_ASSIGN_OR_RETURN(auto rows, repo_->MatchRows(all));
+  index_.clear();
+  index_pos_.clear();
+  for (auto& row : rows) {
+    IndexEntry e{row.id, row.level, row.region, 0};
+    for (const auto& s : row.matched_skills) {
+      int bit = SkillBit(s);
+      if (bit >= 0) e.skills |= uint32_t{1} << bit;
+    }
+    index_pos_[e.id] = index_.size();
+    index_.push_back(std::move(e));
+  }
+  index_loaded_ = true;
+  return absl::OkStatus();
+}
+
+void TalentDomain::IndexPut(const v1::Talent& t) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  if (!index_loaded_) return;  // the first load reads it from the store
+  IndexEntry e{t.name().substr(8), t.level(), t.region(), SkillMask(t.skills())};
+  auto it = index_pos_.find(e.id);
+  if (it != index_pos_.end()) {
+    index_[it->second] = std::move(e);
+  } else {
+    index_pos_[e.id] = index_.size();
+    index_.push_back(std::move(e));
+  }
 }
 
 TalentDomain::TalentDomain(std::unique_ptr<TalentRepository> repository, enterprises::EnterpriseDirectory* enterprises,
@@ -214,7 +269,7 @@ absl::StatusOr<v1::Talent> TalentDomain::RegisterTalent(const CallContext& call,
     return PermissionDenied("a talent registers itself; HR & Social Security, Education or Industry & IT may too");
   }
   WriteContext w{&p, "RegisterTalent", req.request_id(), call.request_id, "", &req};
-  return repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
+  return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetTalent(req.talent_id()));
     if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
     v1::Talent t = req.talent();
@@ -222,7 +277,7 @@ absl::StatusOr<v1::Talent> TalentDomain::RegisterTalent(const CallContext& call,
     CG_RETURN_IF_ERROR(tx.PutTalent(t, /*create=*/true));
     CG_RETURN_IF_ERROR(tx.Audit(name, "", t.etag()));
     return t;
-  });
+  }));
 }
 
 absl::StatusOr<v1::Talent> TalentDomain::GetTalent(const CallContext& call, const v1::GetTalentRequest& req) {
@@ -258,7 +313,7 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
     return PermissionDenied("a talent updates only itself");
   }
   WriteContext w{&p, "UpdateTalent", req.request_id(), call.request_id, "", &req};
-  return repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
+  return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto t, tx.GetTalent(id));
     if (!t.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
     CG_RETURN_IF_ERROR(CheckEtag("talent.etag", in.etag(), t->etag()));
@@ -270,7 +325,7 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
     CG_RETURN_IF_ERROR(tx.PutTalent(*t, /*create=*/false));
     CG_RETURN_IF_ERROR(tx.Audit(t->name(), before, t->etag()));
     return *t;
-  });
+  }));
 }
 
 // ----------------------------------------------------------------------------- demands
@@ -375,43 +430,55 @@ absl::StatusOr<v1::MatchTalentsResponse> TalentDomain::MatchTalents(const CallCo
       !p.HasAnyRole({roles::kGovernment, roles::kPromotionOrg, roles::kAdmin})) {
     return PermissionDenied("matches are for the posting enterprise, government and promotion organizations");
   }
-  std::vector<std::string> skills(demand->skills().begin(), demand->skills().end());
-  CG_ASSIGN_OR_RETURN(auto rows, repo_->MatchRows(skills));
-  struct Ranked {
-    int score;
-    const MatchRow* row;
-    std::vector<std::string> reasons;
-  };
-  std::vector<Ranked> ranked;
-  ranked.reserve(rows.size());
-  for (const auto& row : rows) {
-    Ranked r{0, &row, {}};
-    r.score = Score(*demand, row, &r.reasons);
-    ranked.push_back(std::move(r));
-  }
-  // Deterministic: score, then talent id.
-  const size_t keep = std::min<size_t>(ranked.size(), kMaxMatchCandidates);
-  std::partial_sort(ranked.begin(), ranked.begin() + keep, ranked.end(), [](const Ranked& a, const Ranked& b) {
-    return a.score != b.score ? a.score > b.score : a.row->id < b.row->id;
-  });
+  CG_RETURN_IF_ERROR(EnsureIndex());
   int64_t offset = 0;
   if (!plan.after_key.empty() && !absl::SimpleAtoi(plan.after_key, &offset)) {
     return InvalidField("page_token", "invalid page token");
   }
-  v1::MatchTalentsResponse resp;
-  resp.set_total_candidates(static_cast<int32_t>(ranked.size()));
-  std::vector<std::string> ids;
-  for (size_t i = offset; i < keep && ids.size() < static_cast<size_t>(plan.page_size); ++i) {
-    ids.push_back(ranked[i].row->id);
+  const uint32_t want = SkillMask(demand->skills());
+  struct Ranked {
+    int score;
+    size_t pos;  // in index_
+  };
+  std::vector<MatchRow> page;  // copied out of the index under its lock
+  size_t candidates = 0, keep = 0;
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    std::vector<Ranked> ranked;
+    for (size_t i = 0; i < index_.size(); ++i) {
+      const IndexEntry& e = index_[i];
+      uint32_t matched = e.skills & want;
+      if (matched == 0) continue;
+      ranked.push_back({ScoreValue(*demand, __builtin_popcount(matched), e.level, e.region == demand->region()), i});
+    }
+    candidates = ranked.size();
+    // Deterministic: score, then talent id.
+    keep = std::min<size_t>(ranked.size(), kMaxMatchCandidates);
+    std::partial_sort(ranked.begin(), ranked.begin() + keep, ranked.end(), [&](const Ranked& a, const Ranked& b) {
+      return a.score != b.score ? a.score > b.score : index_[a.pos].id < index_[b.pos].id;
+    });
+    for (size_t i = offset; i < keep && page.size() < static_cast<size_t>(plan.page_size); ++i) {
+      const IndexEntry& e = index_[ranked[i].pos];
+      MatchRow row{e.id, e.level, e.region, {}};
+      for (size_t b = 0; b < sizeof(kSkills) / sizeof(kSkills[0]); ++b) {
+        if ((e.skills & want) & (uint32_t{1} << b)) row.matched_skills.push_back(kSkills[b].code);
+      }
+      page.push_back(std::move(row));
+    }
   }
+  v1::MatchTalentsResponse resp;
+  resp.set_total_candidates(static_cast<int32_t>(candidates));
+  std::vector<std::string> ids;
+  for (const auto& row : page) ids.push_back(row.id);
   CG_ASSIGN_OR_RETURN(auto talents, repo_->GetTalents(ids));
-  for (size_t i = 0; i < talents.size(); ++i) {
-    const Ranked& r = ranked[offset + i];
+  for (size_t i = 0; i < talents.size() && i < page.size(); ++i) {
+    std::vector<std::string> reasons;
+    int score = Score(*demand, page[i], &reasons);
     auto* c = resp.add_candidates();
     *c->mutable_talent() = std::move(talents[i]);
     CG_RETURN_IF_ERROR(Redact(p, c->mutable_talent()));
-    c->set_score(r.score);
-    for (const auto& reason : r.reasons) c->add_reasons(reason);
+    c->set_score(score);
+    for (const auto& reason : reasons) c->add_reasons(reason);
   }
   if (offset + static_cast<int64_t>(ids.size()) < static_cast<int64_t>(keep)) {
     resp.set_next_page_token(NextPageToken(*page_tokens_, plan, absl::StrCat(offset + ids.size())));

@@ -4,6 +4,9 @@
 // matching with reasons, placements (consent, counts, reopening), and per-cluster statistics.
 
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -46,10 +49,37 @@ class TalentDomain {
 
   // Match score of a talent for a demand (0..100) and the reasons; exposed for tests.
   static int Score(const v1::Demand& demand, const MatchRow& row, std::vector<std::string>* reasons);
+  // Loads the matching index now (at startup) rather than on the first match.
+  absl::Status LoadIndex() { return EnsureIndex(); }
+
+  // The score alone, from the number of matched skills, the level and whether the region matches.
+  static int ScoreValue(const v1::Demand& demand, int matched, int level, bool same_region);
 
  private:
+  // An in-process index of every talent's (id, level, region, skills as a bitmask): matching
+  // ranks from it in memory instead of a grouped SQL join. Loaded from the store on first use,
+  // kept current by this process's writes (the only writer of its store).
+  struct IndexEntry {
+    std::string id;
+    int level = 0;
+    std::string region;
+    uint32_t skills = 0;
+  };
+  absl::Status EnsureIndex();
+  void IndexPut(const v1::Talent& t);
+  // Passes a write's result through, indexing the talent it wrote.
+  absl::StatusOr<v1::Talent> Indexed(absl::StatusOr<v1::Talent> t) {
+    if (t.ok()) IndexPut(*t);
+    return t;
+  }
+
   // Clears personal data unless the caller may see it.
   absl::Status Redact(const Principal& p, v1::Talent* t);
+
+  std::mutex index_mu_;
+  bool index_loaded_ = false;
+  std::vector<IndexEntry> index_;
+  std::unordered_map<std::string, size_t> index_pos_;
 
   std::unique_ptr<TalentRepository> repo_;
   enterprises::EnterpriseDirectory* enterprises_;
