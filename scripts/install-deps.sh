@@ -19,6 +19,12 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js runs the OpenAPI validator in the gateway's tests; Debian's own when none is installed
+# (a machine may already carry another Node.js build, which is kept).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
