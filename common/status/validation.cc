@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace clustergov {
@@ -47,6 +49,28 @@ bool IsResourceId(absl::string_view s) {
     return absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
            c == '-';
   });
+}
+
+absl::StatusOr<std::string> ParseResourceName(absl::string_view field, absl::string_view name,
+                                              absl::string_view collection) {
+  if (name.empty()) return InvalidField(field, "required");
+  const std::string prefix = absl::StrCat(collection, "/");
+  if (!absl::StartsWith(name, prefix) || !IsResourceId(name.substr(prefix.size()))) {
+    return InvalidField(field, absl::StrCat("must be ", collection,
+                                            "/{id}, id 2-63 of [a-z0-9-] starting with a letter"));
+  }
+  return std::string(name.substr(prefix.size()));
+}
+
+absl::StatusOr<int64_t> ParseNumberedName(absl::string_view field, absl::string_view name,
+                                          absl::string_view collection) {
+  const std::string prefix = absl::StrCat(collection, "/");
+  int64_t id = 0;
+  if (!absl::StartsWith(name, prefix) || !absl::SimpleAtoi(name.substr(prefix.size()), &id) || id <= 0 ||
+      absl::StrCat(id) != name.substr(prefix.size())) {
+    return InvalidField(field, absl::StrCat("must be ", collection, "/{id}"));
+  }
+  return id;
 }
 
 }  // namespace clustergov

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/status/status.h"
 
@@ -24,5 +25,13 @@ bool IsLowerCode(absl::string_view s);
 
 // Resource id: 2-63 of [a-z0-9-], starting with a letter, not ending with '-'.
 bool IsResourceId(absl::string_view s);
+
+// "{collection}/{id}" with IsResourceId(id) → id; INVALID_ARGUMENT on `field` otherwise.
+absl::StatusOr<std::string> ParseResourceName(absl::string_view field, absl::string_view name,
+                                              absl::string_view collection);
+
+// "{collection}/{n}" with n a positive integer in canonical form → n; INVALID_ARGUMENT otherwise.
+absl::StatusOr<int64_t> ParseNumberedName(absl::string_view field, absl::string_view name,
+                                          absl::string_view collection);
 
 }  // namespace clustergov

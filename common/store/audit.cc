@@ -145,6 +145,15 @@ absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db
       });
 }
 
+absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEventsFor(const Principal& caller, Database& db,
+                                                                        const PageTokenCodec& tokens,
+                                                                        const common::v1::ListAuditEventsRequest& req) {
+  if (!caller.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
+    return absl::PermissionDeniedError("the audit trail is open to auditors, government and admins");
+  }
+  return ListAuditEvents(db, tokens, req);
+}
+
 absl::Status ValidateRequestId(absl::string_view request_id) {
   if (request_id.empty()) return absl::OkStatus();
   if (request_id.size() > 128) return InvalidField("request_id", "at most 128 characters");

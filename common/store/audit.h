@@ -41,6 +41,12 @@ absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecor
 absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db, const PageTokenCodec& tokens,
                                                                      const common::v1::ListAuditEventsRequest& req);
 
+// The same, for a caller: PERMISSION_DENIED unless an auditor, government or admin. Every
+// service's ListAuditEvents RPC is this call.
+absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEventsFor(const Principal& caller, Database& db,
+                                                                        const PageTokenCodec& tokens,
+                                                                        const common::v1::ListAuditEventsRequest& req);
+
 // Checks a client-supplied idempotency key: empty is allowed (no idempotency), otherwise 1-128
 // characters of [A-Za-z0-9._:-]. INVALID_ARGUMENT on field `request_id`.
 absl::Status ValidateRequestId(absl::string_view request_id);

@@ -53,12 +53,7 @@ bool ValidEnterpriseName(absl::string_view s) {
 
 // "clusters/{id}" → id; INVALID_ARGUMENT on `field` otherwise.
 absl::StatusOr<std::string> ParseClusterName(absl::string_view field, absl::string_view name) {
-  if (name.empty()) return InvalidField(field, "required");
-  constexpr absl::string_view kPrefix = "clusters/";
-  if (!absl::StartsWith(name, kPrefix) || !IsResourceId(name.substr(kPrefix.size()))) {
-    return InvalidField(field, "must be clusters/{cluster_id}, cluster_id 2-63 of [a-z0-9-] starting with a letter");
-  }
-  return std::string(name.substr(kPrefix.size()));
+  return ParseResourceName(field, name, "clusters");
 }
 
 bool ValidTier(int value) { return common::v1::Tier_IsValid(value) && value != Tier::TIER_UNSPECIFIED; }
@@ -642,10 +637,7 @@ absl::StatusOr<v1::ReferenceData> ClustersDomain::GetReferenceData(const CallCon
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> ClustersDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
-    return PermissionDenied("the audit trail is open to auditors, government and admins");
-  }
-  return store::ListAuditEvents(*db_, *page_tokens_, req);
+  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
 }
 
 absl::StatusOr<int> ClustersDomain::Seed(const v1::SeedData& seed) {

@@ -42,10 +42,7 @@ absl::StatusOr<std::string> ParseEnterpriseName(absl::string_view field, absl::s
 
 // "clusters/{id}" → id.
 absl::StatusOr<std::string> ParseClusterName(absl::string_view field, absl::string_view name) {
-  if (!absl::StartsWith(name, "clusters/") || !IsResourceId(name.substr(9))) {
-    return InvalidField(field, "must be clusters/{cluster_id}");
-  }
-  return std::string(name.substr(9));
+  return ParseResourceName(field, name, "clusters");
 }
 
 // "{prefix}{uscc}/{collection}/{id}" → (uscc, id).
@@ -780,10 +777,7 @@ absl::StatusOr<v1::CultivationPipeline> EnterprisesDomain::GetCultivationPipelin
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> EnterprisesDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
-    return PermissionDenied("the audit trail is open to auditors, government and admins");
-  }
-  return store::ListAuditEvents(*db_, *page_tokens_, req);
+  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
 }
 
 // ----------------------------------------------------------------------------- seed

@@ -55,26 +55,15 @@ constexpr Criterion kCriteria[] = {
 absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
 absl::StatusOr<std::string> ParseOrgName(absl::string_view field, absl::string_view name) {
-  if (!absl::StartsWith(name, "promotionOrgs/") || !IsResourceId(name.substr(14))) {
-    return InvalidField(field, "must be promotionOrgs/{id}, id 2-63 of [a-z0-9-]");
-  }
-  return std::string(name.substr(14));
+  return ParseResourceName(field, name, "promotionOrgs");
 }
 
 absl::StatusOr<int64_t> ParseDesignationName(absl::string_view field, absl::string_view name) {
-  int64_t id = 0;
-  if (!absl::StartsWith(name, "designations/") || !absl::SimpleAtoi(name.substr(13), &id) || id <= 0 ||
-      absl::StrCat(id) != name.substr(13)) {
-    return InvalidField(field, "must be designations/{id}");
-  }
-  return id;
+  return ParseNumberedName(field, name, "designations");
 }
 
 absl::Status CheckClusterName(absl::string_view field, absl::string_view name) {
-  if (!absl::StartsWith(name, "clusters/") || !IsResourceId(name.substr(9))) {
-    return InvalidField(field, "must be clusters/{cluster_id}");
-  }
-  return absl::OkStatus();
+  return ParseResourceName(field, name, "clusters").status();
 }
 
 bool ActsForOrg(const Principal& p, absl::string_view org_name) {
@@ -848,10 +837,7 @@ absl::StatusOr<v1::PromotionReferenceData> PromotionDomain::GetReferenceData(
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> PromotionDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
-    return PermissionDenied("the audit trail is open to auditors, government and admins");
-  }
-  return store::ListAuditEvents(*db_, *page_tokens_, req);
+  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
 }
 
 // ----------------------------------------------------------------------------- seed

@@ -81,12 +81,7 @@ bool ActsForAny(const Principal& p, const std::vector<std::string>& departments)
 }
 
 absl::StatusOr<int64_t> ParseApplicationName(absl::string_view field, absl::string_view name) {
-  int64_t id = 0;
-  if (!absl::StartsWith(name, "applications/") || !absl::SimpleAtoi(name.substr(13), &id) || id <= 0 ||
-      absl::StrCat(id) != name.substr(13)) {
-    return InvalidField(field, "must be applications/{id}");
-  }
-  return id;
+  return ParseNumberedName(field, name, "applications");
 }
 
 absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
@@ -869,10 +864,7 @@ absl::StatusOr<v1::SupportReferenceData> SupportDomain::GetReferenceData(const C
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> SupportDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
-    return PermissionDenied("the audit trail is open to auditors, government and admins");
-  }
-  return store::ListAuditEvents(*db_, *page_tokens_, req);
+  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
 }
 
 }  // namespace clustergov::support

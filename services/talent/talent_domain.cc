@@ -70,20 +70,11 @@ bool InVocabulary(const Term (&terms)[N], absl::string_view code) {
 absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
 absl::StatusOr<std::string> ParseTalentName(absl::string_view field, absl::string_view name) {
-  if (!absl::StartsWith(name, "talents/") || !IsResourceId(name.substr(8))) {
-    return InvalidField(field, "must be talents/{id}, id 2-63 of [a-z0-9-]");
-  }
-  return std::string(name.substr(8));
+  return ParseResourceName(field, name, "talents");
 }
 
 absl::StatusOr<int64_t> ParseNumbered(absl::string_view field, absl::string_view name, absl::string_view collection) {
-  int64_t id = 0;
-  std::string prefix = absl::StrCat(collection, "/");
-  if (!absl::StartsWith(name, prefix) || !absl::SimpleAtoi(name.substr(prefix.size()), &id) || id <= 0 ||
-      absl::StrCat(id) != name.substr(prefix.size())) {
-    return InvalidField(field, absl::StrCat("must be ", collection, "/{id}"));
-  }
-  return id;
+  return ParseNumberedName(field, name, collection);
 }
 
 bool IsTalentSelf(const Principal& p, absl::string_view talent_name) {
@@ -665,10 +656,7 @@ absl::StatusOr<v1::TalentReferenceData> TalentDomain::GetReferenceData(const Cal
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> TalentDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  if (!call.principal.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
-    return PermissionDenied("the audit trail is open to auditors, government and admins");
-  }
-  return store::ListAuditEvents(*db_, *page_tokens_, req);
+  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
 }
 
 }  // namespace clustergov::talent
