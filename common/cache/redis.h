@@ -56,7 +56,8 @@ class RedisClient {
   // Several commands in one round trip; all succeed or the whole call fails.
   absl::StatusOr<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<absl::string_view>>& commands);
 
-  // Connects once and PINGs; for a startup check (a service still starts without Redis).
+  // One PING like any command (pooled connection, circuit breaker, timeouts): the startup check (a
+  // service still starts without Redis) and the Runtime's periodic clustergov_redis_up probe.
   absl::Status Ping();
   // False while in back-off after a failure.
   bool available() const;

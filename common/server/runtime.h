@@ -6,8 +6,12 @@
 // starting and draining), reflection, the metrics interceptor, message-size and keepalive limits,
 // and shuts down gracefully within a bounded drain.
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -26,6 +30,10 @@ class Server;
 class Service;
 }  // namespace grpc
 
+namespace prometheus {
+class Gauge;
+}  // namespace prometheus
+
 namespace clustergov::server {
 
 // Call first in main(), before any thread starts, so SIGTERM/SIGINT reach ServeUntilSignal().
@@ -34,7 +42,9 @@ void BlockTerminationSignals();
 class Runtime {
  public:
   // Opens the store (a clear UNAVAILABLE when it cannot), checks Redis (a warning only: the cache
-  // fails open), builds the authenticator (INVALID_ARGUMENT on a bad key).
+  // fails open), builds the authenticator (INVALID_ARGUMENT on a bad key). With a Redis client,
+  // exports `clustergov_redis_up` (1 when the last PING succeeded, 0 otherwise): set from the
+  // startup check, then re-probed every kRedisProbeInterval on a thread of its own until Shutdown().
   static absl::StatusOr<std::unique_ptr<Runtime>> Create(const CommonConfig& config, std::string version = "0.1.0");
   ~Runtime();
 
@@ -60,13 +70,18 @@ class Runtime {
   void SetServing(bool serving);
 
   // NOT_SERVING, waits the pre-stop delay, stops accepting, lets in-flight calls finish within
-  // the drain timeout (then cancels them), stops the workers. Idempotent.
+  // the drain timeout (then cancels them), stops the workers and the Redis probe. Idempotent.
   void Shutdown();
   // Blocks until SIGTERM or SIGINT, then Shutdown(). Returns the signal.
   int ServeUntilSignal();
 
+  static constexpr std::chrono::seconds kRedisProbeInterval{5};
+
  private:
   explicit Runtime(CommonConfig config);
+  // The probe thread's loop: PING every kRedisProbeInterval, set clustergov_redis_up.
+  void ProbeRedis();
+  void SetRedisUp(bool up);
 
   CommonConfig config_;
   std::unique_ptr<metrics::Metrics> metrics_;
@@ -80,6 +95,13 @@ class Runtime {
   int port_ = 0;
   std::string boot_id_;  // distinguishes this run's cache namespace
   bool shut_down_ = false;
+
+  prometheus::Gauge* redis_up_ = nullptr;  // in metrics_'s registry; null without a Redis client
+  bool redis_was_up_ = false;              // the last probe's result (probe thread only, after Create)
+  std::mutex probe_mu_;
+  std::condition_variable probe_cv_;
+  bool probe_stopping_ = false;
+  std::thread redis_probe_;
 };
 
 }  // namespace clustergov::server

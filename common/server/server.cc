@@ -7,6 +7,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
 #include "common/server/runtime.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
 
 namespace clustergov::server {
 
@@ -47,14 +50,50 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
 
   if (config.cache_enabled) {
     rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
-    if (absl::Status ping = rt->redis_->Ping(); !ping.ok()) {
+  }
+  if (rt->redis_ != nullptr) {
+    absl::Status ping = rt->redis_->Ping();
+    if (!ping.ok()) {
       log::Warn("redis not reachable at startup; serving from the store until it is",
                 {{"redis", absl::StrCat(config.redis.host, ":", config.redis.port)}});
     }
+    rt->redis_up_ = &prometheus::BuildGauge()
+                         .Name("clustergov_redis_up")
+                         .Help("1 when the last Redis PING (at startup, then every 5 s) succeeded, 0 otherwise.")
+                         .Register(rt->metrics_->registry())
+                         .Add({});
+    rt->redis_up_->Set(ping.ok() ? 1 : 0);
+    rt->redis_was_up_ = ping.ok();
+    rt->redis_probe_ = std::thread([r = rt.get()] { r->ProbeRedis(); });
   }
   rt->pool_ = std::make_unique<WorkerPool>(config.server.worker_threads, config.server.worker_queue);
   rt->handler_ = std::make_unique<Handler>(rt->pool_.get(), rt->authenticator_.get());
   return rt;
+}
+
+void Runtime::ProbeRedis() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(probe_mu_);
+      if (probe_cv_.wait_for(lock, kRedisProbeInterval, [this] { return probe_stopping_; })) return;
+    }
+    // Through the client's pool and circuit breaker like every other command: while the breaker
+    // is open after a failure (a dead Redis) this costs no connection attempt and reports 0; at
+    // most one connect + PING otherwise, each bounded by the Redis timeouts.
+    SetRedisUp(redis_->Ping().ok());
+  }
+}
+
+void Runtime::SetRedisUp(bool up) {
+  redis_up_->Set(up ? 1 : 0);
+  if (up == redis_was_up_) return;
+  redis_was_up_ = up;
+  const std::string address = absl::StrCat(config_.redis.host, ":", config_.redis.port);
+  if (up) {
+    log::Info("redis reachable again", {{"redis", address}});
+  } else {
+    log::Warn("redis not reachable; serving from the store until it is", {{"redis", address}});
+  }
 }
 
 std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::chrono::seconds ttl) {
@@ -130,6 +169,13 @@ void Runtime::SetServing(bool serving) {
 void Runtime::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // The Redis probe is told to stop first and joined last, so a PING in progress (bounded by the
+  // Redis timeouts) overlaps the drain instead of adding to it.
+  {
+    std::lock_guard<std::mutex> lock(probe_mu_);
+    probe_stopping_ = true;
+  }
+  probe_cv_.notify_all();
   if (server_ != nullptr) {
     SetServing(false);
     log::Info("draining", {{"pre_stop", absl::FormatDuration(config_.server.pre_stop_delay)},
@@ -139,6 +185,7 @@ void Runtime::Shutdown() {
     server_->Wait();
   }
   if (pool_ != nullptr) pool_->Stop();
+  if (redis_probe_.joinable()) redis_probe_.join();
   if (server_ != nullptr) log::Info("stopped");
 }
 

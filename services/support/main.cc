@@ -10,6 +10,7 @@
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/support/support_domain.h"
+#include "services/support/support_metrics.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
 
@@ -17,6 +18,8 @@ ABSL_FLAG(std::string, clusters_addr, "127.0.0.1:50051", "Clusters service addre
 ABSL_FLAG(std::string, enterprises_addr, "127.0.0.1:50052", "Enterprises service address");
 ABSL_FLAG(int, directory_cache_seconds, 60, "How long answers from the clusters and enterprises services are cached");
 ABSL_FLAG(int, reservation_days, 180, "Days an approval's reservation lasts before it may be expired");
+ABSL_FLAG(int, domain_metrics_seconds, 15,
+          "How often the application, review-queue and pool gauges are re-read from the store");
 
 namespace {
 
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_enterprises_addr).empty()) return Fail("--enterprises_addr is required");
   if (absl::GetFlag(FLAGS_directory_cache_seconds) <= 0) return Fail("--directory_cache_seconds must be positive");
   if (absl::GetFlag(FLAGS_reservation_days) <= 0) return Fail("--reservation_days must be positive");
+  if (absl::GetFlag(FLAGS_domain_metrics_seconds) <= 0) return Fail("--domain_metrics_seconds must be positive");
   auto runtime = server::Runtime::Create(*config);
   if (!runtime.ok()) return Fail(std::string(runtime.status().message()));
   auto& rt = **runtime;
@@ -54,8 +58,13 @@ int main(int argc, char** argv) {
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   support::SupportDomain domain(std::move(*repo), rt.MakeCache("support"), &cluster_directory, &enterprise_directory,
                                 &rt.page_tokens(), &rt.db(), absl::Hours(24) * absl::GetFlag(FLAGS_reservation_days));
+  // Declared after the domain (which owns the repository) and the runtime (store, registry): destroyed,
+  // and so stopped, before either.
+  support::SupportMetrics domain_metrics(domain.repository(), rt.metrics().registry());
+  domain_metrics.Start(absl::Seconds(absl::GetFlag(FLAGS_domain_metrics_seconds)));
   support::SupportServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
+  domain_metrics.Stop();
   return 0;
 }

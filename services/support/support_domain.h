@@ -62,6 +62,9 @@ class SupportDomain {
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 
+  // The store behind the domain (owned by it), for readers outside the RPCs such as SupportMetrics.
+  SupportRepository* repository() { return repo_.get(); }
+
   // "pools/{region}-{year}-{kind}[-{pollutant}]".
   static std::string PoolName(absl::string_view region, int year, v1::ResourceKind kind, absl::string_view pollutant);
 

@@ -374,6 +374,58 @@ class SqliteSupportRepository : public SupportRepository {
     });
   }
 
+  absl::StatusOr<std::map<int, int64_t>> CountApplicationsByState() override {
+    return db_->ReadResult<std::map<int, int64_t>>([&](Connection& c) -> absl::StatusOr<std::map<int, int64_t>> {
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT state, count(*) FROM applications GROUP BY state"));
+      std::map<int, int64_t> out;
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        out[static_cast<int>(stmt.Int(0))] = stmt.Int(1);
+      }
+      return out;
+    });
+  }
+
+  absl::StatusOr<int64_t> OldestEnteredMicros(v1::Application::State state) override {
+    // The history is inside the record: every application now in `state` is read (the pending
+    // states hold the review queue, not the archive), through the (state, ...) index.
+    return db_->ReadResult<int64_t>([&](Connection& c) -> absl::StatusOr<int64_t> {
+      CG_ASSIGN_OR_RETURN(auto apps, SelectAll<v1::Application>(c, "SELECT data FROM applications WHERE state = ?",
+                                                                [&](store::Statement& s) {
+                                                                  s.Bind(1, static_cast<int64_t>(state));
+                                                                }));
+      int64_t oldest = 0;
+      for (const auto& a : apps) {
+        int64_t entered = 0;
+        for (int i = a.history_size() - 1; i >= 0; --i) {
+          if (a.history(i).to() == state && a.history(i).has_time()) {
+            entered = TimeUtil::TimestampToMicroseconds(a.history(i).time());
+            break;
+          }
+        }
+        if (entered == 0 && a.has_update_time()) entered = TimeUtil::TimestampToMicroseconds(a.update_time());
+        if (entered > 0 && (oldest == 0 || entered < oldest)) oldest = entered;
+      }
+      return oldest;
+    });
+  }
+
+  absl::StatusOr<std::vector<PoolBalance>> PoolBalances() override {
+    return db_->ReadResult<std::vector<PoolBalance>>([&](Connection& c) -> absl::StatusOr<std::vector<PoolBalance>> {
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT name, region, year, kind, capacity, reserved, allocated"
+                                               " FROM pools ORDER BY name"));
+      std::vector<PoolBalance> out;
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        out.push_back({stmt.Text(0), stmt.Text(1), static_cast<int>(stmt.Int(2)), static_cast<int>(stmt.Int(3)),
+                       stmt.Int(4), stmt.Int(5), stmt.Int(6)});
+      }
+      return out;
+    });
+  }
+
  protected:
   absl::StatusOr<std::string> WriteBytes(
       const WriteContext& w, const std::function<absl::StatusOr<std::string>(SupportTx&)>& body) override {

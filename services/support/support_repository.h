@@ -6,6 +6,7 @@
 // constraint) and any change to the ledger (append-only triggers).
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,17 @@ struct ClusterUse {
   int64_t allocated = 0;
 };
 
+// A pool's balances as stored, for the domain gauges.
+struct PoolBalance {
+  std::string name;
+  std::string region;
+  int year = 0;
+  int kind = 0;
+  int64_t capacity = 0;
+  int64_t reserved = 0;
+  int64_t allocated = 0;
+};
+
 class SupportRepository {
  public:
   virtual ~SupportRepository() = default;
@@ -99,6 +111,14 @@ class SupportRepository {
   // Per pool, sums recomputed from the ledger alone; plus every pool as stored.
   virtual absl::StatusOr<std::vector<LedgerSums>> SumLedger() = 0;
   virtual absl::StatusOr<std::vector<ClusterUse>> UseByCluster() = 0;
+  // Number of applications in each state (states with none are absent).
+  virtual absl::StatusOr<std::map<int, int64_t>> CountApplicationsByState() = 0;
+  // When the application that has been in `state` the longest entered it (microseconds since the
+  // epoch): the time of the transition into `state` in its history (its update time if the history
+  // has none); 0 when no application is in `state`.
+  virtual absl::StatusOr<int64_t> OldestEnteredMicros(v1::Application::State state) = 0;
+  // Every pool's balances, by name.
+  virtual absl::StatusOr<std::vector<PoolBalance>> PoolBalances() = 0;
 
  protected:
   virtual absl::StatusOr<std::string> WriteBytes(

@@ -1,6 +1,7 @@
 // The real clustergov-clusters binary, driven as a child process: startup and readiness (health,
 // reflection, a real RPC), /metrics (content and `promtool check metrics`), graceful shutdown on
-// SIGTERM, startup errors, Redis down at startup, and durability across SIGKILL.
+// SIGTERM, startup errors, Redis down at startup and while serving (clustergov_redis_up), and
+// durability across SIGKILL.
 //
 // Health and reflection are spoken through grpc::GenericStub with hand-encoded protobuf bytes (no
 // extra proto targets); responses are decoded with google::protobuf::UnknownFieldSet.
@@ -200,23 +201,6 @@ grpc::Status GetCluster(v1::ClustersService::Stub* stub, const std::string& name
   return stub->GetCluster(&ctx, req, out);
 }
 
-// The value of the first sample of `family` whose line contains every one of `labels`, or -1.
-double SampleValue(const std::string& metrics_text, absl::string_view family,
-                   const std::vector<std::string>& labels) {
-  for (absl::string_view line : absl::StrSplit(metrics_text, '\n')) {
-    if (!absl::StartsWith(line, absl::StrCat(family, "{")) && !absl::StartsWith(line, absl::StrCat(family, " "))) {
-      continue;
-    }
-    bool all = true;
-    for (const auto& l : labels) all = all && absl::StrContains(line, l);
-    if (!all) continue;
-    auto space = line.rfind(' ');
-    double value = -1;
-    if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &value)) return value;
-  }
-  return -1;
-}
-
 // GetCluster calls on their own threads, each on its own connection.
 class CallBatch {
  public:
@@ -255,6 +239,20 @@ bool WaitStartedGetClusters(int metrics_port, int n) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+// Polls /metrics (every 100 ms, up to `timeout_ms`) until the sample equals `want`; returns the
+// last value seen (-1: absent or no scrape).
+double WaitForSample(int metrics_port, absl::string_view family, const std::vector<std::string>& labels, double want,
+                     int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  double value = -1;
+  while (true) {
+    auto body = HttpGet(metrics_port, "/metrics");
+    value = body.ok() ? SampleValue(*body, family, labels) : -1;
+    if (value == want || std::chrono::steady_clock::now() > deadline) return value;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,7 +651,7 @@ TEST_F(ProcessTest, SecretFromEnvironmentIsUsed) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Redis down at startup.
+// 5. Redis down at startup and while serving.
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(ProcessTest, StartsAndServesFromTheStoreWhenRedisIsDown) {
@@ -661,6 +659,10 @@ TEST_F(ProcessTest, StartsAndServesFromTheStoreWhenRedisIsDown) {
   auto server = StartServing(Defaults());
   ASSERT_TRUE(server->process().Running()) << server->Describe();
   EXPECT_TRUE(absl::StrContains(server->Log(), "redis not reachable")) << server->Log();
+  // The startup check already set the gauge: 0 from the first scrape.
+  auto scraped = HttpGet(server->metrics_port(), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_EQ(SampleValue(*scraped, "clustergov_redis_up", {}), 0) << *scraped;
   auto stub = server->Stub();
   for (int i = 0; i < 3; ++i) {
     v1::Cluster cluster;
@@ -675,6 +677,58 @@ TEST_F(ProcessTest, StartsAndServesFromTheStoreWhenRedisIsDown) {
   grpc::Status status = stub->ListClusters(&ctx, req, &resp);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(resp.total_size(), kSeedClusters);
+}
+
+// clustergov_redis_up follows Redis: the probe PINGs every 5 s, so each change shows within 10 s.
+TEST_F(ProcessTest, RedisUpGaugeFollowsRedisDownHungAndBack) {
+  ServerOptions options = Defaults();
+  options.extra = {"--drain_seconds=2", "--pre_stop_seconds=0"};
+  auto server = StartServing(options);
+  ASSERT_TRUE(server->process().Running()) << server->Describe();
+  const int port = server->metrics_port();
+  EXPECT_EQ(WaitForSample(port, "clustergov_redis_up", {}, 1, 0), 1) << "set at startup\n" << server->Describe();
+
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+  };
+  auto t = std::chrono::steady_clock::now();
+  redis_.Stop();
+  EXPECT_EQ(WaitForSample(port, "clustergov_redis_up", {}, 0, 10000), 0) << server->Describe();
+  std::printf("redis stopped: clustergov_redis_up 0 after %lld ms\n", static_cast<long long>(since(t)));
+
+  t = std::chrono::steady_clock::now();
+  redis_.Start();  // same port, empty
+  EXPECT_EQ(WaitForSample(port, "clustergov_redis_up", {}, 1, 10000), 1) << server->Describe();
+  std::printf("redis restarted: clustergov_redis_up 1 after %lld ms\n", static_cast<long long>(since(t)));
+
+  // A hung Redis (SIGSTOP: connections are accepted, never answered) is down too: the PING times out.
+  t = std::chrono::steady_clock::now();
+  redis_.Pause();
+  EXPECT_EQ(WaitForSample(port, "clustergov_redis_up", {}, 0, 10000), 0) << server->Describe();
+  std::printf("redis hung: clustergov_redis_up 0 after %lld ms\n", static_cast<long long>(since(t)));
+  std::string log = server->Log();
+  EXPECT_TRUE(absl::StrContains(log, "\"msg\":\"redis reachable again\"")) << log;
+
+  // The probe does not hold up SIGTERM, Redis still hung.
+  t = std::chrono::steady_clock::now();
+  server->process().Signal(SIGTERM);
+  int code = server->process().Wait(10000);
+  const long long exit_ms = static_cast<long long>(since(t));
+  redis_.Resume();
+  EXPECT_EQ(code, 0) << server->Describe();
+  std::printf("SIGTERM with redis hung: exited after %lld ms\n", exit_ms);
+  EXPECT_LT(exit_ms, 5000) << server->Describe();
+}
+
+TEST_F(ProcessTest, NoRedisUpGaugeWithoutARedisClient) {
+  ServerOptions options = Defaults();
+  options.extra = {"--cache=false"};
+  auto server = StartServing(options);
+  ASSERT_TRUE(server->process().Running()) << server->Describe();
+  auto scraped = HttpGet(server->metrics_port(), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_EQ(SampleValue(*scraped, "clustergov_build_info", {"service=\"clusters\""}), 1) << *scraped;
+  EXPECT_FALSE(absl::StrContains(*scraped, "clustergov_redis_up")) << *scraped;
 }
 
 // ---------------------------------------------------------------------------------------------

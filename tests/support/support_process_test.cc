@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,9 +22,12 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
@@ -54,6 +58,7 @@ using Entry = v1::LedgerEntry;
 using Stub = v1::SupportService::Stub;
 using EStub = ev1::EnterprisesService::Stub;
 using Code = grpc::StatusCode;
+using ::clustergov::testing::SampleValue;
 
 constexpr int kYear = 2025;
 constexpr char kHohhot[] = "150100";
@@ -102,7 +107,9 @@ v1::Item Qty(v1::ResourceKind kind, int64_t quantity) {
 // One clustergov-support child process.
 class SupportProcess {
  public:
-  SupportProcess(const testing::TempDir& dir, int port, int redis_port, int clusters_port, int enterprises_port) {
+  // `extra` flags come last (the last of a repeated flag wins).
+  SupportProcess(const testing::TempDir& dir, int port, int redis_port, int clusters_port, int enterprises_port,
+                 const std::vector<std::string>& extra = {}) {
     static std::atomic<int> counter{0};
     std::vector<std::string> argv{"env", "-u", "CLUSTERGOV_AUTH_HS256_SECRET",
                                   testing::BinaryPath("services/support/clustergov-support"),
@@ -113,6 +120,7 @@ class SupportProcess {
                                   absl::StrCat("--auth_hs256_secret=", testing::kTestSecret),
                                   absl::StrCat("--clusters_addr=127.0.0.1:", clusters_port),
                                   absl::StrCat("--enterprises_addr=127.0.0.1:", enterprises_port)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     argv_ = absl::StrJoin(argv, " ");
     process_ = std::make_unique<testing::Process>(argv, dir.File(absl::StrCat("support-", counter++, ".log")));
     port_ = port;
@@ -248,8 +256,8 @@ class SupportProcessTest : public ::testing::Test {
     cdomain_.reset();
   }
 
-  void StartSupport() {
-    support_ = std::make_unique<SupportProcess>(dir_, port_, redis_.port(), crt_->port(), ert_->port());
+  void StartSupport(const std::vector<std::string>& extra = {}) {
+    support_ = std::make_unique<SupportProcess>(dir_, port_, redis_.port(), crt_->port(), ert_->port(), extra);
     ASSERT_TRUE(support_->WaitServing(auditor_)) << support_->Describe();
     stub_ = v1::SupportService::NewStub(Connect(port_));
   }
@@ -586,6 +594,99 @@ TEST_F(SupportProcessTest, SigkillDuringApprovalsLosesNothingAcknowledgedAndHalf
   EXPECT_EQ(GetPool(PoolOf(v1::ENERGY)).reserved(), energy_before.reserved());
   EXPECT_TRUE(Check().consistent());
   EXPECT_TRUE(support_->process().Running()) << support_->Describe();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Metrics of the binary.
+// ---------------------------------------------------------------------------------------------
+
+// main.cc wires the domain gauges (refreshed at startup and every --domain_metrics_seconds) and
+// the runtime's clustergov_redis_up into /metrics.
+TEST_F(SupportProcessTest, MetricsExposeDomainGaugesRefreshedOnTheirPeriod) {
+  support_.reset();  // SIGKILL; restarted on the same (empty) database with /metrics and a 1 s period
+  const int metrics_port = testing::FreePort();
+  ASSERT_NO_FATAL_FAILURE(
+      StartSupport({absl::StrCat("--metrics_listen=127.0.0.1:", metrics_port), "--domain_metrics_seconds=1"}));
+  auto scrape = [&]() -> std::string {
+    auto body = testing::HttpGet(metrics_port, "/metrics");
+    return body.ok() ? *body : std::string();
+  };
+  std::string text = scrape();
+  EXPECT_EQ(SampleValue(text, "clustergov_redis_up", {}), 1) << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_support_applications", {"state=\"SUBMITTED\""}), 0) << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_support_oldest_pending_application_seconds", {"state=\"UNDER_REVIEW\""}), 0)
+      << text;
+
+  // One application approved for 250 of a 1000 kgce pool, another left submitted.
+  ASSERT_NO_FATAL_FAILURE(MakePool(v1::ENERGY, 1000, energy_));
+  std::vector<std::string> names;
+  for (int i = 0; i < 2; ++i) {
+    v1::CreateApplicationRequest req;
+    App* a = req.mutable_application();
+    a->set_cluster(kDairy);
+    a->set_project_name(absl::StrCat("指标项目", i));
+    a->set_region(kHohhot);
+    a->set_year(kYear);
+    *a->add_items() = Qty(v1::ENERGY, 250);
+    App out;
+    grpc::Status s = Call(&Stub::CreateApplication, enterprise_tokens_[0], req, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    v1::TransitionRequest t;
+    t.set_name(out.name());
+    s = Call(&Stub::SubmitApplication, enterprise_tokens_[0], t, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    names.push_back(out.name());
+  }
+  v1::TransitionRequest t;
+  t.set_name(names[0]);
+  App out;
+  grpc::Status s = Call(&Stub::StartReview, industry_it_, t, &out);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  s = Call(&Stub::ApproveApplication, industry_it_, t, &out);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+
+  // The refresher picks it up within its period (polled, up to 10 s).
+  const std::vector<std::string> pool_labels = {"pool=\"pools/150100-2025-energy\"", "region=\"150100\"",
+                                                "year=\"2025\"", "kind=\"ENERGY\""};
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    text = scrape();
+    if (SampleValue(text, "clustergov_support_pool_utilization_ratio", pool_labels) == 0.25 &&
+        SampleValue(text, "clustergov_support_applications", {"state=\"APPROVED\""}) == 1) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(SampleValue(text, "clustergov_support_pool_utilization_ratio", pool_labels), 0.25) << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_support_applications", {"state=\"APPROVED\""}), 1) << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_support_applications", {"state=\"SUBMITTED\""}), 1) << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_support_applications", {"state=\"DRAFT\""}), 0) << text;
+  EXPECT_GT(SampleValue(text, "clustergov_support_oldest_pending_application_seconds", {"state=\"SUBMITTED\""}), 0)
+      << text;
+  EXPECT_EQ(SampleValue(text, "clustergov_redis_up", {}), 1) << text;
+  std::printf("/metrics (clustergov_redis_up, clustergov_support_*):\n");
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(line, "clustergov_redis_up") || absl::StrContains(line, "clustergov_support_")) {
+      std::printf("  %s\n", std::string(line).c_str());
+    }
+  }
+
+  std::string file = dir_.File("metrics.txt");
+  {
+    std::ofstream f(file);
+    f << text;
+  }
+  std::string output;
+  int rc = testing::RunCommand(absl::StrCat("promtool check metrics < '", file, "'"), &output);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_EQ(output, "") << "promtool reported problems:\n" << output;
+}
+
+TEST_F(SupportProcessTest, NonPositiveDomainMetricsPeriodFailsNamingTheFlag) {
+  SupportProcess bad(dir_, testing::FreePort(), redis_.port(), crt_->port(), ert_->port(),
+                     {"--metrics_listen=off", "--domain_metrics_seconds=0"});
+  EXPECT_EQ(bad.process().Wait(60000), 1) << bad.Describe();
+  EXPECT_TRUE(absl::StrContains(bad.Describe(), "--domain_metrics_seconds must be positive")) << bad.Describe();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -41,7 +42,9 @@
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
+#include "prometheus/registry.h"
 #include "services/support/support_domain.h"
+#include "services/support/support_metrics.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
 #include "tests/support/test_support.h"
@@ -134,6 +137,28 @@ void WaitUntilPast(const google::protobuf::Timestamp& t) {
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() <= target && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   ASSERT_GT(absl::Now(), target);
+}
+
+// The value of the series of `name` whose labels are exactly `labels`; nullopt when there is none.
+std::optional<double> GaugeValue(prometheus::Registry& registry, const std::string& name,
+                                 const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& l : m.label) have[l.name] = l.value;
+      if (have == labels) return m.gauge.value;
+    }
+  }
+  return std::nullopt;
+}
+
+// How many series `name` has (0 when it has none or is not registered).
+size_t SeriesCount(prometheus::Registry& registry, const std::string& name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == name) return family.metric.size();
+  }
+  return 0;
 }
 
 enum class Action { kSubmit, kStartReview, kApprove, kReject, kReturn, kAllocate, kWithdraw, kUpdate };
@@ -271,6 +296,9 @@ class SupportTest : public ::testing::Test {
     sdomain_ = std::make_unique<SupportDomain>(std::move(*repo), srt_->MakeCache("support"), cluster_directory_.get(),
                                                enterprise_directory_.get(), &srt_->page_tokens(), &srt_->db(),
                                                lifetime);
+    // As main.cc: the domain gauges, refreshed at startup and then every 15 s (tests call RefreshNow()).
+    smetrics_ = std::make_unique<SupportMetrics>(sdomain_->repository(), srt_->metrics().registry());
+    smetrics_->Start(absl::Seconds(15));
     sservice_ = std::make_unique<SupportServiceImpl>(sdomain_.get(), &srt_->handler());
     auto started = srt_->Start({sservice_.get()});
     ASSERT_TRUE(started.ok()) << started;
@@ -282,6 +310,7 @@ class SupportTest : public ::testing::Test {
     if (srt_) srt_->Shutdown();
     stub_.reset();
     sservice_.reset();
+    smetrics_.reset();  // stops the refresher before the domain (its repository) and the store go
     sdomain_.reset();
     enterprise_directory_.reset();
     cluster_directory_.reset();
@@ -612,6 +641,7 @@ class SupportTest : public ::testing::Test {
   std::unique_ptr<clusters::ClusterDirectory> cluster_directory_;
   std::unique_ptr<enterprises::EnterpriseDirectory> enterprise_directory_;
   std::unique_ptr<SupportDomain> sdomain_;
+  std::unique_ptr<SupportMetrics> smetrics_;
   std::unique_ptr<SupportServiceImpl> sservice_;
   std::unique_ptr<Stub> stub_;
 
@@ -1783,6 +1813,153 @@ TEST_F(SupportTest, RetriedApprovalWithTheSameRequestIdReservesOnce) {
   EXPECT_EQ(c1.name(), c2.name());
   EXPECT_EQ(ListNames("").size(), 2u);
   EXPECT_TRUE(Check().consistent());
+}
+
+// ------------------------------------------------------------------ domain metrics
+
+TEST_F(SupportTest, DomainMetricsCountStatesAgeTheQueueAndMeasurePools) {
+  // The support runtime's registry at the time of the call (the service restarts below).
+  auto registry = [&]() -> prometheus::Registry& { return srt_->metrics().registry(); };
+  auto state = [&](const std::string& name) {
+    return GaugeValue(registry(), "clustergov_support_applications", {{"state", name}});
+  };
+  auto pending = [&](const char* name) {
+    return GaugeValue(registry(), "clustergov_support_oldest_pending_application_seconds", {{"state", name}});
+  };
+  auto ratio = [&](const std::string& pool, const char* kind) {
+    return GaugeValue(registry(), "clustergov_support_pool_utilization_ratio",
+                      {{"pool", pool}, {"region", kHohhot}, {"year", std::to_string(kYear)}, {"kind", kind}});
+  };
+  const std::vector<std::string> kStates = {"DRAFT",    "SUBMITTED", "UNDER_REVIEW", "APPROVED", "REJECTED",
+                                            "RETURNED", "ALLOCATED", "WITHDRAWN",    "EXPIRED"};
+
+  // From the start (empty store): every state's series at 0, none for STATE_UNSPECIFIED, no pools.
+  for (const auto& s : kStates) EXPECT_EQ(state(s), 0.0) << s;
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_applications"), kStates.size());
+  EXPECT_EQ(pending("SUBMITTED"), 0.0);
+  EXPECT_EQ(pending("UNDER_REVIEW"), 0.0);
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_oldest_pending_application_seconds"), 2u);
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_pool_utilization_ratio"), 0u);
+
+  // Reservations of 1 s, so that one approval can expire.
+  ASSERT_NO_FATAL_FAILURE(RestartSupport(absl::Seconds(1)));
+  MakePool(v1::ENERGY, 1000);
+  MakePool(v1::WATER, 10000);
+  MakePool(v1::GREEN_POWER, 0);
+  App expiring = NewAppIn(App::APPROVED, {Qty(v1::WATER, 500)});
+  ASSERT_EQ(expiring.state(), App::APPROVED);
+  ASSERT_NO_FATAL_FAILURE(WaitUntilPast(expiring.reservation_expire_time()));
+  v1::ExpireReservationsResponse expired;
+  ASSERT_TRUE(Expire(industry_it_, &expired).ok());
+  ASSERT_THAT(expired.expired(), ElementsAre(expiring.name()));
+  ASSERT_NO_FATAL_FAILURE(RestartSupport(kDefaultLifetime));
+
+  const std::map<std::string, int> want = {{"DRAFT", 3},    {"SUBMITTED", 2}, {"UNDER_REVIEW", 1},
+                                           {"APPROVED", 1}, {"REJECTED", 1},  {"RETURNED", 1},
+                                           {"ALLOCATED", 2}, {"WITHDRAWN", 1}, {"EXPIRED", 1}};
+  for (int i = 0; i < 3; ++i) MakeApp({Qty(v1::WATER, 10)});
+  // Submitted first of all, returned, submitted again at the end: in SUBMITTED since the second
+  // submission, so not the oldest there.
+  App resubmitted = NewAppIn(App::RETURNED, {Qty(v1::WATER, 10)});
+  // Submitted next, moved to review last: its age in review counts from the review.
+  App reviewed = NewAppIn(App::SUBMITTED, {Qty(v1::WATER, 10)});
+  absl::SleepFor(absl::Milliseconds(50));
+  App submitted_first = NewAppIn(App::SUBMITTED, {Qty(v1::WATER, 10)});
+  NewAppIn(App::RETURNED, {Qty(v1::WATER, 10)});
+  App approved = NewAppIn(App::APPROVED, {Qty(v1::ENERGY, 250)});  // 250 of 1000 reserved
+  NewAppIn(App::REJECTED, {Qty(v1::WATER, 10)});
+  NewAppIn(App::ALLOCATED, {Qty(v1::WATER, 1000)});
+  NewAppIn(App::ALLOCATED, {Qty(v1::WATER, 2000)});  // 3000 of 10000 allocated
+  NewAppIn(App::WITHDRAWN, {Qty(v1::WATER, 10)});
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(Do(Action::kSubmit, resubmitted.name(), &resubmitted).ok());  // RETURNED -> SUBMITTED again
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(Do(Action::kStartReview, reviewed.name(), &reviewed).ok());
+  ASSERT_EQ(reviewed.state(), App::UNDER_REVIEW);
+  ASSERT_EQ(approved.state(), App::APPROVED);
+
+  // The store changed; the gauges have not been refreshed since the restart.
+  EXPECT_EQ(state("DRAFT"), 0.0);
+  EXPECT_EQ(ratio(PoolOf(v1::ENERGY), "ENERGY"), 0.0);  // as of the refresh at startup, before the approval
+
+  const int64_t before = absl::ToUnixMicros(absl::Now());
+  ASSERT_TRUE(smetrics_->RefreshNow().ok());
+  const int64_t after = absl::ToUnixMicros(absl::Now());
+
+  for (const auto& [name, n] : want) EXPECT_EQ(state(name), static_cast<double>(n)) << name;
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_applications"), kStates.size());
+
+  // SUBMITTED: the oldest now in the state is `submitted_first` (`resubmitted` was submitted
+  // before it, but entered SUBMITTED again later), aged from its submission; UNDER_REVIEW:
+  // `reviewed`, aged from the start of its review.
+  auto entered = [](const App& app) { return Micros(app.history().rbegin()->time()); };
+  ASSERT_EQ(submitted_first.history().rbegin()->to(), App::SUBMITTED);
+  ASSERT_EQ(reviewed.history().rbegin()->to(), App::UNDER_REVIEW);
+  std::optional<double> submitted_age = pending("SUBMITTED");
+  ASSERT_TRUE(submitted_age.has_value());
+  EXPECT_GT(*submitted_age, 0);
+  EXPECT_GE(*submitted_age, (before - entered(submitted_first)) / 1e6);
+  EXPECT_LE(*submitted_age, (after - entered(submitted_first)) / 1e6);
+  EXPECT_LT(*submitted_age, 60);
+  // Not from `resubmitted`'s first submission.
+  EXPECT_LT(*submitted_age, (before - Micros(resubmitted.history(0).time())) / 1e6);
+  std::optional<double> review_age = pending("UNDER_REVIEW");
+  ASSERT_TRUE(review_age.has_value());
+  EXPECT_GT(*review_age, 0);
+  EXPECT_GE(*review_age, (before - entered(reviewed)) / 1e6);
+  EXPECT_LE(*review_age, (after - entered(reviewed)) / 1e6);
+  EXPECT_LT(*review_age, (before - Micros(reviewed.submit_time())) / 1e6);  // not from its submission
+
+  EXPECT_EQ(ratio(PoolOf(v1::ENERGY), "ENERGY"), 0.25);
+  EXPECT_EQ(ratio(PoolOf(v1::WATER), "WATER"), 0.3);
+  EXPECT_EQ(ratio(PoolOf(v1::GREEN_POWER), "GREEN_POWER"), 0.0);  // capacity 0
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_pool_utilization_ratio"), 3u);
+
+  // A pool created at runtime appears at the next refresh; the other series follow the store.
+  MakePool(v1::LAND, 4000);
+  EXPECT_FALSE(ratio(PoolOf(v1::LAND), "LAND").has_value());
+  ASSERT_TRUE(Do(Action::kAllocate, approved.name()).ok());
+  ASSERT_TRUE(Do(Action::kStartReview, submitted_first.name()).ok());
+  ASSERT_TRUE(Do(Action::kStartReview, resubmitted.name()).ok());
+  ASSERT_TRUE(smetrics_->RefreshNow().ok());
+  EXPECT_EQ(ratio(PoolOf(v1::LAND), "LAND"), 0.0);
+  EXPECT_EQ(ratio(PoolOf(v1::ENERGY), "ENERGY"), 0.25);  // allocated now, still used
+  EXPECT_EQ(SeriesCount(registry(), "clustergov_support_pool_utilization_ratio"), 4u);
+  EXPECT_EQ(state("SUBMITTED"), 0.0);
+  EXPECT_EQ(state("UNDER_REVIEW"), 3.0);
+  EXPECT_EQ(state("APPROVED"), 0.0);
+  EXPECT_EQ(state("ALLOCATED"), 3.0);
+  EXPECT_EQ(pending("SUBMITTED"), 0.0);  // none left
+  EXPECT_GT(*pending("UNDER_REVIEW"), 0);
+}
+
+TEST_F(SupportTest, DomainMetricsRefreshStopsWithTheServiceAndFailuresKeepTheLastValues) {
+  MakePool(v1::ENERGY, 1000);
+  NewAppIn(App::APPROVED, {Qty(v1::ENERGY, 100)});
+  ASSERT_TRUE(smetrics_->RefreshNow().ok());
+  auto& registry = srt_->metrics().registry();
+  EXPECT_EQ(GaugeValue(registry, "clustergov_support_applications", {{"state", "APPROVED"}}), 1.0);
+
+  // Stopping wakes the refresher at once (it does not wait out its 15 s period).
+  const absl::Time t = absl::Now();
+  smetrics_->Stop();
+  EXPECT_LT(absl::Now() - t, absl::Seconds(1));
+  smetrics_->Stop();  // idempotent
+
+  // A refresh that cannot read everything fails with a status and sets nothing: the application
+  // counts (readable) keep their last values too.
+  NewAppIn(App::APPROVED, {Qty(v1::ENERGY, 100)});
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(dir_->File("support.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* message = nullptr;
+  int rc = sqlite3_exec(db, "ALTER TABLE pools RENAME TO pools_elsewhere", nullptr, nullptr, &message);
+  EXPECT_EQ(rc, SQLITE_OK) << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(db);
+  absl::Status failed = smetrics_->RefreshNow();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(GaugeValue(registry, "clustergov_support_applications", {{"state", "APPROVED"}}), 1.0);
 }
 
 }  // namespace

@@ -17,6 +17,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/auth/auth.h"
 
@@ -237,6 +240,21 @@ std::string MakeToken(const std::string& subject, const std::string& organizatio
 std::string BinaryPath(const std::string& relative) {
   const char* dir = std::getenv("CLUSTERGOV_BINARY_DIR");
   return absl::StrCat(dir != nullptr ? dir : ".", "/", relative);
+}
+
+double SampleValue(const std::string& metrics_text, absl::string_view family, const std::vector<std::string>& labels) {
+  for (absl::string_view line : absl::StrSplit(metrics_text, '\n')) {
+    if (!absl::StartsWith(line, absl::StrCat(family, "{")) && !absl::StartsWith(line, absl::StrCat(family, " "))) {
+      continue;
+    }
+    bool all = true;
+    for (const auto& l : labels) all = all && absl::StrContains(line, l);
+    if (!all) continue;
+    auto space = line.rfind(' ');
+    double value = -1;
+    if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &value)) return value;
+  }
+  return -1;
 }
 
 }  // namespace clustergov::testing

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace clustergov::testing {
 
@@ -66,6 +67,10 @@ class Process {
 
 // HTTP/1.0 GET to 127.0.0.1:port; the body, or an error.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
+// In Prometheus text `metrics_text`, the value of the first sample of `family` whose line contains
+// every one of `labels` (e.g. `state="SUBMITTED"`); -1 when there is none.
+double SampleValue(const std::string& metrics_text, absl::string_view family, const std::vector<std::string>& labels);
 
 // Runs a shell command; returns its exit code and fills `output` with stdout+stderr.
 int RunCommand(const std::string& command, std::string* output);
