@@ -9,7 +9,7 @@ PACKAGES=(
   golang-github-gogo-googleapis-dev
   libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
   libboost-dev libgtest-dev libgmock-dev
-  redis-server nghttp2-client prometheus wrk
+  redis-server nghttp2-client prometheus wrk python3
 )
 
 missing=()
@@ -25,6 +25,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 
+# kubectl renders the Kubernetes overlays in the deployment tests (its built-in kustomize); a
+# machine may carry a newer kubectl than Debian's kubernetes-client, which is kept.
+if ! command -v kubectl >/dev/null 2>&1; then
+  missing+=(kubernetes-client)
+fi
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
@@ -36,4 +42,12 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The redis-server package starts a system instance on 6379; clustergov starts its own.
+# The redis-server and prometheus packages start system instances (6379, 9090) where systemd
+# runs; clustergov starts its own, so those just installed here are stopped and disabled.
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+  for unit in redis-server prometheus; do
+    if printf '%s\n' "${missing[@]}" | grep -qx "$unit"; then
+      $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    fi
+  done
+fi
