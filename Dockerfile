@@ -8,8 +8,9 @@
 #   docker build -t clustergov:$(git rev-parse --short HEAD) .
 #   docker build --build-arg RUN_TESTS=true -t clustergov:dev .   # also runs ./scripts/test.sh
 #
-# The build stage runs the commands CI runs (.ci/run -> scripts/test.sh -> scripts/install-deps.sh
-# and scripts/build.sh), so a green CI proves them. tests/deploy/docker_test.sh checks this file
+# The build stage runs the commands CI runs before its tests (.ci/run -> scripts/test.sh ->
+# scripts/install-deps.sh, scripts/build.sh), so a green CI proves them; RUN_TESTS=true runs
+# scripts/test.sh itself too (off by default: CI ran it on the same commit; it needs npm). tests/deploy/docker_test.sh checks this file
 # against the real build: every copied path exists and the runtime stage installs exactly the
 # Debian packages that the binaries' shared libraries come from.
 

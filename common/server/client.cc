@@ -11,6 +11,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_me
   args.SetMaxReceiveMessageSize(max_message_bytes);
   args.SetMaxSendMessageSize(max_message_bytes);
   args.SetLoadBalancingPolicyName("round_robin");
+  // A restarted pod behind a headless Service comes back on a new address: re-resolve within a
+  // second of losing the old one (gRPC's default waits up to 30 s between resolutions).
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
