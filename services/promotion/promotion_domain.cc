@@ -680,6 +680,27 @@ absl::StatusOr<v1::ListAnnualReportsResponse> PromotionDomain::ListAnnualReports
 
 // ----------------------------------------------------------------------------- funding
 
+namespace {
+
+// A definitive answer: the call was refused and changed nothing, unlike a timeout or an outage
+// whose outcome is unknown.
+bool IsRefusal(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<v1::FundingApplication> PromotionDomain::ApplyForFunding(const CallContext& call,
                                                                         const v1::ApplyForFundingRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("promotion_org", req.promotion_org()));
@@ -721,9 +742,29 @@ absl::StatusOr<v1::FundingApplication> PromotionDomain::ApplyForFunding(const Ca
   submit.set_name(created.name());
   if (!req.request_id().empty()) submit.set_request_id(absl::StrCat(req.request_id(), ":submit"));
   support::v1::Application submitted;
-  auto ctx = server::OutgoingContext(call, absl::Seconds(5));
-  grpc::Status s = support_stub_->SubmitApplication(ctx.get(), submit, &submitted);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  grpc::Status s;
+  {
+    auto ctx = server::OutgoingContext(call, absl::Seconds(5));
+    s = support_stub_->SubmitApplication(ctx.get(), submit, &submitted);
+  }
+  if (!s.ok()) {
+    // A refusal (no subsidy pool, ...) must not leave a draft behind: withdraw it, then report the
+    // refusal. When the outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED, ...) the draft stays,
+    // so a retry with the same request_id resumes it (create and submit are idempotent).
+    if (IsRefusal(s.error_code())) {
+      support::v1::TransitionRequest withdraw;
+      withdraw.set_name(created.name());
+      withdraw.set_reason("submission refused by the support service");
+      if (!req.request_id().empty()) withdraw.set_request_id(absl::StrCat(req.request_id(), ":withdraw"));
+      support::v1::Application withdrawn;
+      auto ctx = server::OutgoingContext(call, absl::Seconds(5));
+      if (grpc::Status w = support_stub_->WithdrawApplication(ctx.get(), withdraw, &withdrawn); !w.ok()) {
+        log::Warn("could not withdraw a funding draft after its submission was refused",
+                  {{"application", created.name()}, {"error", w.error_message()}});
+      }
+    }
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
   v1::FundingApplication out;
   out.set_application(submitted.name());
   out.set_cluster(submitted.cluster());

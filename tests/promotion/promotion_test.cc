@@ -1494,6 +1494,18 @@ TEST_F(PromotionTest, FundingGoesThroughTheSupportService) {
   EXPECT_EQ(f.state(), "SUBMITTED");
 }
 
+TEST_F(PromotionTest, RefusedFundingLeavesNoDraftBehind) {
+  ASSERT_EQ(WaitForClusterPromotionOrg(kDairy, kSeedOrg, absl::Seconds(10)), kSeedOrg);
+  // No subsidy pool for the year: the support service refuses the submission; the draft it
+  // created is withdrawn, not left pending.
+  grpc::Status s = ApplyForFunding(seed_org_, kSeedOrg, kDairy, 1000);
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("there is no pool"));
+  std::vector<v1::FundingApplication> listed = Funding(seed_org_, kSeedOrg);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].state(), "WITHDRAWN");
+}
+
 // ------------------------------------------------------------------ evaluation
 
 TEST_F(PromotionTest, EvaluationIsWeightedExactlyAndOncePerYear) {
