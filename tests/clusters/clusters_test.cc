@@ -22,6 +22,7 @@
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/clusters_service.h"
 #include "services/clusters/seed.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::clusters {
@@ -34,19 +35,7 @@ using ::testing::UnorderedElementsAre;
 using Stub = v1::ClustersService::Stub;
 using common::v1::Tier;
 
-// Field names of the google.rpc.BadRequest in a status's details.
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  std::vector<std::string> fields;
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" && bad.ParseFromString(any.value())) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
+using testing::FieldsOf;
 
 double CounterValue(prometheus::Registry& registry, const std::string& name) {
   double total = 0;

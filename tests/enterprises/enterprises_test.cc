@@ -35,6 +35,7 @@
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::enterprises {
@@ -53,19 +54,7 @@ using ClustersStub = clusters::v1::ClustersService::Stub;
 // independently of refdata::UsccCheckCharacter (Python, GB 32100-2015 weights).
 constexpr char kHuawei[] = "914403001922038216";
 
-// Field names of the google.rpc.BadRequest in a status's details.
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  std::vector<std::string> fields;
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" && bad.ParseFromString(any.value())) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
+using testing::FieldsOf;
 
 // Sum of a counter family, optionally only the series with label `label` = `value`.
 double CounterValue(prometheus::Registry& registry, const std::string& name, const std::string& label = "",
@@ -141,19 +130,7 @@ class EnterprisesTest : public ::testing::Test {
   }
 
   server::CommonConfig Config(const std::string& service, const std::string& db_file) {
-    server::CommonConfig config;
-    config.server.service_name = service;
-    config.server.listen = "127.0.0.1:0";
-    config.server.metrics_listen = "";  // registries are read directly
-    config.server.worker_threads = 4;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_->port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_->File(db_file);
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
-    return config;
+    return testing::ServiceConfig(service, dir_->File(db_file), redis_->port());
   }
 
   void SetUp() override {
@@ -165,41 +142,17 @@ class EnterprisesTest : public ::testing::Test {
     seed_ = *seed;
 
     // The clusters service.
-    auto crt = server::Runtime::Create(Config("clusters", "clusters.db"));
-    ASSERT_TRUE(crt.ok()) << crt.status();
-    crt_ = std::move(*crt);
-    std::vector<clusters::v1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
-    auto crepo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(crepo.ok()) << crepo.status();
-    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*crepo), crt_->MakeCache("clusters"),
-                                                          &crt_->page_tokens(), &crt_->db(), tasks);
-    auto ccreated = cdomain_->Seed(seed_);
-    ASSERT_TRUE(ccreated.ok()) << ccreated.status();
-    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
-    auto cstarted = crt_->Start({cservice_.get()});
+    auto cstarted = clusters_.Start(Config("clusters", "clusters.db"), seed_);
     ASSERT_TRUE(cstarted.ok()) << cstarted;
     cstub_ = clusters::v1::ClustersService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", crt_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(clusters_.address(), grpc::InsecureChannelCredentials()));
 
     // The enterprises service, calling the clusters service over gRPC.
-    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
-    ASSERT_TRUE(ert.ok()) << ert.status();
-    ert_ = std::move(*ert);
-    directory_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", crt_->port())),
-        ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto erepo = CreateSqliteEnterpriseRepository(&ert_->db());
-    ASSERT_TRUE(erepo.ok()) << erepo.status();
-    edomain_ = std::make_unique<EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"), directory_.get(),
-                                                   &ert_->page_tokens(), &ert_->db());
-    auto ecreated = edomain_->Seed(seed_);
+    auto ecreated = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_.address(), &seed_);
     ASSERT_TRUE(ecreated.ok()) << ecreated.status();
     seeded_ = *ecreated;
-    eservice_ = std::make_unique<EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
-    auto estarted = ert_->Start({eservice_.get()});
-    ASSERT_TRUE(estarted.ok()) << estarted;
     stub_ = v1::EnterprisesService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", ert_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
 
     // The dairy association promotes clusters/hohhot-dairy.
     clusters::v1::SetPromotionOrganizationRequest promo;
@@ -211,17 +164,10 @@ class EnterprisesTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (ert_) ert_->Shutdown();
-    if (crt_) crt_->Shutdown();
     stub_.reset();
     cstub_.reset();
-    ert_.reset();
-    crt_.reset();
-    eservice_.reset();
-    edomain_.reset();
-    directory_.reset();
-    cservice_.reset();
-    cdomain_.reset();
+    enterprises_.Stop();
+    clusters_.Stop();
   }
 
   template <typename S, typename Req, typename Resp>
@@ -390,7 +336,7 @@ class EnterprisesTest : public ::testing::Test {
   }
 
   double GetClusterCalls() {
-    return CounterValue(crt_->metrics().registry(), "grpc_server_handled_total", "grpc_method", "GetCluster");
+    return CounterValue(clusters_.runtime().metrics().registry(), "grpc_server_handled_total", "grpc_method", "GetCluster");
   }
 
   // The distinct lead enterprises named by the seed, and how many (cluster, lead) pairs.
@@ -413,15 +359,9 @@ class EnterprisesTest : public ::testing::Test {
   clusters::v1::SeedData seed_;
   int seeded_ = 0;
 
-  std::unique_ptr<server::Runtime> crt_;
-  std::unique_ptr<clusters::ClustersDomain> cdomain_;
-  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
+  testing::ClustersServer clusters_;
   std::unique_ptr<ClustersStub> cstub_;
-
-  std::unique_ptr<server::Runtime> ert_;
-  std::unique_ptr<clusters::ClusterDirectory> directory_;
-  std::unique_ptr<EnterprisesDomain> edomain_;
-  std::unique_ptr<EnterprisesServiceImpl> eservice_;
+  testing::EnterprisesServer enterprises_;
   std::unique_ptr<Stub> stub_;
 
   const int year_ = ThisYear();
@@ -499,7 +439,7 @@ TEST_F(EnterprisesTest, SeedRegistersThePlansLeadEnterprisesAsSamples) {
   // The registry lists exactly the samples, and seeding again creates nothing.
   EXPECT_EQ(ListAll("sample = true").size(), leads.size());
   EXPECT_THAT(ListAll("sample = false"), IsEmpty());
-  auto again = edomain_->Seed(seed_);
+  auto again = enterprises_.domain().Seed(seed_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
   EXPECT_EQ(ListAll("sample = true").size(), leads.size());
@@ -1037,7 +977,7 @@ TEST_F(EnterprisesTest, ClusterChecksAreCachedAndNeverWrongWhenTheClustersServic
   EXPECT_EQ(GetClusterCalls(), calls1);
 
   // The clusters service stops.
-  crt_->Shutdown();
+  clusters_.runtime().Shutdown();
 
   // A cluster looked up before still works.
   s = Join(TokenFor(kC), kC, "hohhot-dairy", v1::MEMBER);
@@ -1371,7 +1311,7 @@ TEST_F(EnterprisesTest, CultivationPipelineCounts) {
 // ------------------------------------------------------------------ cache
 
 TEST_F(EnterprisesTest, GetEnterpriseIsCachedAndInvalidatedOnUpdate) {
-  auto& registry = ert_->metrics().registry();
+  auto& registry = enterprises_.runtime().metrics().registry();
   grpc::Status s;
   v1::Enterprise first = Get(kYili, &s);
   ASSERT_TRUE(s.ok()) << s.error_message();

@@ -56,6 +56,7 @@
 #include "services/support/support_domain.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 #ifndef CLUSTERGOV_DESCRIPTOR_SET
@@ -253,19 +254,7 @@ class GatewayTest : public ::testing::Test {
   }
 
   server::CommonConfig Config(const std::string& service, const std::string& db_file, int port = 0) {
-    server::CommonConfig config;
-    config.server.service_name = service;
-    config.server.listen = absl::StrCat("127.0.0.1:", port);
-    config.server.metrics_listen = "";
-    config.server.worker_threads = 4;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_->port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_->File(db_file);
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
-    return config;
+    return testing::ServiceConfig(service, dir_->File(db_file), redis_->port(), port);
   }
 
   void SetUp() override {
@@ -289,78 +278,24 @@ class GatewayTest : public ::testing::Test {
   }
 
   void StartClusters(int port) {
-    auto rt = server::Runtime::Create(Config("clusters", "clusters.db", port));
-    ASSERT_TRUE(rt.ok()) << rt.status();
-    crt_ = std::move(*rt);
-    std::vector<clusters::v1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
-    auto repo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(repo.ok()) << repo.status();
-    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*repo), crt_->MakeCache("clusters"),
-                                                          &crt_->page_tokens(), &crt_->db(), tasks);
-    auto created = cdomain_->Seed(seed_);
-    ASSERT_TRUE(created.ok()) << created.status();
-    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
-    auto started = crt_->Start({cservice_.get()});
+    auto started = clusters_.Start(Config("clusters", "clusters.db", port), seed_);
     ASSERT_TRUE(started.ok()) << started;
-    clusters_port_ = crt_->port();
+    clusters_port_ = clusters_.port();
   }
 
-  void StopClusters() {
-    if (crt_) crt_->Shutdown();
-    crt_.reset();
-    cservice_.reset();
-    cdomain_.reset();
-  }
+  void StopClusters() { clusters_.Stop(); }
 
   void StartEnterprisesAndSupport() {
-    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
-    ASSERT_TRUE(ert.ok()) << ert.status();
-    ert_ = std::move(*ert);
-    edirectory_ =
-        std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(absl::StrCat("127.0.0.1:", clusters_port_)),
-                                                     ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto erepo = enterprises::CreateSqliteEnterpriseRepository(&ert_->db());
-    ASSERT_TRUE(erepo.ok()) << erepo.status();
-    edomain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"),
-                                                                edirectory_.get(), &ert_->page_tokens(), &ert_->db());
-    auto seeded = edomain_->Seed(seed_);
+    const std::string clusters_address = absl::StrCat("127.0.0.1:", clusters_port_);
+    auto seeded = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_address, &seed_);
     ASSERT_TRUE(seeded.ok()) << seeded.status();
-    eservice_ = std::make_unique<enterprises::EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
-    ASSERT_TRUE(ert_->Start({eservice_.get()}).ok());
-
-    auto srt = server::Runtime::Create(Config("support", "support.db"));
-    ASSERT_TRUE(srt.ok()) << srt.status();
-    srt_ = std::move(*srt);
-    scluster_directory_ =
-        std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(absl::StrCat("127.0.0.1:", clusters_port_)),
-                                                     srt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    senterprise_directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", ert_->port())),
-        srt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    auto srepo = support::CreateSqliteSupportRepository(&srt_->db());
-    ASSERT_TRUE(srepo.ok()) << srepo.status();
-    sdomain_ = std::make_unique<support::SupportDomain>(std::move(*srepo), srt_->MakeCache("support"),
-                                                        scluster_directory_.get(), senterprise_directory_.get(),
-                                                        &srt_->page_tokens(), &srt_->db(), absl::Hours(24));
-    sservice_ = std::make_unique<support::SupportServiceImpl>(sdomain_.get(), &srt_->handler());
-    ASSERT_TRUE(srt_->Start({sservice_.get()}).ok());
+    auto started = support_.Start(Config("support", "support.db"), clusters_address, enterprises_.address(),
+                                  absl::Hours(24));
+    ASSERT_TRUE(started.ok()) << started;
   }
 
-  void StopEnterprises() {
-    if (ert_) ert_->Shutdown();
-    ert_.reset();
-    eservice_.reset();
-    edomain_.reset();
-    edirectory_.reset();
-  }
-  void StopSupport() {
-    if (srt_) srt_->Shutdown();
-    srt_.reset();
-    sservice_.reset();
-    sdomain_.reset();
-    senterprise_directory_.reset();
-    scluster_directory_.reset();
-  }
+  void StopEnterprises() { enterprises_.Stop(); }
+  void StopSupport() { support_.Stop(); }
 
   GatewayConfig DefaultConfig() {
     GatewayConfig config;
@@ -422,20 +357,10 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<testing::TempDir> dir_;
   clusters::v1::SeedData seed_;
 
-  std::unique_ptr<server::Runtime> crt_;
-  std::unique_ptr<clusters::ClustersDomain> cdomain_;
-  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
+  testing::ClustersServer clusters_;
   int clusters_port_ = 0;
-
-  std::unique_ptr<server::Runtime> ert_;
-  std::unique_ptr<clusters::ClusterDirectory> edirectory_;
-  std::unique_ptr<enterprises::EnterprisesDomain> edomain_;
-  std::unique_ptr<enterprises::EnterprisesServiceImpl> eservice_;
-  std::unique_ptr<server::Runtime> srt_;
-  std::unique_ptr<clusters::ClusterDirectory> scluster_directory_;
-  std::unique_ptr<enterprises::EnterpriseDirectory> senterprise_directory_;
-  std::unique_ptr<support::SupportDomain> sdomain_;
-  std::unique_ptr<support::SupportServiceImpl> sservice_;
+  testing::EnterprisesServer enterprises_;
+  testing::SupportServer support_;
 
   std::unique_ptr<Gateway> gateway_;
   int port_ = 0;
@@ -1002,19 +927,13 @@ TEST_F(GatewayTest, AStoppedBackendIs503AndTheGatewayRecoversWhenItReturns) {
 
 TEST_F(GatewayTest, RoundRobinOverSeveralAddressesAndAServiceWithoutBackend) {
   // A second clusters server on the same database.
-  auto rt2 = server::Runtime::Create(Config("clusters", "clusters.db"));
-  ASSERT_TRUE(rt2.ok()) << rt2.status();
-  std::vector<clusters::v1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
-  auto repo2 = clusters::CreateSqliteClusterRepository(&(*rt2)->db(), static_cast<int>(tasks.size()));
-  ASSERT_TRUE(repo2.ok());
-  clusters::ClustersDomain domain2(std::move(*repo2), (*rt2)->MakeCache("clusters"), &(*rt2)->page_tokens(),
-                                   &(*rt2)->db(), tasks);
-  clusters::ClustersServiceImpl service2(&domain2, &(*rt2)->handler());
-  ASSERT_TRUE((*rt2)->Start({&service2}).ok());
+  testing::ClustersServer second;
+  auto second_started = second.Start(Config("clusters", "clusters.db"), seed_, /*load_seed=*/false);
+  ASSERT_TRUE(second_started.ok()) << second_started;
 
   GatewayConfig config = DefaultConfig();
   config.backends = {
-      {kClustersService, {absl::StrCat("127.0.0.1:", clusters_port_), absl::StrCat("127.0.0.1:", (*rt2)->port())}}};
+      {kClustersService, {absl::StrCat("127.0.0.1:", clusters_port_), second.address()}}};
   ASSERT_NO_FATAL_FAILURE(StartGateway(config));
   for (int i = 0; i < 20; ++i) ASSERT_EQ(Get("/v1/keyTasks", gov_).status, 200);
   auto handled = [](server::Runtime& rt) {
@@ -1029,12 +948,12 @@ TEST_F(GatewayTest, RoundRobinOverSeveralAddressesAndAServiceWithoutBackend) {
     }
     return total;
   };
-  EXPECT_GT(handled(*crt_), 0);
-  EXPECT_GT(handled(**rt2), 0);
-  EXPECT_EQ(handled(*crt_) + handled(**rt2), 20);
+  EXPECT_GT(handled(clusters_.runtime()), 0);
+  EXPECT_GT(handled(second.runtime()), 0);
+  EXPECT_EQ(handled(clusters_.runtime()) + handled(second.runtime()), 20);
 
   // One address gone: the other serves.
-  (*rt2)->Shutdown();
+  second.runtime().Shutdown();
   int ok = 0;
   for (int i = 0; i < 10; ++i) ok += Get("/v1/keyTasks", gov_).status == 200;
   EXPECT_GE(ok, 9);
@@ -1048,8 +967,8 @@ TEST_F(GatewayTest, RoundRobinOverSeveralAddressesAndAServiceWithoutBackend) {
 TEST_F(GatewayTest, EnterprisesAndSupportRoutesNeedNoGatewayCode) {
   ASSERT_NO_FATAL_FAILURE(StartEnterprisesAndSupport());
   GatewayConfig config = DefaultConfig();
-  config.backends.push_back({kEnterprisesService, {absl::StrCat("127.0.0.1:", ert_->port())}});
-  config.backends.push_back({kSupportService, {absl::StrCat("127.0.0.1:", srt_->port())}});
+  config.backends.push_back({kEnterprisesService, {enterprises_.address()}});
+  config.backends.push_back({kSupportService, {support_.address()}});
   ASSERT_NO_FATAL_FAILURE(StartGateway(config));
 
   Response list = Get("/v1/enterprises?pageSize=2", gov_);

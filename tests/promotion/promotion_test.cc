@@ -49,6 +49,7 @@
 #include "services/support/support_domain.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::promotion {
@@ -77,21 +78,9 @@ constexpr char kHydrogen[] = "clusters/hydrogen";  // led by energy
 constexpr char kSeedOrg[] = "promotionOrgs/hohhot-dairy-promotion";
 const absl::Duration kSyncPeriod = absl::Milliseconds(200);
 
-// Field names of the google.rpc.BadRequest in a status's details.
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  std::vector<std::string> fields;
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" && bad.ParseFromString(any.value())) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
+using testing::FieldsOf;
 
-std::string Describe(const grpc::Status& s) { return absl::StrCat(s.error_code(), " ", s.error_message()); }
+using testing::Describe;
 
 // A valid credit code of a social organization (registration authority 5, type 1) in Baotou.
 std::string OrgUscc(int n) {
@@ -198,19 +187,7 @@ class PromotionTest : public ::testing::Test {
   }
 
   server::CommonConfig Config(const std::string& service, const std::string& db_file, int port = 0) {
-    server::CommonConfig config;
-    config.server.service_name = service;
-    config.server.listen = absl::StrCat("127.0.0.1:", port);
-    config.server.metrics_listen = "";
-    config.server.worker_threads = 4;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_->port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_->File(db_file);
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
-    return config;
+    return testing::ServiceConfig(service, dir_->File(db_file), redis_->port(), port);
   }
 
   void SetUp() override {
@@ -223,40 +200,19 @@ class PromotionTest : public ::testing::Test {
 
     // The clusters service, seeded.
     ASSERT_NO_FATAL_FAILURE(StartClusters(0, /*seed=*/true));
-    clusters_port_ = crt_->port();
+    clusters_port_ = clusters_.port();
     const std::string clusters_addr = absl::StrCat("127.0.0.1:", clusters_port_);
 
     // The enterprises service, checking clusters over gRPC.
-    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
-    ASSERT_TRUE(ert.ok()) << ert.status();
-    ert_ = std::move(*ert);
-    edirectory_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(clusters_addr), ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto erepo = enterprises::CreateSqliteEnterpriseRepository(&ert_->db());
-    ASSERT_TRUE(erepo.ok()) << erepo.status();
-    edomain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"),
-                                                                edirectory_.get(), &ert_->page_tokens(), &ert_->db());
-    eservice_ = std::make_unique<enterprises::EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
-    ASSERT_TRUE(ert_->Start({eservice_.get()}).ok());
+    auto estarted = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_addr, nullptr);
+    ASSERT_TRUE(estarted.ok()) << estarted.status();
 
     // The support service (funding applications).
-    auto srt = server::Runtime::Create(Config("support", "support.db"));
-    ASSERT_TRUE(srt.ok()) << srt.status();
-    srt_ = std::move(*srt);
-    sclusters_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(clusters_addr), srt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    senterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", ert_->port())),
-        srt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    auto srepo = support::CreateSqliteSupportRepository(&srt_->db());
-    ASSERT_TRUE(srepo.ok()) << srepo.status();
-    sdomain_ = std::make_unique<support::SupportDomain>(std::move(*srepo), srt_->MakeCache("support"),
-                                                        sclusters_.get(), senterprises_.get(), &srt_->page_tokens(),
-                                                        &srt_->db(), absl::Hours(24 * 180));
-    sservice_ = std::make_unique<support::SupportServiceImpl>(sdomain_.get(), &srt_->handler());
-    ASSERT_TRUE(srt_->Start({sservice_.get()}).ok());
+    auto sstarted = support_.Start(Config("support", "support.db"), clusters_addr, enterprises_.address(),
+                                   absl::Hours(24 * 180));
+    ASSERT_TRUE(sstarted.ok()) << sstarted;
     sstub_ = sv1::SupportService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", srt_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(support_.address(), grpc::InsecureChannelCredentials()));
 
     // The promotion service: seeded, syncing every 200 ms.
     auto prt = server::Runtime::Create(Config("promotion", "promotion.db"));
@@ -270,7 +226,7 @@ class PromotionTest : public ::testing::Test {
     auto prepo = CreateSqlitePromotionRepository(&prt_->db());
     ASSERT_TRUE(prepo.ok()) << prepo.status();
     PromotionDeps deps{pdirectory_.get(), clusters_channel,
-                       server::MakeChannel(absl::StrCat("127.0.0.1:", srt_->port())), *service_token};
+                       server::MakeChannel(support_.address()), *service_token};
     pdomain_ = std::make_unique<PromotionDomain>(std::move(*prepo), deps, &prt_->page_tokens(), &prt_->db());
     auto created = pdomain_->Seed(seed_);
     ASSERT_TRUE(created.ok()) << created.status();
@@ -289,48 +245,22 @@ class PromotionTest : public ::testing::Test {
     pdomain_.reset();  // joins the sync thread
     pdirectory_.reset();
     prt_.reset();
-    if (srt_) srt_->Shutdown();
-    sstub_.reset();
-    sservice_.reset();
-    sdomain_.reset();
-    senterprises_.reset();
-    sclusters_.reset();
-    srt_.reset();
-    if (ert_) ert_->Shutdown();
-    eservice_.reset();
-    edomain_.reset();
-    edirectory_.reset();
-    ert_.reset();
+    support_.Stop();
+    enterprises_.Stop();
     StopClusters();
   }
 
   // The clusters service on clusters.db, listening on `port` (0: any).
   void StartClusters(int port, bool seed) {
-    auto crt = server::Runtime::Create(Config("clusters", "clusters.db", port));
-    ASSERT_TRUE(crt.ok()) << crt.status();
-    crt_ = std::move(*crt);
-    std::vector<cv1::KeyTask> tasks(seed_.key_tasks().begin(), seed_.key_tasks().end());
-    auto crepo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(crepo.ok()) << crepo.status();
-    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*crepo), crt_->MakeCache("clusters"),
-                                                          &crt_->page_tokens(), &crt_->db(), tasks);
-    if (seed) {
-      auto seeded = cdomain_->Seed(seed_);
-      ASSERT_TRUE(seeded.ok()) << seeded.status();
-    }
-    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
-    auto started = crt_->Start({cservice_.get()});
+    auto started = clusters_.Start(Config("clusters", "clusters.db", port), seed_, seed);
     ASSERT_TRUE(started.ok()) << started;
     cstub_ = cv1::ClustersService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", crt_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(clusters_.address(), grpc::InsecureChannelCredentials()));
   }
 
   void StopClusters() {
-    if (crt_) crt_->Shutdown();
     cstub_.reset();
-    cservice_.reset();
-    cdomain_.reset();
-    crt_.reset();  // closes clusters.db
+    clusters_.Stop();  // closes clusters.db
   }
 
   template <typename S, typename Req, typename Resp>
@@ -604,21 +534,10 @@ class PromotionTest : public ::testing::Test {
   cv1::SeedData seed_;
   int clusters_port_ = 0;
 
-  std::unique_ptr<server::Runtime> crt_;
-  std::unique_ptr<clusters::ClustersDomain> cdomain_;
-  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
+  testing::ClustersServer clusters_;
   std::unique_ptr<CStub> cstub_;
-
-  std::unique_ptr<server::Runtime> ert_;
-  std::unique_ptr<clusters::ClusterDirectory> edirectory_;
-  std::unique_ptr<enterprises::EnterprisesDomain> edomain_;
-  std::unique_ptr<enterprises::EnterprisesServiceImpl> eservice_;
-
-  std::unique_ptr<server::Runtime> srt_;
-  std::unique_ptr<clusters::ClusterDirectory> sclusters_;
-  std::unique_ptr<enterprises::EnterpriseDirectory> senterprises_;
-  std::unique_ptr<support::SupportDomain> sdomain_;
-  std::unique_ptr<support::SupportServiceImpl> sservice_;
+  testing::EnterprisesServer enterprises_;
+  testing::SupportServer support_;
   std::unique_ptr<SStub> sstub_;
 
   std::unique_ptr<server::Runtime> prt_;
@@ -1179,7 +1098,7 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheSyncCatchesUp) {
   EXPECT_EQ(GetDesignation(d.name()).state(), Designation::ACTIVE);
 
   ASSERT_NO_FATAL_FAILURE(StartClusters(clusters_port_, /*seed=*/false));
-  ASSERT_EQ(crt_->port(), clusters_port_);
+  ASSERT_EQ(clusters_.port(), clusters_port_);
   EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/resilient", absl::Seconds(30)),
             "promotionOrgs/resilient");
   // The restarted clusters service kept the seed's designation too.

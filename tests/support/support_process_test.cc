@@ -47,6 +47,7 @@
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
 #include "services/support/support_domain.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::support {
@@ -67,7 +68,7 @@ constexpr int kEnterprises = 6;
 constexpr int kApplications = 60;
 constexpr int kThreads = 8;
 
-std::string Describe(const grpc::Status& s) { return absl::StrCat(s.error_code(), " ", s.error_message()); }
+using testing::Describe;
 
 std::string Uscc(int n) {
   std::string first17 = absl::StrFormat("91150100MA0%06d", n);
@@ -169,51 +170,19 @@ struct Outcome {
 class SupportProcessTest : public ::testing::Test {
  protected:
   server::CommonConfig Config(const std::string& service, const std::string& db_file) {
-    server::CommonConfig config;
-    config.server.service_name = service;
-    config.server.listen = "127.0.0.1:0";
-    config.server.metrics_listen = "";
-    config.server.worker_threads = 8;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_.port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_.File(db_file);
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
-    return config;
+    return testing::ServiceConfig(service, dir_.File(db_file), redis_.port(), 0, 8);
   }
 
   void SetUp() override {
     auto seed = clusters::LoadSeedData("");
     ASSERT_TRUE(seed.ok()) << seed.status();
-    auto crt = server::Runtime::Create(Config("clusters", "clusters.db"));
-    ASSERT_TRUE(crt.ok()) << crt.status();
-    crt_ = std::move(*crt);
-    std::vector<clusters::v1::KeyTask> tasks(seed->key_tasks().begin(), seed->key_tasks().end());
-    auto crepo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(crepo.ok()) << crepo.status();
-    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*crepo), crt_->MakeCache("clusters"),
-                                                          &crt_->page_tokens(), &crt_->db(), tasks);
-    ASSERT_TRUE(cdomain_->Seed(*seed).ok());
-    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
-    ASSERT_TRUE(crt_->Start({cservice_.get()}).ok());
+    auto cstarted = clusters_.Start(Config("clusters", "clusters.db"), *seed);
+    ASSERT_TRUE(cstarted.ok()) << cstarted;
 
-    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
-    ASSERT_TRUE(ert.ok()) << ert.status();
-    ert_ = std::move(*ert);
-    edirectory_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", crt_->port())),
-        ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto erepo = enterprises::CreateSqliteEnterpriseRepository(&ert_->db());
-    ASSERT_TRUE(erepo.ok()) << erepo.status();
-    edomain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"),
-                                                                edirectory_.get(), &ert_->page_tokens(), &ert_->db());
-    ASSERT_TRUE(edomain_->Seed(*seed).ok());
-    eservice_ = std::make_unique<enterprises::EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
-    ASSERT_TRUE(ert_->Start({eservice_.get()}).ok());
+    auto estarted = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_.address(), &*seed);
+    ASSERT_TRUE(estarted.ok()) << estarted.status();
     auto estub = ev1::EnterprisesService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", ert_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
 
     // Member enterprises of clusters/hohhot-dairy.
     for (int i = 0; i < kEnterprises; ++i) {
@@ -245,19 +214,12 @@ class SupportProcessTest : public ::testing::Test {
 
   void TearDown() override {
     support_.reset();  // SIGKILL if still running
-    if (ert_) ert_->Shutdown();
-    if (crt_) crt_->Shutdown();
-    ert_.reset();
-    crt_.reset();
-    eservice_.reset();
-    edomain_.reset();
-    edirectory_.reset();
-    cservice_.reset();
-    cdomain_.reset();
+    enterprises_.Stop();
+    clusters_.Stop();
   }
 
   void StartSupport(const std::vector<std::string>& extra = {}) {
-    support_ = std::make_unique<SupportProcess>(dir_, port_, redis_.port(), crt_->port(), ert_->port(), extra);
+    support_ = std::make_unique<SupportProcess>(dir_, port_, redis_.port(), clusters_.port(), enterprises_.port(), extra);
     ASSERT_TRUE(support_->WaitServing(auditor_)) << support_->Describe();
     stub_ = v1::SupportService::NewStub(Connect(port_));
   }
@@ -465,13 +427,8 @@ class SupportProcessTest : public ::testing::Test {
   testing::TempDir dir_;
   int port_ = 0;
 
-  std::unique_ptr<server::Runtime> crt_;
-  std::unique_ptr<clusters::ClustersDomain> cdomain_;
-  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
-  std::unique_ptr<server::Runtime> ert_;
-  std::unique_ptr<clusters::ClusterDirectory> edirectory_;
-  std::unique_ptr<enterprises::EnterprisesDomain> edomain_;
-  std::unique_ptr<enterprises::EnterprisesServiceImpl> eservice_;
+  testing::ClustersServer clusters_;
+  testing::EnterprisesServer enterprises_;
 
   std::unique_ptr<SupportProcess> support_;
   std::unique_ptr<Stub> stub_;
@@ -683,7 +640,7 @@ TEST_F(SupportProcessTest, MetricsExposeDomainGaugesRefreshedOnTheirPeriod) {
 }
 
 TEST_F(SupportProcessTest, NonPositiveDomainMetricsPeriodFailsNamingTheFlag) {
-  SupportProcess bad(dir_, testing::FreePort(), redis_.port(), crt_->port(), ert_->port(),
+  SupportProcess bad(dir_, testing::FreePort(), redis_.port(), clusters_.port(), enterprises_.port(),
                      {"--metrics_listen=off", "--domain_metrics_seconds=0"});
   EXPECT_EQ(bad.process().Wait(60000), 1) << bad.Describe();
   EXPECT_TRUE(absl::StrContains(bad.Describe(), "--domain_metrics_seconds must be positive")) << bad.Describe();

@@ -39,6 +39,7 @@
 #include "services/talent/talent_domain.h"
 #include "services/talent/talent_repository.h"
 #include "services/talent/talent_service.h"
+#include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::talent {
@@ -65,21 +66,9 @@ constexpr char kRareEarth[] = "clusters/baotou-rare-earth";
 constexpr char kPhone[] = "13900001111";
 constexpr char kEmail[] = "person@example.cn";
 
-// Field names of the google.rpc.BadRequest in a status's details.
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  std::vector<std::string> fields;
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" && bad.ParseFromString(any.value())) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
+using testing::FieldsOf;
 
-std::string Describe(const grpc::Status& s) { return absl::StrCat(s.error_code(), " ", s.error_message()); }
+using testing::Describe;
 
 // A valid enterprise credit code in Hohhot: "91150100MA0" + 6 digits + the check character.
 std::string Uscc(int n) {
@@ -162,19 +151,7 @@ class TalentTest : public ::testing::Test {
   }
 
   server::CommonConfig Config(const std::string& service, const std::string& db_file) {
-    server::CommonConfig config;
-    config.server.service_name = service;
-    config.server.listen = "127.0.0.1:0";
-    config.server.metrics_listen = "";
-    config.server.worker_threads = 4;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_->port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_->File(db_file);
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
-    return config;
+    return testing::ServiceConfig(service, dir_->File(db_file), redis_->port());
   }
 
   void SetUp() override {
@@ -185,35 +162,14 @@ class TalentTest : public ::testing::Test {
     ASSERT_TRUE(seed.ok()) << seed.status();
 
     // The clusters service, seeded.
-    auto crt = server::Runtime::Create(Config("clusters", "clusters.db"));
-    ASSERT_TRUE(crt.ok()) << crt.status();
-    crt_ = std::move(*crt);
-    std::vector<clusters::v1::KeyTask> tasks(seed->key_tasks().begin(), seed->key_tasks().end());
-    auto crepo = clusters::CreateSqliteClusterRepository(&crt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(crepo.ok()) << crepo.status();
-    cdomain_ = std::make_unique<clusters::ClustersDomain>(std::move(*crepo), crt_->MakeCache("clusters"),
-                                                          &crt_->page_tokens(), &crt_->db(), tasks);
-    ASSERT_TRUE(cdomain_->Seed(*seed).ok());
-    cservice_ = std::make_unique<clusters::ClustersServiceImpl>(cdomain_.get(), &crt_->handler());
-    ASSERT_TRUE(crt_->Start({cservice_.get()}).ok());
+    auto cstarted = clusters_.Start(Config("clusters", "clusters.db"), *seed);
+    ASSERT_TRUE(cstarted.ok()) << cstarted;
 
     // The enterprises service, seeded, checking clusters over gRPC.
-    auto ert = server::Runtime::Create(Config("enterprises", "enterprises.db"));
-    ASSERT_TRUE(ert.ok()) << ert.status();
-    ert_ = std::move(*ert);
-    edirectory_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", crt_->port())),
-        ert_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto erepo = enterprises::CreateSqliteEnterpriseRepository(&ert_->db());
-    ASSERT_TRUE(erepo.ok()) << erepo.status();
-    edomain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*erepo), ert_->MakeCache("enterprises"),
-                                                                edirectory_.get(), &ert_->page_tokens(), &ert_->db());
-    auto seeded = edomain_->Seed(*seed);
-    ASSERT_TRUE(seeded.ok()) << seeded.status();
-    eservice_ = std::make_unique<enterprises::EnterprisesServiceImpl>(edomain_.get(), &ert_->handler());
-    ASSERT_TRUE(ert_->Start({eservice_.get()}).ok());
+    auto estarted = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_.address(), &*seed);
+    ASSERT_TRUE(estarted.ok()) << estarted.status();
     estub_ = ev1::EnterprisesService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", ert_->port()), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
 
     // Enterprise A: registered and a member of clusters/hohhot-dairy. B: registered, no member.
     ASSERT_NO_FATAL_FAILURE(MemberOf(kA, "hohhot-dairy"));
@@ -225,7 +181,7 @@ class TalentTest : public ::testing::Test {
     ASSERT_TRUE(trt.ok()) << trt.status();
     trt_ = std::move(*trt);
     directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(absl::StrCat("127.0.0.1:", ert_->port())),
+        server::MakeChannel(enterprises_.address()),
         trt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
     auto repo = CreateSqliteTalentRepository(&trt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
@@ -238,21 +194,14 @@ class TalentTest : public ::testing::Test {
 
   void TearDown() override {
     if (trt_) trt_->Shutdown();
-    if (ert_) ert_->Shutdown();
-    if (crt_) crt_->Shutdown();
+    enterprises_.Stop();
+    clusters_.Stop();
     stub_.reset();
     estub_.reset();
     service_.reset();
     domain_.reset();
     directory_.reset();
     trt_.reset();
-    eservice_.reset();
-    edomain_.reset();
-    edirectory_.reset();
-    ert_.reset();
-    cservice_.reset();
-    cdomain_.reset();
-    crt_.reset();
   }
 
   template <typename S, typename Req, typename Resp>
@@ -493,14 +442,9 @@ class TalentTest : public ::testing::Test {
   static testing::RedisServer* redis_;
   std::unique_ptr<testing::TempDir> dir_;
 
-  std::unique_ptr<server::Runtime> crt_;
-  std::unique_ptr<clusters::ClustersDomain> cdomain_;
-  std::unique_ptr<clusters::ClustersServiceImpl> cservice_;
+  testing::ClustersServer clusters_;
 
-  std::unique_ptr<server::Runtime> ert_;
-  std::unique_ptr<clusters::ClusterDirectory> edirectory_;
-  std::unique_ptr<enterprises::EnterprisesDomain> edomain_;
-  std::unique_ptr<enterprises::EnterprisesServiceImpl> eservice_;
+  testing::EnterprisesServer enterprises_;
   std::unique_ptr<EStub> estub_;
 
   std::unique_ptr<server::Runtime> trt_;
@@ -942,7 +886,7 @@ TEST_F(TalentTest, PostDemandWhenTheEnterprisesServiceIsDown) {
   ASSERT_NO_FATAL_FAILURE(MemberOf(kC, "hohhot-dairy"));
   ASSERT_FALSE(MustPost(DemandSpec({"automation"}, v1::ENGINEER, 1)).name().empty());
 
-  ert_->Shutdown();
+  enterprises_.runtime().Shutdown();
 
   // A's membership was checked before (cached): A still posts.
   Demand d;

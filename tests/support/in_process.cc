@@ -1,0 +1,166 @@
+#include "tests/support/in_process.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/server/client.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "services/clusters/client/cluster_directory.h"
+#include "services/clusters/cluster_repository.h"
+#include "services/clusters/clusters_domain.h"
+#include "services/clusters/clusters_service.h"
+#include "services/enterprises/client/enterprise_directory.h"
+#include "services/enterprises/enterprise_repository.h"
+#include "services/enterprises/enterprises_domain.h"
+#include "services/enterprises/enterprises_service.h"
+#include "services/support/support_domain.h"
+#include "services/support/support_repository.h"
+#include "services/support/support_service.h"
+#include "tests/support/test_support.h"
+
+namespace clustergov::testing {
+
+namespace {
+constexpr std::chrono::seconds kDirectoryTtl{60};
+}  // namespace
+
+server::CommonConfig ServiceConfig(const std::string& service, const std::string& db_path, int redis_port, int port,
+                                   int worker_threads) {
+  server::CommonConfig config;
+  config.server.service_name = service;
+  config.server.listen = absl::StrCat("127.0.0.1:", port);
+  config.server.metrics_listen = "";
+  config.server.worker_threads = worker_threads;
+  config.server.drain_timeout = absl::Seconds(2);
+  config.redis.port = redis_port;
+  config.redis.retry_backoff = std::chrono::milliseconds(50);
+  config.db.path = db_path;
+  config.db.synchronous_full = false;
+  config.auth.hs256_secret = kTestSecret;
+  config.page_token_secret = "page-token-secret-for-tests";
+  return config;
+}
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return fields;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (any.type_url() == "type.googleapis.com/google.rpc.BadRequest" && bad.ParseFromString(any.value())) {
+      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
+    }
+  }
+  return fields;
+}
+
+std::string Describe(const grpc::Status& status) {
+  return absl::StrCat(status.error_code(), " ", status.error_message());
+}
+
+// ------------------------------------------------------------------------------ clusters
+
+ClustersServer::ClustersServer() = default;
+ClustersServer::~ClustersServer() { Stop(); }
+
+absl::Status ClustersServer::Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed,
+                                   bool load_seed) {
+  auto rt = server::Runtime::Create(config);
+  if (!rt.ok()) return rt.status();
+  runtime_ = std::move(*rt);
+  std::vector<clusters::v1::KeyTask> tasks(seed.key_tasks().begin(), seed.key_tasks().end());
+  auto repo = clusters::CreateSqliteClusterRepository(&runtime_->db(), static_cast<int>(tasks.size()));
+  if (!repo.ok()) return repo.status();
+  domain_ = std::make_unique<clusters::ClustersDomain>(std::move(*repo), runtime_->MakeCache("clusters"),
+                                                       &runtime_->page_tokens(), &runtime_->db(), tasks);
+  if (load_seed) {
+    if (auto seeded = domain_->Seed(seed); !seeded.ok()) return seeded.status();
+  }
+  service_ = std::make_unique<clusters::ClustersServiceImpl>(domain_.get(), &runtime_->handler());
+  return runtime_->Start({service_.get()});
+}
+
+void ClustersServer::Stop() {
+  if (runtime_) runtime_->Shutdown();
+  service_.reset();
+  domain_.reset();
+  runtime_.reset();  // closes the store
+}
+
+std::string ClustersServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
+
+// --------------------------------------------------------------------------- enterprises
+
+EnterprisesServer::EnterprisesServer() = default;
+EnterprisesServer::~EnterprisesServer() { Stop(); }
+
+absl::StatusOr<int> EnterprisesServer::Start(const server::CommonConfig& config, const std::string& clusters_address,
+                                             const clusters::v1::SeedData* seed) {
+  auto rt = server::Runtime::Create(config);
+  if (!rt.ok()) return rt.status();
+  runtime_ = std::move(*rt);
+  directory_ = std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(clusters_address),
+                                                            runtime_->MakeCache("clusterinfo", kDirectoryTtl));
+  auto repo = enterprises::CreateSqliteEnterpriseRepository(&runtime_->db());
+  if (!repo.ok()) return repo.status();
+  domain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*repo), runtime_->MakeCache("enterprises"),
+                                                             directory_.get(), &runtime_->page_tokens(),
+                                                             &runtime_->db());
+  int created = 0;
+  if (seed != nullptr) {
+    auto seeded = domain_->Seed(*seed);
+    if (!seeded.ok()) return seeded.status();
+    created = *seeded;
+  }
+  service_ = std::make_unique<enterprises::EnterprisesServiceImpl>(domain_.get(), &runtime_->handler());
+  if (auto s = runtime_->Start({service_.get()}); !s.ok()) return s;
+  return created;
+}
+
+void EnterprisesServer::Stop() {
+  if (runtime_) runtime_->Shutdown();
+  service_.reset();
+  domain_.reset();
+  directory_.reset();
+  runtime_.reset();
+}
+
+std::string EnterprisesServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
+
+// ------------------------------------------------------------------------------- support
+
+SupportServer::SupportServer() = default;
+SupportServer::~SupportServer() { Stop(); }
+
+absl::Status SupportServer::Start(const server::CommonConfig& config, const std::string& clusters_address,
+                                  const std::string& enterprises_address, absl::Duration reservation_lifetime) {
+  auto rt = server::Runtime::Create(config);
+  if (!rt.ok()) return rt.status();
+  runtime_ = std::move(*rt);
+  clusters_ = std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(clusters_address),
+                                                           runtime_->MakeCache("clusterinfo", kDirectoryTtl));
+  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
+      server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
+  auto repo = support::CreateSqliteSupportRepository(&runtime_->db());
+  if (!repo.ok()) return repo.status();
+  domain_ = std::make_unique<support::SupportDomain>(std::move(*repo), runtime_->MakeCache("support"), clusters_.get(),
+                                                     enterprises_.get(), &runtime_->page_tokens(), &runtime_->db(),
+                                                     reservation_lifetime);
+  service_ = std::make_unique<support::SupportServiceImpl>(domain_.get(), &runtime_->handler());
+  return runtime_->Start({service_.get()});
+}
+
+void SupportServer::Stop() {
+  if (runtime_) runtime_->Shutdown();
+  service_.reset();
+  domain_.reset();
+  enterprises_.reset();
+  clusters_.reset();
+  runtime_.reset();
+}
+
+std::string SupportServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
+
+}  // namespace clustergov::testing

@@ -1,0 +1,110 @@
+#pragma once
+
+// The services in the test's own process, on loopback ports chosen by the OS, each with its own
+// runtime (store file, Redis client, auth) exactly as main() wires it: the one way tests bring up
+// clusters, enterprises and support as real gRPC servers. Start() returns the first error; Stop()
+// shuts the server down and releases everything in reverse order of construction.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "common/server/config.h"
+#include "common/server/runtime.h"
+#include "grpcpp/support/status.h"
+
+namespace clustergov::clusters {
+class ClusterDirectory;
+class ClustersDomain;
+class ClustersServiceImpl;
+}  // namespace clustergov::clusters
+namespace clustergov::enterprises {
+class EnterpriseDirectory;
+class EnterprisesDomain;
+class EnterprisesServiceImpl;
+}  // namespace clustergov::enterprises
+namespace clustergov::support {
+class SupportDomain;
+class SupportServiceImpl;
+}  // namespace clustergov::support
+
+namespace clustergov::testing {
+
+// A service's configuration for tests: 127.0.0.1:`port` (0: any), no metrics port (registries are
+// read directly), a small worker pool, Redis on `redis_port` with a short back-off, the store at
+// `db_path` without fsync, the test HS256 secret.
+server::CommonConfig ServiceConfig(const std::string& service, const std::string& db_path, int redis_port,
+                                   int port = 0, int worker_threads = 4);
+
+// Field names of the google.rpc.BadRequest in a status's details.
+std::vector<std::string> FieldsOf(const grpc::Status& status);
+// "<code> <message>", for failure messages.
+std::string Describe(const grpc::Status& status);
+
+class ClustersServer {
+ public:
+  ClustersServer();
+  ~ClustersServer();
+  // Loads `seed` first unless `load_seed` is false (the key tasks always come from it).
+  absl::Status Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed, bool load_seed = true);
+  void Stop();
+  bool running() const { return runtime_ != nullptr; }
+  int port() const { return runtime_->port(); }
+  std::string address() const;
+  server::Runtime& runtime() { return *runtime_; }
+  clusters::ClustersDomain& domain() { return *domain_; }
+
+ private:
+  std::unique_ptr<server::Runtime> runtime_;
+  std::unique_ptr<clusters::ClustersDomain> domain_;
+  std::unique_ptr<clusters::ClustersServiceImpl> service_;
+};
+
+class EnterprisesServer {
+ public:
+  EnterprisesServer();
+  ~EnterprisesServer();
+  // Calls the clusters service at `clusters_address`; registers the seed's lead enterprises when
+  // `seed` is given and returns how many it created.
+  absl::StatusOr<int> Start(const server::CommonConfig& config, const std::string& clusters_address,
+                            const clusters::v1::SeedData* seed);
+  void Stop();
+  bool running() const { return runtime_ != nullptr; }
+  int port() const { return runtime_->port(); }
+  std::string address() const;
+  server::Runtime& runtime() { return *runtime_; }
+  enterprises::EnterprisesDomain& domain() { return *domain_; }
+
+ private:
+  std::unique_ptr<server::Runtime> runtime_;
+  std::unique_ptr<clusters::ClusterDirectory> directory_;
+  std::unique_ptr<enterprises::EnterprisesDomain> domain_;
+  std::unique_ptr<enterprises::EnterprisesServiceImpl> service_;
+};
+
+class SupportServer {
+ public:
+  SupportServer();
+  ~SupportServer();
+  absl::Status Start(const server::CommonConfig& config, const std::string& clusters_address,
+                     const std::string& enterprises_address, absl::Duration reservation_lifetime);
+  void Stop();
+  bool running() const { return runtime_ != nullptr; }
+  int port() const { return runtime_->port(); }
+  std::string address() const;
+  server::Runtime& runtime() { return *runtime_; }
+  support::SupportDomain& domain() { return *domain_; }
+
+ private:
+  std::unique_ptr<server::Runtime> runtime_;
+  std::unique_ptr<clusters::ClusterDirectory> clusters_;
+  std::unique_ptr<enterprises::EnterpriseDirectory> enterprises_;
+  std::unique_ptr<support::SupportDomain> domain_;
+  std::unique_ptr<support::SupportServiceImpl> service_;
+};
+
+}  // namespace clustergov::testing
