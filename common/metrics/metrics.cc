@@ -4,6 +4,8 @@
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -45,27 +47,34 @@ class GrpcServerMetrics {
                      .Register(registry)) {}
 
   struct Method {
+    std::string name;  // "/package.Service/Method": the map's key views it
     prometheus::Counter* started = nullptr;
     prometheus::Histogram* seconds = nullptr;
     prometheus::Counter* handled[17] = {};
   };
 
-  Method* Get(const std::string& full_method, const char* type) {
+  // Called for every RPC: the lookup views the method name (no allocation); children are made once.
+  Method* Get(std::string_view full_method, const char* type) {
     {
       std::shared_lock<std::shared_mutex> lock(mu_);
       auto it = methods_.find(full_method);
       if (it != methods_.end()) return it->second.get();
     }
     std::unique_lock<std::shared_mutex> lock(mu_);
-    auto& slot = methods_[full_method];
-    if (!slot) {
-      std::string service = "unknown", method = full_method;
-      auto slash = full_method.rfind('/');
+    auto it = methods_.find(full_method);
+    if (it == methods_.end()) {
+      auto method_metrics = std::make_unique<Method>();
+      method_metrics->name = std::string(full_method);
+      it = methods_.emplace(std::string_view(method_metrics->name), std::move(method_metrics)).first;
+    }
+    auto& slot = it->second;
+    if (slot->started == nullptr) {
+      std::string service = "unknown", method = slot->name;
+      auto slash = slot->name.rfind('/');
       if (slash != std::string::npos && slash > 0) {
-        service = full_method.substr(1, slash - 1);
-        method = full_method.substr(slash + 1);
+        service = slot->name.substr(1, slash - 1);
+        method = slot->name.substr(slash + 1);
       }
-      slot = std::make_unique<Method>();
       prometheus::Labels labels{{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
       slot->started = &started_.Add(labels);
       slot->seconds = &seconds_.Add(labels, prometheus::Histogram::BucketBoundaries{
@@ -85,7 +94,7 @@ class GrpcServerMetrics {
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& seconds_;
   std::shared_mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Method>> methods_;
+  std::unordered_map<std::string_view, std::unique_ptr<Method>> methods_;
 };
 
 namespace {

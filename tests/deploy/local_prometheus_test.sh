@@ -305,7 +305,7 @@ shopt -s nullglob
 rule_files=("$RULES_DIR"/*.yml)
 shopt -u nullglob
 if ((${#rule_files[@]} == 0)); then
-  log "skipped: the rules check (no $RULES_DIR/*.yml yet)"
+  fail "no rules in $RULES_DIR: the local Prometheus must load the platform's rules"
 else
   with_rules=()
   for f in "${rule_files[@]}"; do

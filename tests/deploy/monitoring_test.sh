@@ -5,7 +5,7 @@
 #     static_configs one and the rest, rule files included, checked);
 #   - promtool check rules / promtool test rules on the rule file and its unit tests;
 #   - deploy/k8s/monitoring/prometheusrule.yaml equals a fresh render of the rule file, and
-#     `kubectl kustomize deploy/k8s/monitoring` builds (when kubectl is installed);
+#     `kubectl kustomize deploy/k8s/monitoring` builds;
 #   - every alert has for, severity (page or ticket), summary, description and a runbook_url
 #     docs/operations.md#<alert name in lower case>, and docs/operations.md has that heading
 #     (a section titled with the alert's name, or an <a id="..."> anchor);
@@ -97,11 +97,8 @@ kustomize_builds() {
   [[ $n -eq 2 ]] || { echo "expected 2 objects in namespace clustergov, found $n"; return 1; }
 }
 check "prometheusrule.yaml equals a fresh render" render_matches
-if command -v "$KUBECTL" >/dev/null 2>&1; then
-  check "$(basename "$KUBECTL") kustomize deploy/k8s/monitoring" kustomize_builds
-else
-  echo "skip kubectl kustomize deploy/k8s/monitoring (no kubectl)"
-fi
+# kubectl comes with scripts/install-deps.sh (Debian's kubernetes-client when none is installed).
+check "$(basename "$KUBECTL") kustomize deploy/k8s/monitoring" kustomize_builds
 
 # --- Alerts, names, and the dashboard (node, no packages)
 cat > "$tmp/check.js" <<'JS'
