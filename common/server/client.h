@@ -13,8 +13,19 @@
 
 namespace clustergov::server {
 
-// A channel to `target` ("host:port", or "dns:///name:port" for several addresses, balanced
-// round-robin per call).
+struct ChannelOptions {
+  int max_message_bytes = 4 * 1024 * 1024;
+  // Reconnection (gRPC's defaults): a connection attempt gets at least `connect_timeout`; the waits
+  // between attempts grow from `initial_reconnect_backoff` to `max_reconnect_backoff`.
+  absl::Duration connect_timeout = absl::Seconds(20);
+  absl::Duration initial_reconnect_backoff = absl::Seconds(1);
+  absl::Duration max_reconnect_backoff = absl::Seconds(120);
+};
+
+// The one way clustergov makes a client channel (services and the gateway): a channel to
+// `target` ("host:port", "ipv4:a:p,b:q", or "dns:///name:port" for several addresses), balanced
+// round-robin per call, re-resolving DNS at most once a second, with keepalive.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const ChannelOptions& options);
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, int max_message_bytes = 4 * 1024 * 1024);
 
 // A client context for a call made while serving `call`: deadline = min(incoming deadline,

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/server/client.h"
 
 namespace clustergov::gateway {
 namespace {
@@ -177,18 +178,11 @@ Backends::~Backends() {
 absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<BackendSpec>& specs,
                                                            const BackendOptions& options) {
   auto impl = std::make_unique<Impl>();
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(options.max_message_bytes);
-  args.SetMaxSendMessageSize(options.max_message_bytes);
-  auto ms = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.connect_timeout));  // the connect timeout
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.initial_reconnect_backoff));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.max_reconnect_backoff));
-  args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
-  // As common/server/client.cc: a restarted backend pod's new address is resolved within a second.
-  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  server::ChannelOptions channel_options;
+  channel_options.max_message_bytes = options.max_message_bytes;
+  channel_options.connect_timeout = options.connect_timeout;
+  channel_options.initial_reconnect_backoff = options.initial_reconnect_backoff;
+  channel_options.max_reconnect_backoff = options.max_reconnect_backoff;
 
   for (const auto& spec : specs) {
     auto service = std::make_unique<Impl::Service>();
@@ -211,7 +205,7 @@ absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<Bac
       for (const auto& a : spec.addresses) targets.push_back(absl::StrCat("dns:///", a));
     }
     for (const auto& target : targets) {
-      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+      auto channel = server::MakeChannel(target, channel_options);
       if (channel == nullptr) return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", target));
       service->stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
       service->channels.push_back(std::move(channel));
