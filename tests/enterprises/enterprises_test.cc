@@ -55,6 +55,7 @@ using ClustersStub = clusters::v1::ClustersService::Stub;
 constexpr char kHuawei[] = "914403001922038216";
 
 using testing::FieldsOf;
+using testing::Invoke;
 
 // Sum of a counter family, optionally only the series with label `label` = `value`.
 double CounterValue(prometheus::Registry& registry, const std::string& name, const std::string& label = "",
@@ -168,16 +169,6 @@ class EnterprisesTest : public ::testing::Test {
     cstub_.reset();
     enterprises_.Stop();
     clusters_.Stop();
-  }
-
-  template <typename S, typename Req, typename Resp>
-  static grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                             const std::string& token, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.AddMetadata("x-request-id", "test-call");
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return (stub->*method)(&ctx, req, resp);
   }
 
   template <typename Req, typename Resp>

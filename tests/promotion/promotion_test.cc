@@ -79,6 +79,7 @@ constexpr char kSeedOrg[] = "promotionOrgs/hohhot-dairy-promotion";
 const absl::Duration kSyncPeriod = absl::Milliseconds(200);
 
 using testing::FieldsOf;
+using testing::Invoke;
 
 using testing::Describe;
 
@@ -261,15 +262,6 @@ class PromotionTest : public ::testing::Test {
   void StopClusters() {
     cstub_.reset();
     clusters_.Stop();  // closes clusters.db
-  }
-
-  template <typename S, typename Req, typename Resp>
-  static grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                             const std::string& token, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return (stub->*method)(&ctx, req, resp);
   }
 
   template <typename Req, typename Resp>

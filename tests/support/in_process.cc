@@ -4,9 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/refdata/uscc.h"
 #include "common/server/client.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/clusters/cluster_repository.h"
 #include "services/clusters/clusters_domain.h"
@@ -58,6 +61,13 @@ std::vector<std::string> FieldsOf(const grpc::Status& status) {
 
 std::string Describe(const grpc::Status& status) {
   return absl::StrCat(status.error_code(), " ", status.error_message());
+}
+
+std::string Uscc(int n) {
+  std::string first17 = absl::StrFormat("91150100MA0%06d", n);
+  char check = refdata::UsccCheckCharacter(first17);
+  EXPECT_NE(check, '\0') << first17;
+  return first17 + std::string(1, check);
 }
 
 // ------------------------------------------------------------------------------ clusters

@@ -5,6 +5,7 @@
 // clusters, enterprises and support as real gRPC servers. Start() returns the first error; Stop()
 // shuts the server down and releases everything in reverse order of construction.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/server/config.h"
 #include "common/server/runtime.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
 namespace clustergov::clusters {
@@ -44,6 +46,20 @@ server::CommonConfig ServiceConfig(const std::string& service, const std::string
 std::vector<std::string> FieldsOf(const grpc::Status& status);
 // "<code> <message>", for failure messages.
 std::string Describe(const grpc::Status& status);
+
+// A valid credit code of an enterprise in Hohhot: "91150100MA0" + `n` in 6 digits + the check character.
+std::string Uscc(int n);
+
+// One unary call on `stub` as the bearer of `token` (none when empty), with a 10 s deadline.
+template <typename S, typename Req, typename Resp>
+grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
+                    const std::string& token, const Req& req, Resp* resp) {
+  grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  ctx.AddMetadata("x-request-id", "test-call");
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return (stub->*method)(&ctx, req, resp);
+}
 
 class ClustersServer {
  public:

@@ -70,12 +70,7 @@ constexpr int kThreads = 8;
 
 using testing::Describe;
 
-std::string Uscc(int n) {
-  std::string first17 = absl::StrFormat("91150100MA0%06d", n);
-  char check = refdata::UsccCheckCharacter(first17);
-  EXPECT_NE(check, '\0') << first17;
-  return first17 + std::string(1, check);
-}
+using testing::Uscc;
 
 std::string PoolOf(v1::ResourceKind kind) { return SupportDomain::PoolName(kHohhot, kYear, kind, ""); }
 

@@ -77,16 +77,11 @@ constexpr int64_t k2Pow50 = int64_t{1} << 50;
 const absl::Duration kDefaultLifetime = absl::Hours(24 * 180);
 
 using testing::FieldsOf;
+using testing::Invoke;
 
 using testing::Describe;
 
-// A valid enterprise credit code in Hohhot: "91150100MA0" + 6 digits + the check character.
-std::string Uscc(int n) {
-  std::string first17 = absl::StrFormat("91150100MA0%06d", n);
-  char check = refdata::UsccCheckCharacter(first17);
-  EXPECT_NE(check, '\0') << first17;
-  return first17 + std::string(1, check);
-}
+using testing::Uscc;
 
 std::string EnterpriseName(const std::string& uscc) { return "enterprises/" + uscc; }
 
@@ -269,15 +264,6 @@ class SupportTest : public ::testing::Test {
   void RestartSupport(absl::Duration lifetime) {
     StopSupport();
     ASSERT_NO_FATAL_FAILURE(StartSupport(lifetime));
-  }
-
-  template <typename S, typename Req, typename Resp>
-  static grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                             const std::string& token, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return (stub->*method)(&ctx, req, resp);
   }
 
   template <typename Req, typename Resp>

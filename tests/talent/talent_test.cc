@@ -67,16 +67,11 @@ constexpr char kPhone[] = "13900001111";
 constexpr char kEmail[] = "person@example.cn";
 
 using testing::FieldsOf;
+using testing::Invoke;
 
 using testing::Describe;
 
-// A valid enterprise credit code in Hohhot: "91150100MA0" + 6 digits + the check character.
-std::string Uscc(int n) {
-  std::string first17 = absl::StrFormat("91150100MA0%06d", n);
-  char check = refdata::UsccCheckCharacter(first17);
-  EXPECT_NE(check, '\0') << first17;
-  return first17 + std::string(1, check);
-}
+using testing::Uscc;
 
 std::string EnterpriseName(const std::string& uscc) { return "enterprises/" + uscc; }
 std::string TalentName(const std::string& id) { return "talents/" + id; }
@@ -202,16 +197,6 @@ class TalentTest : public ::testing::Test {
     domain_.reset();
     directory_.reset();
     trt_.reset();
-  }
-
-  template <typename S, typename Req, typename Resp>
-  static grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                             const std::string& token, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.AddMetadata("x-request-id", "test-call");
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return (stub->*method)(&ctx, req, resp);
   }
 
   template <typename Req, typename Resp>
