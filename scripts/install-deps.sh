@@ -9,7 +9,7 @@ PACKAGES=(
   golang-github-gogo-googleapis-dev
   libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
   libboost-dev libgtest-dev libgmock-dev
-  redis-server nghttp2-client prometheus wrk python3
+  redis-server nghttp2-client prometheus wrk python3 curl iproute2
 )
 
 missing=()
@@ -38,7 +38,13 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps: missing ${missing[*]}; run this script as root, or install sudo" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

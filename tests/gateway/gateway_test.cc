@@ -1117,8 +1117,8 @@ TEST_F(GatewayTest, OpenApiDocumentValidatesWithTheRealValidator) {
   std::string module = npm_dir + "/node_modules/@apidevtools/swagger-parser";
   if (testing::RunCommand(absl::StrCat("test -d '", module, "'"), &out) != 0) {
     int rc = testing::RunCommand(absl::StrCat("mkdir -p '", npm_dir, "' && cd '", npm_dir,
-                                              "' && npm install --no-audit --no-fund --silent "
-                                              "@apidevtools/swagger-parser@10"),
+                                              "' && npm install --no-audit --no-fund --loglevel=error "
+                                              "@apidevtools/swagger-parser@10 2>&1"),
                                  &out);
     ASSERT_EQ(rc, 0) << "npm install @apidevtools/swagger-parser failed:\n" << out;
   }
