@@ -488,16 +488,12 @@ if [[ "$FILL" != 0 ]]; then
   FILL_LINE+=" other $FILL_OTHER"
   echo "bench: $FILL_LINE"
   echo "bench:   checked: $reg_ok RegisterEnterprise OK, $join_ok JoinCluster OK, 0 non-OK"
-  # A write tombstones its cache keys (and the list generation) for 2 s: let the last ones expire,
-  # so that the reads below are measured on a store that is no longer being written.
-  sleep 3
   # The enterprise read: the middle one of the fill.
   ENT_CODE=$("$CODE_BIN" --index=$((ENTERPRISE_COUNT / 2))) || die "clustergov-bench-enterprise-code failed"
   ENT_DATA="$ENTERPRISE_COUNT filled"
 else
   echo "bench: BENCH_ENTERPRISES=0: no fill; enterprise reads run on the seed enterprises only"
   ENT_CODE=91150100CG0000001G  # a seed enterprise (Yili)
-  sleep 3  # the seeding's cache tombstones (2 s) expire
   ENT_DATA="seed only"
 fi
 frame "$TMP/get_enterprise.bin" $(str_field 0a "enterprises/$ENT_CODE")
@@ -586,7 +582,6 @@ SUP_OTHER=$(other_share $((s1 - s0 + e1 - e0 + r1 - r0)) "$load_cpu" "$c0" "$c1"
 SUP_LINE+=" other $SUP_OTHER"
 echo "bench: $SUP_LINE"
 echo "bench:   checked: $cycles cycles, each of the 4 calls OK every time, 0 non-OK; ledger consistent, pool balance exact"
-sleep 3  # the last approvals' cache tombstones (2 s) expire
 GET_POOL_T=GetPool-cached
 bench_method "$GET_POOL_T" support "$SUPPORT_SVC" GetPool "$TMP/get_pool.bin"
 

@@ -14,13 +14,46 @@
 namespace clustergov::cache {
 namespace {
 
-// Stored values carry a one-byte marker so a tombstone can never look like data.
-constexpr char kValueMarker = 'v';
-constexpr absl::string_view kTombstone = "t";
+// An entry is a hash: the revision token the reader loads under, and the value once filled.
+constexpr absl::string_view kRevisionField = "r";
+constexpr absl::string_view kValueField = "v";
 
+// Takes the entry's revision token, creating the entry with ARGV[1] when it has none; answers
+// like HMGET key r v. KEYS[1] the entry, ARGV[2] how long a created entry lives (ms).
+constexpr absl::string_view kClaimScript =
+    "if redis.call('HSETNX', KEYS[1], 'r', ARGV[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return redis.call('HMGET', KEYS[1], 'r', 'v')";
+
+// Stores the value only if the entry still carries the token the reader loaded under (an
+// invalidation deleted it otherwise). KEYS[1] the entry; ARGV: token, value, TTL (ms).
+constexpr absl::string_view kFillScript =
+    "if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'v', ARGV[2]) redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1";
+
+// Pending invalidations replayed per DEL, and per call of FlushPending.
+constexpr size_t kDeleteBatch = 1000;
+constexpr size_t kMaxReplayPerCall = 10 * kDeleteBatch;
+// The namespace wipe: keys examined per SCAN step, and the time one call spends on it (at least
+// one step). Each step is one short command, so Redis serves other clients in between.
+constexpr absl::string_view kWipeScanCount = "1000";
+constexpr std::chrono::milliseconds kWipeBudget{5};
+
+// A random revision token. 64 random bits: two readers never draw the same one in practice, and
+// an entry that is deleted and taken again never gets its old token back.
 std::string UniqueToken() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16));
+}
+
+// `prefix` as a SCAN MATCH pattern that matches exactly the keys starting with it.
+std::string PrefixPattern(absl::string_view prefix) {
+  std::string out;
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('*');
+  return out;
 }
 
 }  // namespace
@@ -159,80 +192,131 @@ bool Cache::FlushPending() {
   {
     std::lock_guard<std::mutex> lock(pending_mu_);
     if (pending_.empty() && !pending_overflow_) return true;
-    keys.assign(pending_.begin(), pending_.end());
     overflow = pending_overflow_;
+    for (const auto& k : pending_) {
+      if (keys.size() >= kMaxReplayPerCall) break;
+      keys.push_back(k);
+    }
   }
   if (redis_ == nullptr || !redis_->available()) return false;
-  std::string px = std::to_string(options_.tombstone_ttl.count());
-  // Outlives `commands`, which only holds views.
-  const std::string pattern = absl::StrCat(options_.prefix, "*");
-  std::vector<std::vector<absl::string_view>> commands;
-  if (overflow) {
-    // Too many lost invalidations to track one by one: drop this service's namespace.
-    // Rare (a long outage under heavy writes), so a SCAN-free FLUSH of our prefix is done by
-    // tombstoning nothing and clearing everything we own.
-    commands.push_back({"EVAL",
-                        "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) "
-                        "c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0' return 1",
-                        "0", pattern});
-  }
-  for (const auto& k : keys) commands.push_back({"SET", k, kTombstone, "PX", px});
-  auto replies = redis_->Pipeline(commands);
-  if (!replies.ok()) {
-    CountError();
-    return false;
+  // Too many lost invalidations to track one by one: delete this cache's whole namespace first.
+  if (overflow && !StepWipe()) return false;
+  if (!keys.empty()) {
+    std::vector<std::vector<absl::string_view>> commands;
+    for (size_t i = 0; i < keys.size(); i += kDeleteBatch) {
+      std::vector<absl::string_view> del{"DEL"};
+      for (size_t j = i; j < keys.size() && j < i + kDeleteBatch; ++j) del.push_back(keys[j]);
+      commands.push_back(std::move(del));
+    }
+    if (!redis_->Pipeline(commands).ok()) {
+      CountError();
+      return false;
+    }
   }
   std::lock_guard<std::mutex> lock(pending_mu_);
   for (const auto& k : keys) pending_.erase(k);
-  if (overflow) pending_overflow_ = false;
   if (pending_gauge_ != nullptr) pending_gauge_->Set(static_cast<double>(pending_.size()));
-  log::Info("cache invalidations replayed", {{"count", std::to_string(keys.size())}});
+  if (!keys.empty()) log::Info("cache invalidations replayed", {{"count", std::to_string(keys.size())}});
   return pending_.empty() && !pending_overflow_;
 }
 
-Cache::Lookup Cache::Fetch(const std::string& full_key, std::string* value) {
+bool Cache::StepWipe() {
+  // Another thread is at it: this caller bypasses the cache meanwhile, like during an outage.
+  std::unique_lock<std::mutex> wiping(wipe_mu_, std::try_to_lock);
+  if (!wiping.owns_lock()) return false;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    if (!pending_overflow_) return true;  // finished by another thread
+  }
+  // A SCAN that runs from cursor 0 back to 0 returns every key present during the whole
+  // iteration, and each step is one short command. Every entry that can hold a stale value was
+  // taken before the lost invalidation (this process bypasses the cache until the wipe is done,
+  // so it takes none meanwhile) and is still there when the scan reaches it, or already gone.
+  // A cursor is only valid on the server that issued it: after any failure of the client (Redis
+  // may have restarted, possibly from a snapshot) the scan starts over.
+  const std::string pattern = PrefixPattern(options_.prefix);
+  const auto deadline = std::chrono::steady_clock::now() + kWipeBudget;
+  size_t deleted = 0;
+  do {
+    const uint64_t failures = redis_->failures();
+    if (wipe_cursor_ == "0" || failures != wipe_failures_) {
+      wipe_cursor_ = "0";
+      wipe_failures_ = failures;
+    }
+    auto scan = redis_->Command({"SCAN", wipe_cursor_, "MATCH", pattern, "COUNT", kWipeScanCount});
+    if (!scan.ok() || scan->type != RedisReply::Type::kArray || scan->elements.size() != 2) {
+      CountError();
+      return false;
+    }
+    const auto& found = scan->elements[1].elements;
+    if (!found.empty()) {
+      std::vector<absl::string_view> unlink{"UNLINK"};
+      for (const auto& k : found) unlink.push_back(k.str);
+      if (!redis_->Command(unlink).ok()) {
+        CountError();
+        return false;
+      }
+      deleted += found.size();
+    }
+    wipe_cursor_ = scan->elements[0].str;
+  } while (wipe_cursor_ != "0" && std::chrono::steady_clock::now() < deadline);
+  if (wipe_cursor_ != "0") return false;
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_overflow_ = false;
+  log::Info("cache namespace wiped after lost invalidations", {{"last_step_keys", std::to_string(deleted)}});
+  return true;
+}
+
+Cache::Lookup Cache::Fetch(const std::string& full_key, std::chrono::milliseconds claim_ttl, std::string* value,
+                           std::string* revision) {
   if (redis_ == nullptr) return Lookup::kNoFill;
   if (!FlushPending()) {
     if (bypasses_ != nullptr) bypasses_->Increment();
     if (!redis_->available()) CountError();
     return Lookup::kNoFill;
   }
-  auto reply = redis_->Command({"GET", full_key});
-  if (!reply.ok()) {
+  auto reply = redis_->Command({"HMGET", full_key, kRevisionField, kValueField});
+  if (reply.ok() && reply->type == RedisReply::Type::kArray && reply->elements.size() == 2 &&
+      reply->elements[0].type != RedisReply::Type::kString) {
+    // No entry yet: take one under a fresh token before loading.
+    const std::string token = UniqueToken();
+    const std::string px = std::to_string(claim_ttl.count());
+    reply = redis_->Command({"EVAL", kClaimScript, "1", full_key, token, px});
+  }
+  if (!reply.ok() || reply->type != RedisReply::Type::kArray || reply->elements.size() != 2 ||
+      reply->elements[0].type != RedisReply::Type::kString) {
     CountError();
     if (bypasses_ != nullptr) bypasses_->Increment();
     return Lookup::kNoFill;
   }
-  if (reply->type == RedisReply::Type::kString && !reply->str.empty() && reply->str[0] == kValueMarker) {
-    value->assign(reply->str, 1, std::string::npos);
+  if (reply->elements[1].type == RedisReply::Type::kString) {
+    *value = std::move(reply->elements[1].str);
     return Lookup::kHit;
   }
-  if (reply->type == RedisReply::Type::kString && reply->str == kTombstone) {
-    return Lookup::kNoFill;  // just written: the SET NX would fail anyway
-  }
+  *revision = std::move(reply->elements[0].str);
   return Lookup::kMiss;
 }
 
-void Cache::Fill(const std::string& full_key, const std::string& value) {
-  std::string stored;
-  stored.reserve(value.size() + 1);
-  stored.push_back(kValueMarker);
-  stored.append(value);
-  std::string px = std::to_string(JitteredTtl().count());
-  auto reply = redis_->Command({"SET", full_key, stored, "PX", px, "NX"});
+void Cache::Fill(const std::string& full_key, const std::string& revision, const std::string& value) {
+  const std::string px = std::to_string(JitteredTtl().count());
+  auto reply = redis_->Command({"EVAL", kFillScript, "1", full_key, revision, value, px});
   if (!reply.ok()) CountError();
 }
 
-absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const Loader& loader, bool fill,
-                                            uint64_t epoch) {
+absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const std::string& revision,
+                                            const Loader& loader, uint64_t epoch) {
+  // Readers share a load only under the same revision token: one that took a fresh token (the
+  // entry was invalidated after the running load began) loads on its own rather than be handed
+  // a value that may predate the write it saw complete.
+  const std::string flight_key = absl::StrCat(full_key, "\n", revision);
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
     std::lock_guard<std::mutex> lock(flights_mu_);
-    auto it = flights_.find(full_key);
+    auto it = flights_.find(flight_key);
     if (it == flights_.end()) {
       flight = std::make_shared<Flight>();
-      flights_.emplace(full_key, flight);
+      flights_.emplace(flight_key, flight);
       leader = true;
     } else {
       flight = it->second;
@@ -244,13 +328,13 @@ absl::StatusOr<std::string> Cache::LoadOnce(const std::string& full_key, const L
     return flight->result;
   }
   absl::StatusOr<std::string> result = loader();
-  if (result.ok() && fill) Fill(full_key, *result);
+  if (result.ok()) Fill(full_key, revision, *result);
   // Only the leader keeps the value near, under the epoch it read before loading: a follower's
   // epoch may be newer than the load it shares.
   if (result.ok()) NearPut(full_key, *result, epoch);
   {
     std::lock_guard<std::mutex> lock(flights_mu_);
-    flights_.erase(full_key);
+    flights_.erase(flight_key);
   }
   {
     std::lock_guard<std::mutex> lock(flight->mu);
@@ -270,14 +354,15 @@ absl::StatusOr<std::string> Cache::GetOrLoad(absl::string_view key, const Loader
     return value;
   }
   const uint64_t epoch = epoch_.load();
-  switch (Fetch(full_key, &value)) {
+  std::string revision;
+  switch (Fetch(full_key, options_.claim_ttl, &value, &revision)) {
     case Lookup::kHit:
       if (hits_ != nullptr) hits_->Increment();
       NearPut(full_key, value, epoch);
       return value;
     case Lookup::kMiss:
       if (misses_ != nullptr) misses_->Increment();
-      return LoadOnce(full_key, loader, /*fill=*/true, epoch);
+      return LoadOnce(full_key, revision, loader, epoch);
     case Lookup::kNoFill:
       break;
   }
@@ -293,28 +378,17 @@ absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, a
   std::string gen_key = absl::StrCat(options_.prefix, GenerationKey(collection));
   std::string generation;
   const uint64_t epoch = epoch_.load();
-  if (NearGet(gen_key, &generation)) {
-    return GetOrLoad(absl::StrCat("list:", collection, ":", generation, ":", query_key), loader);
-  }
-  switch (Fetch(gen_key, &generation)) {
-    case Lookup::kHit:
-      NearPut(gen_key, generation, epoch);
-      break;
-    case Lookup::kMiss: {
-      // No generation yet (first use, or Redis restarted): start one. A unique token rather than
-      // a counter, so a lost generation can never come back to match old entries.
-      std::string fresh = UniqueToken();
-      Fill(gen_key, fresh);
-      if (Fetch(gen_key, &generation) != Lookup::kHit) {
-        if (misses_ != nullptr) misses_->Increment();
-        return loader();
-      }
-      NearPut(gen_key, generation, epoch);
-      break;
-    }
-    case Lookup::kNoFill:
+  if (!NearGet(gen_key, &generation)) {
+    // The generation is the token of the collection's generation entry, which never holds a
+    // value: taken by the first reader, deleted by an invalidation, taken anew (a random token,
+    // so the lists of an old generation never match again) by the next reader.
+    std::string unused;
+    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl);
+    if (Fetch(gen_key, ttl, &unused, &generation) != Lookup::kMiss) {
       if (misses_ != nullptr) misses_->Increment();
       return loader();
+    }
+    NearPut(gen_key, generation, epoch);
   }
   return GetOrLoad(absl::StrCat("list:", collection, ":", generation, ":", query_key), loader);
 }
@@ -325,7 +399,7 @@ void Cache::Invalidate(const std::vector<std::string>& keys) {
   full.reserve(keys.size());
   for (const auto& k : keys) full.push_back(absl::StrCat(options_.prefix, k));
   // Redis first, then the near cache: a concurrent reader that fetched the old value from Redis
-  // before the tombstone sees the epoch move and does not keep it.
+  // before the deletion sees the epoch move and does not keep it.
   InvalidateRedis(full);
   epoch_.fetch_add(1);
   NearErase(full);
@@ -333,19 +407,20 @@ void Cache::Invalidate(const std::vector<std::string>& keys) {
 
 void Cache::InvalidateRedis(std::vector<std::string> full) {
   if (redis_ == nullptr) return;
-  std::string px = std::to_string(options_.tombstone_ttl.count());
-  std::vector<std::vector<absl::string_view>> commands;
-  for (const auto& k : full) commands.push_back({"SET", k, kTombstone, "PX", px});
+  std::vector<absl::string_view> del{"DEL"};
+  for (const auto& k : full) del.push_back(k);
   bool ok = false;
   if (FlushPending()) {
-    ok = redis_->Pipeline(commands).ok();
+    ok = redis_->Command(del).ok();
   }
   if (ok) return;
   CountError();
   std::lock_guard<std::mutex> lock(pending_mu_);
   for (auto& k : full) {
     if (pending_.size() >= options_.max_pending_invalidations) {
+      // The wipe of the namespace covers every key: stop tracking them one by one.
       pending_overflow_ = true;
+      pending_.clear();
       break;
     }
     pending_.insert(std::move(k));

@@ -2,21 +2,29 @@
 
 // Cache-aside over Redis, shared by every service.
 //
-// Keys are versioned by a prefix ("cg:v1:clusters:") so a schema change never reads old values.
-// Reads: GET; a hit returns the value; a miss loads from the store (one loader per key at a time
-// in this process: single-flight) and fills with SET NX and a jittered TTL.
-// Writes: after the store commits, Invalidate() overwrites the keys with a short-lived tombstone.
-// A reader that loaded the old value before the commit then fails its SET NX, so nothing stale is
-// cached after a write. Lists are cached under a per-collection generation that a write tombstones.
+// Keys are versioned by a prefix ("cg:v2:clusters:") so a schema change never reads old values.
+// Each entry is a Redis hash: `r`, a random revision token, and `v`, the value once filled.
+// Reads: HMGET; a value is a hit. Otherwise the reader takes the entry's token (creating the
+// entry with a fresh random one when absent) *before* it loads from the store (one loader per key
+// and token at a time in this process: single-flight), then fills with a compare-and-set script
+// that stores the value only if the entry still carries that token, with a jittered TTL.
+// Writes: after the store commits, Invalidate() deletes the entries. A reader that loaded before
+// the commit then finds the entry gone (or carrying another reader's fresh token) and its fill
+// does nothing, however long its load took: a fill never puts back a value older than the
+// store's. The same holds when an entry expires or is evicted meanwhile, and for readers in other
+// processes sharing the entry. Lists are cached under a per-collection generation (the token of
+// the collection's generation entry), so deleting that entry drops every cached list.
 //
 // Fail-open: when Redis is down or slow, reads go to the store and the error is counted. An
 // invalidation that could not reach Redis is kept and replayed before the cache is trusted again;
-// until then every read bypasses the cache.
+// until then every read bypasses the cache. When too many are lost to track one by one, the
+// cache's whole namespace is deleted instead, by an incremental SCAN ... MATCH and UNLINK in small
+// steps (Redis keeps answering other clients between them).
 //
 // Near cache (optional, `near_ttl` > 0): an in-process copy in front of Redis for `near_ttl`.
-// It is coherent with this process's writes: Invalidate() first tombstones Redis, then advances
-// an epoch and drops the keys; a value is kept only if no invalidation happened while it was
-// being fetched. Writes made by other processes reach it within `near_ttl` (services keep one
+// It is coherent with this process's writes: Invalidate() first deletes the Redis entries, then
+// advances an epoch and drops the keys; a value is kept only if no invalidation happened while it
+// was being fetched. Writes made by other processes reach it within `near_ttl` (services keep one
 // writer per store, so in the deployed shape every write is a local one).
 
 #include "absl/strings/string_view.h"
@@ -44,11 +52,14 @@ class Gauge;
 namespace clustergov::cache {
 
 struct CacheOptions {
-  // Versioned key prefix, e.g. "cg:v1:clusters:".
+  // Versioned key prefix, e.g. "cg:v2:clusters:".
   std::string prefix;
   std::chrono::seconds ttl{300};
   double ttl_jitter = 0.2;  // ±20%
-  std::chrono::milliseconds tombstone_ttl{2000};
+  // How long an entry taken by a reader waits for its fill: a load slower than this is returned
+  // but not cached (never stale: the fill finds the entry gone). Bounds what misses of keys that
+  // never fill (loader errors) leave in Redis.
+  std::chrono::milliseconds claim_ttl{10000};
   size_t max_pending_invalidations = 100000;
   std::chrono::milliseconds near_ttl{0};  // 0: no near cache
   size_t near_max_entries = 10000;
@@ -89,21 +100,29 @@ class Cache {
   bool NearGet(const std::string& full_key, std::string* value);
   void NearPut(const std::string& full_key, const std::string& value, uint64_t epoch);
   void NearErase(const std::vector<std::string>& full_keys);
-  Lookup Fetch(const std::string& full_key, std::string* value);
-  void Fill(const std::string& full_key, const std::string& value);
+  // A hit sets `value`; a miss sets `revision`, the entry's token to fill under.
+  Lookup Fetch(const std::string& full_key, std::chrono::milliseconds claim_ttl, std::string* value,
+               std::string* revision);
+  void Fill(const std::string& full_key, const std::string& revision, const std::string& value);
   bool FlushPending();
+  // One bounded part of the namespace wipe; true once the whole namespace has been scanned.
+  bool StepWipe();
   void InvalidateRedis(std::vector<std::string> full_keys);
   std::chrono::milliseconds JitteredTtl();
-  absl::StatusOr<std::string> LoadOnce(const std::string& full_key, const Loader& loader, bool fill,
-                                       uint64_t epoch);
+  absl::StatusOr<std::string> LoadOnce(const std::string& full_key, const std::string& revision,
+                                       const Loader& loader, uint64_t epoch);
   void CountError();
 
   RedisClient* redis_;
   CacheOptions options_;
 
   mutable std::mutex pending_mu_;
-  std::unordered_set<std::string> pending_;  // full keys whose tombstone did not reach Redis
-  bool pending_overflow_ = false;
+  std::unordered_set<std::string> pending_;  // full keys whose deletion did not reach Redis
+  bool pending_overflow_ = false;            // too many to track: wipe the namespace
+
+  std::mutex wipe_mu_;  // one wiping thread at a time; others bypass the cache meanwhile
+  std::string wipe_cursor_ = "0";
+  uint64_t wipe_failures_ = 0;  // the client's failure count when the scan (re)started
 
   std::atomic<uint64_t> epoch_{0};
   std::unique_ptr<NearShard[]> near_;

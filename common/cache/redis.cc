@@ -71,6 +71,7 @@ RedisClient::~RedisClient() {
 bool RedisClient::available() const { return NowNs() >= down_until_ns_.load(std::memory_order_relaxed); }
 
 void RedisClient::MarkDown() {
+  failures_.fetch_add(1, std::memory_order_relaxed);
   int64_t until = NowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retry_backoff).count();
   down_until_ns_.store(until, std::memory_order_relaxed);
   // Every pooled context may be connected to the dead server: drop them all.

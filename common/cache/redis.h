@@ -61,6 +61,9 @@ class RedisClient {
   absl::Status Ping();
   // False while in back-off after a failure.
   bool available() const;
+  // How many failures (connect, I/O, timeout) the client has had: a change means the server may
+  // not be the one seen before (restarted), e.g. for state such as a SCAN cursor.
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   const RedisOptions& options() const { return options_; }
 
  private:
@@ -74,6 +77,7 @@ class RedisClient {
   std::mutex mu_;
   std::vector<redisContext*> idle_;
   std::atomic<int64_t> down_until_ns_{0};
+  std::atomic<uint64_t> failures_{0};
 };
 
 }  // namespace clustergov::cache

@@ -55,7 +55,7 @@ class Runtime {
   const PageTokenCodec& page_tokens() const { return *page_tokens_; }
   metrics::Metrics& metrics() { return *metrics_; }
   Handler& handler() { return *handler_; }
-  // A cache with this service's versioned key prefix ("cg:v1:<service>:<name>:<run>:"); `ttl` zero
+  // A cache with this service's versioned key prefix ("cg:v2:<service>:<name>:<run>:"); `ttl` zero
   // means --cache_ttl_seconds. Null when caching is disabled (--cache=false).
   std::unique_ptr<cache::Cache> MakeCache(const std::string& name, std::chrono::seconds ttl = std::chrono::seconds(0));
 

@@ -101,7 +101,7 @@ std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::c
   cache::CacheOptions options;
   // The run's own namespace: nothing cached by an earlier run is trusted (it may have crashed
   // between a commit and the invalidation that follows it); old entries expire with their TTL.
-  options.prefix = absl::StrCat("cg:v1:", config_.server.service_name, ":", name, ":", boot_id_, ":");
+  options.prefix = absl::StrCat("cg:v2:", config_.server.service_name, ":", name, ":", boot_id_, ":");
   options.ttl = ttl.count() > 0 ? ttl : config_.cache_ttl;
   options.near_ttl = std::min<std::chrono::milliseconds>(config_.near_cache_ttl, options.ttl);
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);

@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -276,7 +278,6 @@ class CacheTest : public ::testing::Test {
   CacheTest() : client_(ClientOptions(redis_.port())) {
     options_.prefix = "cg:test:v1:widgets:";
     options_.ttl = std::chrono::seconds(300);
-    options_.tombstone_ttl = std::chrono::milliseconds(60000);  // outlives every test
   }
 
   double Metric(const std::string& name, const std::string& cache) { return MetricValue(registry_, name, cache); }
@@ -285,7 +286,10 @@ class CacheTest : public ::testing::Test {
   double Errors(const std::string& cache) { return Metric("clustergov_cache_errors_total", cache); }
   double Bypasses(const std::string& cache) { return Metric("clustergov_cache_bypasses_total", cache); }
 
-  std::string Raw(const std::string& key) { return redis_.Cli({"GET", options_.prefix + key}); }
+  // The cached value of `key` as Redis holds it ("" when none), and the entry's revision token.
+  std::string Raw(const std::string& key) { return redis_.Cli({"HGET", options_.prefix + key, "v"}); }
+  std::string Revision(const std::string& key) { return redis_.Cli({"HGET", options_.prefix + key, "r"}); }
+  bool Exists(const std::string& key) { return redis_.Cli({"EXISTS", options_.prefix + key}) == "1"; }
 
   RedisServer redis_;
   RedisClient client_;
@@ -337,7 +341,7 @@ TEST_F(CacheTest, LoaderErrorsAreReturnedAndNotCached) {
   loader.error = absl::NotFoundError("widget k2 not found");
   auto first = cache.GetOrLoad("k2", loader.fn());
   EXPECT_EQ(first.status(), absl::NotFoundError("widget k2 not found"));
-  EXPECT_EQ(redis_.Cli({"EXISTS", options_.prefix + "k2"}), "0");
+  EXPECT_EQ(Raw("k2"), "");
   auto second = cache.GetOrLoad("k2", loader.fn());
   EXPECT_EQ(second.status(), absl::NotFoundError("widget k2 not found"));
   EXPECT_EQ(loader.calls.load(), 2);
@@ -363,6 +367,8 @@ TEST_F(CacheTest, InvalidateMakesTheNextReadLoadAgain) {
   c.value = "c-2";
   cache.Invalidate({"a", "b"});
   EXPECT_EQ(cache.pending_invalidations(), 0u);
+  EXPECT_FALSE(Exists("a"));  // the entries are deleted, nothing is left behind
+  EXPECT_FALSE(Exists("b"));
   EXPECT_EQ(*cache.GetOrLoad("a", a.fn()), "a-2");
   EXPECT_EQ(*cache.GetOrLoad("b", b.fn()), "b-2");
   EXPECT_EQ(*cache.GetOrLoad("c", c.fn()), "c-1");  // not invalidated: still cached
@@ -370,11 +376,10 @@ TEST_F(CacheTest, InvalidateMakesTheNextReadLoadAgain) {
   EXPECT_EQ(b.calls.load(), 2);
   EXPECT_EQ(c.calls.load(), 1);
 
-  // The tombstone is short-lived and is not data.
-  EXPECT_EQ(Raw("a"), "t");
-  int64_t pttl = std::stoll(redis_.Cli({"PTTL", options_.prefix + "a"}));
-  EXPECT_GT(pttl, 0);
-  EXPECT_LE(pttl, options_.tombstone_ttl.count());
+  // Cached again at once, under a new revision.
+  EXPECT_EQ(Raw("a"), "a-2");
+  EXPECT_EQ(*cache.GetOrLoad("a", a.fn()), "a-2");
+  EXPECT_EQ(a.calls.load(), 2);
 }
 
 TEST_F(CacheTest, InvalidationDuringALoadKeepsTheOldValueOutOfTheCache) {
@@ -389,13 +394,154 @@ TEST_F(CacheTest, InvalidationDuringALoadKeepsTheOldValueOutOfTheCache) {
   auto first = cache.GetOrLoad("raced", racing_loader);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(*first, "old");  // the reader itself may answer with what it read
-  EXPECT_EQ(Raw("raced"), "t") << "the stale fill overwrote the tombstone";
+  EXPECT_FALSE(Exists("raced")) << "the stale fill was stored";
 
   CountingLoader fresh("new");
   auto second = cache.GetOrLoad("raced", fresh.fn());
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(*second, "new");
   EXPECT_EQ(fresh.calls.load(), 1);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(*cache.GetOrLoad("raced", fresh.fn()), "new");
+  EXPECT_EQ(fresh.calls.load(), 1);
+}
+
+// A value the reader holds while it waits for the writer, so the writer can go first.
+class Latch {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+TEST_F(CacheTest, ASlowLoadCannotPutBackAValueOlderThanTheStore) {
+  CacheOptions defaults;  // as a service configures it
+  defaults.prefix = options_.prefix;
+  Cache cache(&client_, defaults, &registry_, "slow");
+  std::mutex store_mu;
+  std::string store = "old";
+  Latch read_done, write_done;
+
+  // The reader reads the store, then stalls (reader wait, busy timeout) while a write commits and
+  // invalidates, and for longer than any fixed window (2.5 s) before it fills.
+  auto reader = std::async(std::launch::async, [&] {
+    return cache.GetOrLoad("k", [&]() -> absl::StatusOr<std::string> {
+      std::string value;
+      {
+        std::lock_guard<std::mutex> lock(store_mu);
+        value = store;
+      }
+      read_done.Open();
+      write_done.Wait();
+      std::this_thread::sleep_for(2500ms);
+      return value;
+    });
+  });
+  read_done.Wait();
+  {
+    std::lock_guard<std::mutex> lock(store_mu);
+    store = "new";
+  }
+  cache.Invalidate({"k"});
+  write_done.Open();
+  auto stale = reader.get();
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(*stale, "old");  // the reader itself answers with what it read
+  EXPECT_EQ(Raw("k"), "") << "the slow reader's old value was cached";
+
+  // Normal fills still work: the next read loads the new value and caches it.
+  CountingLoader fresh("new");
+  EXPECT_EQ(*cache.GetOrLoad("k", fresh.fn()), "new");
+  EXPECT_EQ(*cache.GetOrLoad("k", fresh.fn()), "new");
+  EXPECT_EQ(fresh.calls.load(), 1);
+  EXPECT_EQ(Raw("k"), "new");
+}
+
+TEST_F(CacheTest, ReplicasSharingANamespaceNeverFillAValueOlderThanTheStore) {
+  // Two processes over one store and one Redis namespace: a reads slowly, b writes and reads.
+  Cache a(&client_, options_, &registry_, "replica-a");
+  Cache b(&client_, options_, &registry_, "replica-b");
+  Latch read_done, b_done;
+  auto slow = std::async(std::launch::async, [&] {
+    return a.GetOrLoad("k", [&]() -> absl::StatusOr<std::string> {
+      read_done.Open();
+      b_done.Wait();
+      return std::string("old");
+    });
+  });
+  read_done.Wait();
+  const std::string taken = Revision("k");
+  EXPECT_FALSE(taken.empty());  // not ASSERT: the reader waits for b_done
+  b.Invalidate({"k"});
+  CountingLoader b_loader("new");
+  EXPECT_EQ(*b.GetOrLoad("k", b_loader.fn()), "new");
+  EXPECT_NE(Revision("k"), taken);
+  EXPECT_EQ(Raw("k"), "new");
+  b_done.Open();
+  EXPECT_EQ(*slow.get(), "old");
+  EXPECT_EQ(Raw("k"), "new") << "a's fill replaced a newer value";
+  CountingLoader a_loader("unused");
+  EXPECT_EQ(*a.GetOrLoad("k", a_loader.fn()), "new");
+  EXPECT_EQ(a_loader.calls.load(), 0);
+}
+
+TEST_F(CacheTest, AReadAfterAWriteDoesNotShareALoadThatBeganBeforeIt) {
+  Cache cache(&client_, options_, &registry_, "flights");
+  Latch read_done, release;
+  auto slow = std::async(std::launch::async, [&] {
+    return cache.GetOrLoad("k", [&]() -> absl::StatusOr<std::string> {
+      read_done.Open();
+      release.Wait();
+      return std::string("old");
+    });
+  });
+  read_done.Wait();
+  cache.Invalidate({"k"});  // a write committed after the slow load read the store
+  CountingLoader fresh("new");
+  auto after = std::async(std::launch::async, [&] { return cache.GetOrLoad("k", fresh.fn()); });
+  const bool answered = after.wait_for(10s) == std::future_status::ready;
+  release.Open();
+  EXPECT_TRUE(answered) << "the read waited for a load that began before the write";
+  EXPECT_EQ(*after.get(), "new");
+  EXPECT_EQ(*slow.get(), "old");
+  EXPECT_EQ(fresh.calls.load(), 1);
+  EXPECT_EQ(Raw("k"), "new");
+}
+
+TEST_F(CacheTest, ALoadSlowerThanTheClaimIsAnsweredButNotCached) {
+  options_.claim_ttl = 200ms;
+  Cache cache(&client_, options_, &registry_, "claim");
+  int calls = 0;
+  auto slow = [&]() -> absl::StatusOr<std::string> {
+    ++calls;
+    std::this_thread::sleep_for(600ms);
+    return std::string("slow value");
+  };
+  EXPECT_EQ(*cache.GetOrLoad("k", slow), "slow value");
+  EXPECT_FALSE(Exists("k"));
+  // A miss that never fills (a loader error) leaves only a short-lived claim behind.
+  CountingLoader missing("x");
+  missing.error = absl::NotFoundError("no such widget");
+  EXPECT_EQ(cache.GetOrLoad("missing", missing.fn()).status().code(), absl::StatusCode::kNotFound);
+  const int64_t pttl = std::stoll(redis_.Cli({"PTTL", options_.prefix + "missing"}));
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 200);
+  // A fast load fills as usual.
+  CountingLoader fast("fast value");
+  EXPECT_EQ(*cache.GetOrLoad("k", fast.fn()), "fast value");
+  EXPECT_EQ(*cache.GetOrLoad("k", fast.fn()), "fast value");
+  EXPECT_EQ(fast.calls.load(), 1);
   EXPECT_EQ(calls, 1);
 }
 
@@ -456,7 +602,6 @@ TEST_F(CacheTest, ConcurrentMissesOfOneKeyLoadOnce) {
 }
 
 TEST_F(CacheTest, ListsAreCachedUnderTheCollectionGeneration) {
-  options_.tombstone_ttl = std::chrono::milliseconds(300);
   Cache cache(&client_, options_, &registry_, "lists");
   CountingLoader c_q1("c-q1-v1"), c_q2("c-q2-v1"), d_q1("d-q1-v1");
 
@@ -469,12 +614,13 @@ TEST_F(CacheTest, ListsAreCachedUnderTheCollectionGeneration) {
   EXPECT_EQ(c_q2.calls.load(), 1);
   EXPECT_EQ(d_q1.calls.load(), 1);
 
-  const std::string gen_c = Raw(Cache::GenerationKey("c"));
-  ASSERT_THAT(gen_c, StartsWith("v"));
-  EXPECT_NE(gen_c, Raw(Cache::GenerationKey("d")));
-  EXPECT_EQ(redis_.Cli({"EXISTS", absl::StrCat(options_.prefix, "list:c:", gen_c.substr(1), ":q1")}), "1");
+  const std::string gen_c = Revision(Cache::GenerationKey("c"));
+  ASSERT_FALSE(gen_c.empty());
+  EXPECT_NE(gen_c, Revision(Cache::GenerationKey("d")));
+  EXPECT_EQ(Raw(absl::StrCat("list:c:", gen_c, ":q1")), "c-q1-v1");
 
-  // A write to collection c drops all of c's lists, and only c's.
+  // A write to collection c drops all of c's lists, and only c's; the next read starts a new
+  // generation and the lists are cached again at once. The old generation's lists are never served.
   c_q1.value = "c-q1-v2";
   c_q2.value = "c-q2-v2";
   cache.Invalidate({Cache::GenerationKey("c")});
@@ -484,22 +630,12 @@ TEST_F(CacheTest, ListsAreCachedUnderTheCollectionGeneration) {
   EXPECT_EQ(c_q2.calls.load(), 2);
   EXPECT_EQ(*cache.GetOrLoadList("d", "q1", d_q1.fn()), "d-q1-v1");
   EXPECT_EQ(d_q1.calls.load(), 1);
-
-  // Once the tombstone expires a new generation starts and lists are cached again; the lists of
-  // the old generation are never served.
-  bool cached_again = PollUntil([&] {
-    int before = c_q1.calls.load();
-    auto r = cache.GetOrLoadList("c", "q1", c_q1.fn());
-    EXPECT_TRUE(r.ok());
-    if (r.ok()) {
-      EXPECT_EQ(*r, "c-q1-v2");
-    }
-    return c_q1.calls.load() == before;
-  });
-  EXPECT_TRUE(cached_again);
-  const std::string new_gen_c = Raw(Cache::GenerationKey("c"));
-  EXPECT_THAT(new_gen_c, StartsWith("v"));
+  EXPECT_EQ(*cache.GetOrLoadList("c", "q1", c_q1.fn()), "c-q1-v2");
+  EXPECT_EQ(c_q1.calls.load(), 2);
+  const std::string new_gen_c = Revision(Cache::GenerationKey("c"));
+  EXPECT_FALSE(new_gen_c.empty());
   EXPECT_NE(new_gen_c, gen_c);
+  EXPECT_EQ(Raw(absl::StrCat("list:c:", gen_c, ":q1")), "c-q1-v1");  // left to expire, unread
 }
 
 TEST_F(CacheTest, FailsOpenWhenRedisIsDown) {
@@ -565,7 +701,7 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsDownAreReplayedBeforeTheCacheIsTr
   Cache cache(&client_, options_, &registry_, "w");
   CountingLoader loader("old");
   ASSERT_EQ(*cache.GetOrLoad("k", loader.fn()), "old");
-  ASSERT_EQ(Raw("k"), "vold");
+  ASSERT_EQ(Raw("k"), "old");
 
   redis_.Stop();
   loader.value = "new";  // the store commits a change...
@@ -578,7 +714,7 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsDownAreReplayedBeforeTheCacheIsTr
 
   // Redis comes back still holding the old value (restored from elsewhere, or it never lost it).
   redis_.Start();
-  ASSERT_EQ(redis_.Cli({"SET", options_.prefix + "k", "vold"}), "OK");
+  ASSERT_EQ(redis_.Cli({"HSET", options_.prefix + "k", "r", "restored", "v", "old"}), "2");
 
   int reads = 0;
   bool replayed = PollUntil([&] {
@@ -591,7 +727,7 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsDownAreReplayedBeforeTheCacheIsTr
     return cache.pending_invalidations() == 0;
   });
   ASSERT_TRUE(replayed);
-  EXPECT_EQ(Raw("k"), "t");
+  EXPECT_EQ(Raw("k"), "new");
   EXPECT_EQ(Metric("clustergov_cache_pending_invalidations", "w"), 0);
   EXPECT_EQ(*cache.GetOrLoad("k", loader.fn()), "new");
 }
@@ -618,7 +754,7 @@ TEST_F(CacheTest, InvalidationsLostWhileRedisIsHungAreReplayedAfterItResumes) {
     return cache.pending_invalidations() == 0;
   });
   ASSERT_TRUE(replayed);
-  EXPECT_EQ(Raw("k"), "t");
+  EXPECT_EQ(Raw("k"), "new");
   EXPECT_EQ(*cache.GetOrLoad("k", loader.fn()), "new");
 }
 
@@ -630,10 +766,10 @@ TEST_F(CacheTest, TooManyLostInvalidationsDropTheWholeNamespace) {
 
   redis_.Stop();
   cache.Invalidate({"a", "b", "c"});
-  EXPECT_EQ(cache.pending_invalidations(), 3u);  // two keys plus the overflow marker
+  EXPECT_EQ(cache.pending_invalidations(), 1u);  // the keys are no longer tracked: the wipe marker
 
   redis_.Start();
-  for (const char* k : {"a", "b", "c", "d"}) redis_.Cli({"SET", options_.prefix + k, "vold"});
+  for (const char* k : {"a", "b", "c", "d"}) redis_.Cli({"HSET", options_.prefix + k, "r", "restored", "v", "old"});
   redis_.Cli({"SET", "cg:test:v1:other:x", "vkeep"});  // another cache's namespace
 
   loader.value = "new";
@@ -651,6 +787,80 @@ TEST_F(CacheTest, TooManyLostInvalidationsDropTheWholeNamespace) {
     EXPECT_EQ(*cache.GetOrLoad(k, loader.fn()), "new");
   }
   EXPECT_EQ(redis_.Cli({"GET", "cg:test:v1:other:x"}), "vkeep");
+}
+
+TEST_F(CacheTest, NamespaceWipeOnALargeRedisDoesNotBlockIt) {
+  // A shared Redis holding many keys of others: 200,000.
+  constexpr int kFiller = 200000;
+  constexpr int kBatch = 1000;
+  {
+    std::vector<std::string> keys;
+    for (int i = 0; i < kFiller; ++i) keys.push_back(absl::StrCat("cg:test:v1:other:filler:", i));
+    std::vector<std::vector<absl::string_view>> commands;
+    for (int i = 0; i < kFiller; i += kBatch) {
+      std::vector<absl::string_view> mset{"MSET"};
+      for (int j = i; j < i + kBatch; ++j) {
+        mset.push_back(keys[j]);
+        mset.push_back("x");
+      }
+      commands.push_back(std::move(mset));
+    }
+    ASSERT_TRUE(client_.Pipeline(commands).ok());
+  }
+
+  // The cache as services run it: 100 ms I/O timeout, and too many lost invalidations.
+  RedisClient service_client(ClientOptions(redis_.port(), 100ms));
+  options_.max_pending_invalidations = 2;
+  Cache cache(&service_client, options_, &registry_, "wipe");
+  CountingLoader loader("old");
+  constexpr int kOwn = 200;
+  for (int i = 0; i < kOwn; ++i) ASSERT_EQ(*cache.GetOrLoad(absl::StrCat("k", i), loader.fn()), "old");
+  ASSERT_EQ(Raw("k7"), "old");
+  redis_.Pause();
+  loader.value = "new";
+  cache.Invalidate({"k0", "k1", "k2"});
+  redis_.Resume();
+  ASSERT_EQ(cache.pending_invalidations(), 1u);
+
+  // Redis notes every command that runs for as long as the services' I/O timeout (each wipe step
+  // takes about a millisecond; the margin is for a busy test machine); another client keeps
+  // reading meanwhile.
+  ASSERT_EQ(redis_.Cli({"CONFIG", "SET", "slowlog-log-slower-than", "100000"}), "OK");
+  ASSERT_EQ(redis_.Cli({"SLOWLOG", "RESET"}), "OK");
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, failed{0};
+  std::thread other([&] {
+    RedisClient other_client(ClientOptions(redis_.port(), 5000ms));
+    while (!stop.load()) {
+      auto r = other_client.Command({"GET", "cg:test:v1:other:filler:1"});
+      (r.ok() && r->str == "x" ? answered : failed)++;
+    }
+  });
+  const double errors_before = Errors("wipe");
+  const auto start = std::chrono::steady_clock::now();
+  bool wiped = PollUntil(
+      [&] {
+        auto r = cache.GetOrLoad("k7", loader.fn());
+        EXPECT_TRUE(r.ok() && *r == "new");
+        return cache.pending_invalidations() == 0;
+      },
+      3000, 5ms);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  other.join();
+
+  ASSERT_TRUE(wiped) << "the wipe did not complete";
+  EXPECT_EQ(Errors("wipe"), errors_before) << "a wipe step failed (timed out?)";
+  EXPECT_LT(took, 10s);
+  EXPECT_EQ(redis_.Cli({"SLOWLOG", "LEN"}), "0") << redis_.Cli({"SLOWLOG", "GET", "5"});
+  EXPECT_GT(answered.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  // Only this cache's namespace went; every key reads the store's value again.
+  EXPECT_EQ(redis_.Cli({"DBSIZE"}), absl::StrCat(kFiller + 1));  // the fillers and k7
+  for (int i = 0; i < kOwn; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(*cache.GetOrLoad(absl::StrCat("k", i), loader.fn()), "new");
+  }
 }
 
 TEST_F(CacheTest, TtlIsJitteredWithinTwentyPercent) {
@@ -685,13 +895,13 @@ TEST_F(CacheTest, ValuesAreNamespacedByThePrefix) {
   CountingLoader l1("schema-1"), l2("schema-2");
   EXPECT_EQ(*v1.GetOrLoad("w1", l1.fn()), "schema-1");
   EXPECT_EQ(redis_.Cli({"EXISTS", "cg:test:v1:widgets:w1"}), "1");
-  EXPECT_EQ(redis_.Cli({"GET", "cg:test:v1:widgets:w1"}), "vschema-1");
+  EXPECT_EQ(redis_.Cli({"HGET", "cg:test:v1:widgets:w1", "v"}), "schema-1");
   EXPECT_EQ(redis_.Cli({"EXISTS", "w1"}), "0");
 
   // A new key version never reads the old one's values.
   EXPECT_EQ(*v2.GetOrLoad("w1", l2.fn()), "schema-2");
   EXPECT_EQ(l2.calls.load(), 1);
-  EXPECT_EQ(redis_.Cli({"GET", "cg:test:v2:widgets:w1"}), "vschema-2");
+  EXPECT_EQ(redis_.Cli({"HGET", "cg:test:v2:widgets:w1", "v"}), "schema-2");
 
   // Invalidation stays within its namespace; metrics are per cache name.
   v1.Invalidate({"w1"});
