@@ -17,6 +17,7 @@
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::talent {
@@ -207,7 +208,7 @@ absl::Status TalentDomain::EnsureIndex() {
   index_.clear();
   index_pos_.clear();
   for (auto& row : rows) {
-    IndexEntry e{row.id, row.level, row.region, 0};
+    IndexEntry e{row.id, row.level, row.region, 0, row.revision};
     for (const auto& s : row.matched_skills) {
       int bit = SkillBit(s);
       if (bit >= 0) e.skills |= uint32_t{1} << bit;
@@ -222,10 +223,11 @@ absl::Status TalentDomain::EnsureIndex() {
 void TalentDomain::IndexPut(const v1::Talent& t) {
   std::lock_guard<std::mutex> lock(index_mu_);
   if (!index_loaded_) return;  // the first load reads it from the store
-  IndexEntry e{t.name().substr(8), t.level(), t.region(), SkillMask(t.skills())};
+  IndexEntry e{t.name().substr(8), t.level(), t.region(), SkillMask(t.skills()), store::RevisionOf(t.etag())};
   auto it = index_pos_.find(e.id);
   if (it != index_pos_.end()) {
-    index_[it->second] = std::move(e);
+    // Only a newer revision replaces the entry (see IndexEntry).
+    if (e.revision > index_[it->second].revision) index_[it->second] = std::move(e);
   } else {
     index_pos_[e.id] = index_.size();
     index_.push_back(std::move(e));

@@ -58,12 +58,16 @@ class TalentDomain {
  private:
   // An in-process index of every talent's (id, level, region, skills as a bitmask): matching
   // ranks from it in memory instead of a grouped SQL join. Loaded from the store on first use,
-  // kept current by this process's writes (the only writer of its store).
+  // kept current by this process's writes (the only writer of its store). Each entry carries the
+  // revision of the record it was taken from and is only ever replaced by a newer one: writes
+  // finishing out of order, or an idempotent replay answering with an earlier response, never
+  // move it back.
   struct IndexEntry {
     std::string id;
     int level = 0;
     std::string region;
     uint32_t skills = 0;
+    int64_t revision = 0;
   };
   absl::Status EnsureIndex();
   void IndexPut(const v1::Talent& t);

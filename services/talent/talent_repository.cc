@@ -267,8 +267,8 @@ class SqliteTalentRepository : public TalentRepository {
     return db_->ReadResult<std::vector<MatchRow>>([&](Connection& c) -> absl::StatusOr<std::vector<MatchRow>> {
       std::vector<std::string> marks(skills.size(), "?");
       CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(absl::StrCat(
-          "SELECT t.id, t.level, t.region, group_concat(s.skill, ',') FROM talent_skills s JOIN talents t ON t.id ="
-          " s.talent_id WHERE s.skill IN (", absl::StrJoin(marks, ", "), ") GROUP BY t.id")));
+          "SELECT t.id, t.level, t.region, group_concat(s.skill, ','), t.data FROM talent_skills s JOIN talents t"
+          " ON t.id = s.talent_id WHERE s.skill IN (", absl::StrJoin(marks, ", "), ") GROUP BY t.id")));
       for (size_t i = 0; i < skills.size(); ++i) stmt.Bind(static_cast<int>(i) + 1, skills[i]);
       std::vector<MatchRow> out;
       while (true) {
@@ -279,6 +279,8 @@ class SqliteTalentRepository : public TalentRepository {
         m.level = static_cast<int>(stmt.Int(1));
         m.region = stmt.Text(2);
         m.matched_skills = absl::StrSplit(stmt.Text(3), ',', absl::SkipEmpty());
+        CG_ASSIGN_OR_RETURN(auto record, store::ParseStored<v1::Talent>(stmt.Blob(4)));
+        m.revision = RevisionOf(record.etag());
         out.push_back(std::move(m));
       }
       return out;

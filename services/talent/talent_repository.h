@@ -46,12 +46,13 @@ struct ListQuery {
   int limit = 50;
 };
 
-// One talent's standing against a demand, from the indexed columns (no record parsing).
+// One talent's standing against a demand, from the indexed columns.
 struct MatchRow {
   std::string id;
   int level = 0;
   std::string region;
   std::vector<std::string> matched_skills;
+  int64_t revision = 0;  // of the record these were read from (its etag's sequence)
 };
 
 struct ClusterCounts {

@@ -6,11 +6,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1091,6 +1093,123 @@ TEST_F(TalentTest, MatchingPagesOverLargerPools) {
 }
 
 // ------------------------------------------------------------------ placements
+
+// What matching must say of a talent, from its stored row.
+struct Standing {
+  int score;
+  std::vector<std::string> reasons;
+};
+
+Standing StandingOf(const Demand& demand, const v1::Talent& stored) {
+  MatchRow row{stored.name().substr(8), stored.level(), stored.region(), {}};
+  for (const auto& skill : stored.skills()) {
+    if (std::find(demand.skills().begin(), demand.skills().end(), skill) != demand.skills().end()) {
+      row.matched_skills.push_back(skill);
+    }
+  }
+  Standing out;
+  out.score = TalentDomain::Score(demand, row, &out.reasons);
+  return out;
+}
+
+TEST_F(TalentTest, MatchingUsesTheNewestRevisionAfterAReplay) {
+  ASSERT_NO_FATAL_FAILURE(MustRegister("re-play", NewTalent("回放", {"dairy_processing"}, v1::ENGINEER)));
+  const Demand demand =
+      MustPost(DemandSpec({"dairy_processing", "quality_control", "automation"}, v1::SENIOR_ENGINEER, 1));
+  ASSERT_EQ(MustMatch(enterprise_a_, demand.name()).candidates_size(), 1);  // the index is loaded
+
+  auto update = [&](const std::string& request_id, const std::vector<std::string>& skills, v1::Level level) {
+    v1::UpdateTalentRequest req;
+    req.set_request_id(request_id);
+    req.mutable_talent()->set_name(TalentName("re-play"));
+    for (const auto& skill : skills) req.mutable_talent()->add_skills(skill);
+    req.mutable_talent()->set_level(level);
+    req.mutable_update_mask()->add_paths("skills");
+    req.mutable_update_mask()->add_paths("level");
+    v1::Talent out;
+    grpc::Status s = Call(&Stub::UpdateTalent, hr_, req, &out);
+    EXPECT_TRUE(s.ok()) << Describe(s);
+    return out;
+  };
+  const v1::Talent first = update("re-play-1", {"dairy_processing", "quality_control"}, v1::SENIOR_ENGINEER);
+  const v1::Talent second = update("re-play-2", {"dairy_processing", "quality_control", "automation"}, v1::LEADING);
+  // A client retries the first update: it gets the first answer back, and changes nothing.
+  const v1::Talent replayed = update("re-play-1", {"dairy_processing", "quality_control"}, v1::SENIOR_ENGINEER);
+  EXPECT_EQ(replayed.etag(), first.etag());
+  const v1::Talent stored = GetTalent(hr_, "re-play");
+  EXPECT_EQ(stored.etag(), second.etag());
+
+  const v1::MatchTalentsResponse m = MustMatch(enterprise_a_, demand.name());
+  ASSERT_EQ(m.candidates_size(), 1);
+  const Standing want = StandingOf(demand, stored);
+  EXPECT_EQ(want.score, 100);
+  EXPECT_EQ(m.candidates(0).score(), want.score);
+  EXPECT_THAT(m.candidates(0).reasons(), ElementsAreArray(want.reasons));
+}
+
+TEST_F(TalentTest, MatchingConvergesToTheStoredRowUnderConcurrentUpdates) {
+  const std::vector<std::string> ids = {"conc-a", "conc-b", "conc-c"};
+  for (const auto& id : ids) {
+    ASSERT_NO_FATAL_FAILURE(MustRegister(id, NewTalent(id, {"dairy_processing"}, v1::ENGINEER)));
+  }
+  const Demand demand =
+      MustPost(DemandSpec({"dairy_processing", "quality_control", "automation"}, v1::SENIOR_ENGINEER, 1));
+  ASSERT_EQ(MustMatch(enterprise_a_, demand.name()).candidates_size(), 3);  // the index is loaded
+
+  // Each round, several callers update every talent at once, each to a different profile; the
+  // store keeps the last commit, and so must the matcher.
+  struct Variant {
+    std::vector<std::string> skills;
+    v1::Level level;
+    std::string region;
+  };
+  const std::vector<Variant> variants = {
+      {{"dairy_processing"}, v1::SKILLED_WORKER, kHohhot},
+      {{"dairy_processing", "quality_control"}, v1::ENGINEER, kBaotou},
+      {{"dairy_processing", "automation"}, v1::SENIOR_ENGINEER, kHohhot},
+      {{"quality_control", "automation", "dairy_processing"}, v1::HIGH_LEVEL, kBaotou},
+      {{"automation"}, v1::LEADING, kHohhot},
+      {{"quality_control"}, v1::SKILLED_WORKER, kBaotou},
+  };
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::thread> callers;
+    std::atomic<int> failed{0};
+    for (size_t v = 0; v < variants.size(); ++v) {
+      callers.emplace_back([&, v] {
+        auto stub = v1::TalentService::NewStub(
+            grpc::CreateChannel(absl::StrCat("127.0.0.1:", trt_->port()), grpc::InsecureChannelCredentials()));
+        for (const auto& id : ids) {
+          v1::UpdateTalentRequest req;
+          req.set_request_id(absl::StrCat("conc-", round, "-", v, "-", id));
+          req.mutable_talent()->set_name(TalentName(id));
+          for (const auto& skill : variants[v].skills) req.mutable_talent()->add_skills(skill);
+          req.mutable_talent()->set_level(variants[v].level);
+          req.mutable_talent()->set_region(variants[v].region);
+          for (const char* path : {"skills", "level", "region"}) req.mutable_update_mask()->add_paths(path);
+          v1::Talent out;
+          if (!Invoke(stub.get(), &Stub::UpdateTalent, hr_, req, &out).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& c : callers) c.join();
+    ASSERT_EQ(failed.load(), 0);
+
+    std::map<std::string, Standing> matched;
+    const v1::MatchTalentsResponse m = MustMatch(enterprise_a_, demand.name());
+    for (const auto& c : m.candidates()) {
+      matched[c.talent().name()] = {c.score(), {c.reasons().begin(), c.reasons().end()}};
+    }
+    for (const auto& id : ids) {
+      SCOPED_TRACE(absl::StrCat("round ", round, ", ", id));
+      const Standing want = StandingOf(demand, GetTalent(hr_, id));
+      auto it = matched.find(TalentName(id));
+      ASSERT_NE(it, matched.end());
+      EXPECT_EQ(it->second.score, want.score);
+      EXPECT_THAT(it->second.reasons, ElementsAreArray(want.reasons));
+    }
+  }
+}
 
 TEST_F(TalentTest, PlacementRules) {
   ASSERT_NO_FATAL_FAILURE(
