@@ -10,16 +10,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "services/gateway/http_parser.h"
 
 namespace clustergov::gateway {
 
@@ -27,13 +26,6 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
-
-absl::string_view HttpRequest::Header(absl::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == name) return v;
-  }
-  return {};
-}
 
 class Session;
 
@@ -61,8 +53,6 @@ struct HttpServer::Impl {
 };
 
 namespace {
-
-std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
 
 const char* ReasonFor(int status) {
   switch (status) {
@@ -117,10 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     parser_.emplace();
-    // Checked once the header is in (OnHeader). Not boost::none: Beast 1.74 compares a length with
-    // it as "greater than nothing" and refuses every body.
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
+    http_internal::StartRequest(*parser_, server_->options.max_header_bytes);
     idle_ = buffer_.size() == 0;
     stream_.expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(server_->options.idle_timeout)));
     // The header first, so a refused body (413) is answered knowing the request's headers.
@@ -131,16 +118,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     idle_ = false;
     if (!ec) {
-      auto length = parser_->content_length();
-      if (length.has_value() && *length > server_->options.max_body_bytes) {
-        OnRead(http::error::body_limit);
-        return;
-      }
-      if (parser_->is_done()) {
+      ec = http_internal::HeaderRead(*parser_, server_->options.max_body_bytes);
+      if (ec || parser_->is_done()) {
         OnRead(ec);
         return;
       }
-      parser_->body_limit(static_cast<std::uint64_t>(server_->options.max_body_bytes));  // chunked bodies
       stream_.expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(server_->options.io_timeout)));
       http::async_read(stream_, buffer_, *parser_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
@@ -150,37 +132,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
-        ec == net::error::eof || ec == net::error::connection_reset || closed_) {
-      Close();
+    std::optional<ParsedHttpRequest> parsed;
+    if (!closed_) parsed = http_internal::FinishRequest(*parser_, ec);
+    if (!parsed.has_value()) {
+      Close();  // the client went away, or a transport error: nobody to answer
       return;
     }
-    HttpRequest request;
-    request.client_ip = client_ip_;
-    if (ec) {
-      if (ec.category() != beast::error_code(http::error::body_limit).category()) {
-        Close();  // a transport error: nobody to answer
-        return;
-      }
-      request.read_error = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
-      if (!parser_->is_header_done()) {
-        request.method = "GET";
-        request.target = "/";
-        Dispatch(std::move(request), 11, /*keep_alive=*/false);
-        return;
-      }
-    }
-    auto& msg = parser_->get();
-    request.method = ToString(msg.method_string());
-    request.target = ToString(msg.target());
-    request.headers.reserve(16);
-    for (const auto& field : msg) {
-      request.headers.emplace_back(absl::AsciiStrToLower(ToString(field.name_string())), ToString(field.value()));
-    }
-    bool keep_alive = msg.keep_alive() && request.read_error == 0;
-    unsigned version = msg.version();
-    if (request.read_error == 0) request.body = std::move(msg.body());
-    Dispatch(std::move(request), version, keep_alive);
+    parsed->request.client_ip = client_ip_;
+    Dispatch(std::move(parsed->request), parsed->version, parsed->keep_alive);
   }
 
   void Dispatch(HttpRequest request, unsigned version, bool keep_alive) {
@@ -249,7 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http_internal::RequestParser> parser_;
   std::string client_ip_;
   std::string drain_buffer_;
   size_t drained_ = 0;

@@ -3,8 +3,9 @@
 // An HTTP/1.1 server on Boost.Beast/Asio: a few I/O threads serve every connection
 // asynchronously (keep-alive, pipelined requests answered in order, no thread per connection).
 // The handler answers through a Responder that may be called later from any thread, so request
-// handling never blocks an I/O thread. Beast stays inside http_server.cc; Boost's exceptions are
-// caught there.
+// handling never blocks an I/O thread. Each request is read as ParseHttpRequest (http_request.h)
+// reads one from bytes. Beast stays inside http_server.cc and http_request.cc; Boost's exceptions
+// are caught there.
 
 #include <functional>
 #include <memory>
@@ -15,28 +16,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "services/gateway/http_request.h"
 
 namespace clustergov::gateway {
-
-struct HttpRequest {
-  std::string method;                                        // "GET"
-  std::string target;                                        // "/v1/clusters?pageSize=2"
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::string body;
-  std::string client_ip;
-  // 0, or the status the server already decided on while reading: 413 (body too large) or 400
-  // (malformed request). The handler still writes the answer; the connection is closed after it.
-  int read_error = 0;
-
-  // The first header named `name` (lower case), or "".
-  absl::string_view Header(absl::string_view name) const;
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
 
 // Call exactly once, from any thread.
 using Responder = std::function<void(HttpResponse)>;

@@ -50,6 +50,7 @@
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
+#include "services/gateway/http_request.h"
 #include "services/gateway/json_printer.h"
 #include "services/gateway/path_template.h"
 #include "services/gateway/routes.h"
@@ -407,6 +408,42 @@ TEST(PathTemplateTest, ParsesAndMatchesVariablesVerbsAndWildcards) {
   for (const char* bad : {"v1/x", "/v1/{name", "/v1/{=x}", "/v1/**/x", "/v1/{a={b}}", "/v1/x:"}) {
     EXPECT_FALSE(PathTemplate::Parse(bad).ok()) << bad;
   }
+}
+
+TEST(HttpRequestTest, ParsesPipelinedRequestsAndRefusesWhatTheServerRefuses) {
+  std::string two =
+      "PATCH /v1/clusters/a?updateMask=x HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}GET /healthz HTTP/1.0\r\n\r\n";
+  size_t consumed = 0;
+  auto first = ParseHttpRequest(two, 1024, 1024, &consumed);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->request.read_error, 0);
+  EXPECT_EQ(first->request.method, "PATCH");
+  EXPECT_EQ(first->request.target, "/v1/clusters/a?updateMask=x");
+  EXPECT_EQ(first->request.Header("content-type"), "application/json");  // names lower-cased
+  EXPECT_EQ(first->request.body, "{}");
+  EXPECT_TRUE(first->keep_alive);
+  auto second = ParseHttpRequest(absl::string_view(two).substr(consumed), 1024, 1024, &consumed);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->request.target, "/healthz");
+  EXPECT_EQ(second->version, 10u);
+  EXPECT_FALSE(second->keep_alive);
+
+  EXPECT_FALSE(ParseHttpRequest("", 1024, 1024).has_value());  // nothing to answer
+  auto body = ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n{}", 1024, 1024);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ(body->request.read_error, 413);
+  EXPECT_EQ(body->request.method, "POST");  // the header is known
+  EXPECT_FALSE(body->keep_alive);
+  auto header = ParseHttpRequest(absl::StrCat("GET / HTTP/1.1\r\nX: ", std::string(2000, 'x'), "\r\n\r\n"), 1024, 1024);
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->request.read_error, 431);
+  auto truncated = ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}", 1024, 1024);
+  ASSERT_TRUE(truncated.has_value());
+  EXPECT_EQ(truncated->request.read_error, 400);
+  auto junk = ParseHttpRequest("\x01\x02 nonsense\r\n\r\n", 1024, 1024);
+  ASSERT_TRUE(junk.has_value());
+  EXPECT_EQ(junk->request.read_error, 400);
 }
 
 TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
