@@ -16,6 +16,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/type.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver.h"
@@ -184,6 +185,10 @@ absl::Status SetScalar(pb::Message* msg, const FieldDescriptor* f, const std::st
       std::string v = value;
       if (f->type() == FieldDescriptor::TYPE_BYTES) {
         if (!absl::Base64Unescape(value, &v) && !absl::WebSafeBase64Unescape(value, &v)) return bad("expected base64");
+      } else if (!pb::internal::IsStructurallyValidUTF8(value)) {
+        // The backend could not parse the request (proto3 strings are UTF-8): refused here, and
+        // the value is not echoed.
+        return InvalidField(name, "not UTF-8 text once percent-decoded");
       }
       repeated ? r->AddString(msg, f, std::move(v)) : r->SetString(msg, f, std::move(v));
       return absl::OkStatus();
@@ -347,6 +352,9 @@ absl::StatusOr<std::string> Transcoder::BuildRequest(const Route& route, const s
     absl::string_view tag = absl::StripAsciiWhitespace(if_match);
     absl::ConsumePrefix(&tag, "W/");
     if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+    if (!pb::internal::IsStructurallyValidUTF8(tag.data(), static_cast<int>(tag.size()))) {
+      return absl::InvalidArgumentError("If-Match: the entity tag is not UTF-8 text");
+    }
     if (!tag.empty() && tag != "*") {
       pb::Message* holder = Holder(msg.get(), route.etag_path, factory);
       const FieldDescriptor* etag = route.etag_path.back();
@@ -361,34 +369,32 @@ absl::StatusOr<std::string> Transcoder::BuildRequest(const Route& route, const s
 }
 
 absl::StatusOr<std::string> Transcoder::ResponseToJson(const Route& route, const std::string& bytes) const {
-  if (options_.fast && !options_.pretty) {
-    std::unique_ptr<pb::Message> msg(route.response_prototype->New());
-    std::string json;
-    if (msg->ParseFromString(bytes) && PrintJson(*msg, options_.emit_defaults, &json)) return json;
-  }
-  pb::util::JsonPrintOptions print;
-  print.always_print_primitive_fields = options_.emit_defaults;
-  print.add_whitespace = options_.pretty;
-  std::string json;
-  auto s = pb::util::BinaryToJsonString(resolver_.get(), route.response_type_url, bytes, &json, print);
-  if (!s.ok()) return absl::InternalError(absl::StrCat("response does not convert to JSON: ", s.message().as_string()));
-  return json;
+  return Print(*route.response_prototype, route.response_type_url, bytes, options_.fast && !options_.pretty,
+               options_.pretty);
 }
 
 absl::StatusOr<std::string> Transcoder::ToJson(const std::string& type_name, const std::string& bytes) const {
   const pb::Descriptor* type = routes_->pool().FindMessageTypeByName(type_name);
   if (type == nullptr) return absl::NotFoundError(absl::StrCat("no message type ", type_name));
-  if (options_.fast) {
-    std::unique_ptr<pb::Message> msg(routes_->factory().GetPrototype(type)->New());
-    std::string json;
-    if (msg->ParseFromString(bytes) && PrintJson(*msg, options_.emit_defaults, &json)) return json;
+  return Print(*routes_->factory().GetPrototype(type), absl::StrCat(kTypeUrlPrefix, "/", type_name), bytes,
+               options_.fast, /*pretty=*/false);
+}
+
+absl::StatusOr<std::string> Transcoder::Print(const pb::Message& prototype, const std::string& type_url,
+                                              const std::string& bytes, bool fast, bool pretty) const {
+  // Parsed first: protobuf's binary-to-JSON converter does not return on some malformed bytes.
+  std::unique_ptr<pb::Message> msg(prototype.New());
+  if (!msg->ParseFromString(bytes)) {
+    return absl::InternalError(absl::StrCat("bytes do not parse as ", prototype.GetDescriptor()->full_name()));
   }
+  std::string json;
+  if (fast && PrintJson(*msg, options_.emit_defaults, &json)) return json;
+  json.clear();
   pb::util::JsonPrintOptions print;
   print.always_print_primitive_fields = options_.emit_defaults;
-  std::string json;
-  auto s =
-      pb::util::BinaryToJsonString(resolver_.get(), absl::StrCat(kTypeUrlPrefix, "/", type_name), bytes, &json, print);
-  if (!s.ok()) return absl::InternalError(s.message().as_string());
+  print.add_whitespace = pretty;
+  auto s = pb::util::BinaryToJsonString(resolver_.get(), type_url, msg->SerializeAsString(), &json, print);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("does not convert to JSON: ", s.message().as_string()));
   return json;
 }
 

@@ -13,9 +13,12 @@
 #include "absl/strings/string_view.h"
 #include "services/gateway/routes.h"
 
-namespace google::protobuf::util {
+namespace google::protobuf {
+class Message;
+namespace util {
 class TypeResolver;
-}  // namespace google::protobuf::util
+}  // namespace util
+}  // namespace google::protobuf
 
 namespace clustergov::gateway {
 
@@ -45,10 +48,15 @@ class Transcoder {
   // The top-level `etag` of a response, read from its wire bytes (empty when none).
   static std::string ResponseEtag(const Route& route, const std::string& bytes);
 
-  // JSON of any message of the pool given its wire bytes and full type name.
+  // JSON of any message of the pool given its wire bytes and full type name; INTERNAL when the bytes
+  // do not parse as it, NOT_FOUND for a type the pool lacks.
   absl::StatusOr<std::string> ToJson(const std::string& type_name, const std::string& bytes) const;
 
  private:
+  // `bytes` as JSON of the prototype's type; INTERNAL when they do not parse as it.
+  absl::StatusOr<std::string> Print(const google::protobuf::Message& prototype, const std::string& type_url,
+                                    const std::string& bytes, bool fast, bool pretty) const;
+
   const RouteTable* routes_;
   JsonOutputOptions options_;
   std::unique_ptr<google::protobuf::util::TypeResolver> resolver_;

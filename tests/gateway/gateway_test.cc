@@ -34,6 +34,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "clustergov/enterprises/v1/enterprises.pb.h"
 #include "common/server/client.h"
+#include "common/status/status.h"
 #include "common/server/runtime.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -69,6 +70,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
@@ -468,6 +470,50 @@ TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
   ASSERT_NE(m.route, nullptr);
   EXPECT_EQ(m.route->grpc_method, "/clustergov.clusters.v1.ClustersService/UpdateTaskProgress");
   EXPECT_EQ((*table)->Match("GET", "/v1/nothing").allowed_methods.size(), 0u);
+}
+
+// Found by the transcoder fuzz target (tests/fuzz/transcoder_fuzz.cc): text that is not UTF-8
+// once percent-decoded, in a path variable, a query parameter or If-Match, was put into the
+// request's proto3 string fields, which the backend then failed to parse.
+TEST(TranscoderTest, TextThatIsNotUtf8IsRefusedBeforeTheBackend) {
+  auto table = RouteTable::LoadFile(CLUSTERGOV_DESCRIPTOR_SET);
+  ASSERT_TRUE(table.ok()) << table.status();
+  Transcoder transcoder(table->get(), {});
+  RouteMatch get = (*table)->Match("GET", "/v1/clusters/a%D9b");
+  ASSERT_NE(get.route, nullptr);
+  auto built = transcoder.BuildRequest(*get.route, get.values, "", "", "");
+  EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument) << built.status();
+  EXPECT_THAT(GetFieldViolations(built.status()), ElementsAre(Field(&FieldViolation::field, "name")));
+
+  RouteMatch list = (*table)->Match("GET", "/v1/clusters");
+  ASSERT_NE(list.route, nullptr);
+  built = transcoder.BuildRequest(*list.route, list.values, "filter=%FF", "", "");
+  EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument) << built.status();
+  EXPECT_TRUE(transcoder.BuildRequest(*list.route, list.values, "filter=industry%3D%E4%B9%B3", "", "").ok());
+
+  RouteMatch patch = (*table)->Match("PATCH", "/v1/clusters/hohhot-dairy");
+  ASSERT_NE(patch.route, nullptr);
+  built = transcoder.BuildRequest(*patch.route, patch.values, "", "{}", "\"e\x89\"");
+  EXPECT_EQ(built.status().code(), absl::StatusCode::kInvalidArgument) << built.status();
+  EXPECT_TRUE(transcoder.BuildRequest(*patch.route, patch.values, "", "{}", "\"e1\"").ok());
+}
+
+// Found by the transcoder fuzz target: bytes that do not parse as the response type were handed to
+// protobuf's binary-to-JSON converter, which never returned on these (it kept rendering a packed
+// field). They are refused as INTERNAL (500) instead.
+TEST(TranscoderTest, ResponseBytesThatDoNotParseAreRefused) {
+  auto table = RouteTable::LoadFile(CLUSTERGOV_DESCRIPTOR_SET);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const std::string bytes("/v1/clus\xff\xff\xff\xffters/v1/an}nualRepello\x12\x03");
+  for (bool fast : {true, false}) {
+    Transcoder transcoder(table->get(), {/*emit_defaults=*/false, /*pretty=*/!fast, /*fast=*/fast});
+    for (const auto& route : (*table)->routes()) {
+      auto json = transcoder.ResponseToJson(*route, bytes);
+      EXPECT_EQ(json.status().code(), absl::StatusCode::kInternal) << route->grpc_method;
+      auto any = transcoder.ToJson(route->response_prototype->GetDescriptor()->full_name(), bytes);
+      EXPECT_EQ(any.status().code(), absl::StatusCode::kInternal) << route->grpc_method;
+    }
+  }
 }
 
 TEST(JsonPrinterTest, AgreesWithProtobufsPrinter) {
