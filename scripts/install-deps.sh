@@ -10,6 +10,7 @@ PACKAGES=(
   libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
   libboost-dev libgtest-dev libgmock-dev
   redis-server nghttp2-client prometheus wrk python3 curl iproute2
+  clang libclang-rt-14-dev
 )
 
 missing=()
