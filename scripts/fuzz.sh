@@ -16,11 +16,11 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-$(nproc)}
 
-mode=fuzz
+mode="fuzz"
 case "${1:-}" in
-  --test) mode=test; shift ;;
-  --build) mode=build; shift ;;
-  -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --test) mode="test"; shift ;;
+  --build) mode="build"; shift ;;
+  -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 esac
 
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
@@ -45,7 +45,7 @@ if ((${#targets[@]} == 0)); then
 fi
 for t in "${targets[@]}"; do
   if [[ ! -x "$BUILD_DIR/tests/fuzz/$t" ]]; then
-    echo "fuzz.sh: no fuzz target $t (targets: $(ls tests/fuzz/corpus | tr '\n' ' '))" >&2
+    echo "fuzz.sh: no fuzz target $t (targets: $(cd tests/fuzz/corpus && echo *))" >&2
     exit 2
   fi
   echo "fuzz.sh: $t for $seconds s"
