@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/auth/auth.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status/status.h"
@@ -87,6 +88,8 @@ constexpr char kAllowedRequestHeaders[] = "authorization, content-type, x-reques
 constexpr char kExposedHeaders[] = "x-request-id, etag, retry-after";
 constexpr char kJson[] = "application/json";
 constexpr char kUnmatchedRoute[] = "unmatched";
+// "Bearer " and the longest token the services accept.
+constexpr size_t kMaxAuthorizationBytes = 7 + kMaxBearerTokenBytes;
 
 // Bounded label values: the methods HTTP defines, anything else is OTHER.
 std::string MethodLabel(absl::string_view method) {
@@ -431,6 +434,17 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
   const Route& route = *match.route;
   ex->route = route.path.text();
 
+  // A token the services would refuse is refused here, before any backend call: sent on, it
+  // would exceed the backend connection's metadata limit and the transport, not the service,
+  // would answer (on a connection other callers share).
+  absl::string_view authorization = request.Header("authorization");
+  if (authorization.size() > kMaxAuthorizationBytes) {
+    ex->Finish(Error(401, absl::UnauthenticatedError(absl::StrCat("Authorization header longer than ",
+                                                                  kMaxAuthorizationBytes, " bytes (a bearer token ",
+                                                                  "may have at most ", kMaxBearerTokenBytes, ")"))));
+    return;
+  }
+
   absl::string_view content_type = request.Header("content-type");
   if (!absl::StripAsciiWhitespace(request.body).empty() && !content_type.empty() && !IsJsonContentType(content_type)) {
     ex->Finish(Error(415, absl::InvalidArgumentError(
@@ -443,7 +457,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
     return;
   }
   CallMetadata md;
-  md.authorization = std::string(request.Header("authorization"));
+  md.authorization = std::string(authorization);
   md.request_id = ex->request_id;
   absl::string_view forwarded = request.Header("x-forwarded-for");
   md.forwarded_for = forwarded.empty() ? request.client_ip : absl::StrCat(forwarded, ", ", request.client_ip);

@@ -13,11 +13,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <string>
@@ -954,6 +956,59 @@ TEST_F(GatewayTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 160);
+}
+
+TEST_F(GatewayTest, AnOversizedAuthorizationIs401AndOtherCallersAreUnaffected) {
+  const std::string huge = std::string(10 * 1024, 'a');
+  Response once = Get("/v1/clusters/hohhot-dairy", huge);
+  ASSERT_EQ(once.status, 401) << once;
+  ErrorBody e = ParseError(once);
+  EXPECT_EQ(e.code, 16);
+  EXPECT_THAT(e.message, HasSubstr("Authorization header longer than"));
+
+  // The offender sends its token over and over while others use the same gateway (and so the
+  // same backend connection): only the offender is refused.
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0}, offender_other{0};
+  std::thread offender([&] {
+    HttpConnection c(port_);
+    while (!stop.load()) {
+      if (!c.Send(RawRequest("GET", "/v1/clusters/hohhot-dairy", "", {{"Authorization", "Bearer " + huge}}))) break;
+      Response r = c.Read();
+      (r.status == 401 ? refused : offender_other)++;
+      if (r.status != 401) break;
+    }
+  });
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      HttpConnection c(port_);
+      for (int k = 0; k < 40; ++k) {
+        if (!c.Send(RawRequest("GET", "/v1/clusters/hohhot-dairy", "", {{"Authorization", "Bearer " + gov_}}))) return;
+        Response r = c.Read();
+        if (r.status == 200) {
+          ++ok;
+        } else {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(absl::StrCat(r.status, " ", r.body.substr(0, 200)));
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  stop.store(true);
+  offender.join();
+  EXPECT_EQ(ok.load(), 160) << (failures.empty() ? "" : failures.front());
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(offender_other.load(), 0);
+
+  // Refused before any backend call: with the backend down it is still 401, not 503.
+  StopClusters();
+  Response down = Get("/v1/clusters/hohhot-dairy", huge);
+  EXPECT_EQ(down.status, 401) << down;
 }
 
 TEST_F(GatewayTest, RateLimitPerClientAnswers429WithRetryAfter) {
