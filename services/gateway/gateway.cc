@@ -26,6 +26,7 @@
 #include "services/gateway/errors.h"
 #include "services/gateway/json.h"
 #include "services/gateway/openapi.h"
+#include "services/gateway/path_template.h"
 #include "services/gateway/rate_limiter.h"
 #include "services/gateway/routes.h"
 
@@ -304,6 +305,10 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
   absl::string_view query = qmark == absl::string_view::npos ? absl::string_view() : target.substr(qmark + 1);
   if (path.empty() || path[0] != '/') {
     ex->Finish(Error(400, absl::InvalidArgumentError("request target must be an absolute path")));
+    return;
+  }
+  if (auto s = CheckRequestTarget(path, query); !s.ok()) {
+    ex->Finish(Error(400, s));
     return;
   }
 

@@ -4,7 +4,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/stubs/common.h"
 
 namespace clustergov::gateway {
 namespace {
@@ -127,6 +129,49 @@ bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
     }
   }
   return true;
+}
+
+namespace {
+
+// Part of a request target as a message shows it: escaped, at most 64 bytes of it.
+std::string Shown(absl::string_view raw) {
+  constexpr size_t kShown = 64;
+  return absl::StrCat("\"", absl::CHexEscape(raw.substr(0, kShown)), raw.size() > kShown ? "..." : "", "\"");
+}
+
+bool IsUtf8(const std::string& s) { return google::protobuf::internal::IsStructurallyValidUTF8(s); }
+
+}  // namespace
+
+absl::Status DecodeQueryParameter(absl::string_view pair, std::string* key, std::string* value) {
+  auto eq = pair.find('=');
+  if (!PercentDecode(pair.substr(0, eq), /*plus_is_space=*/true, key) ||
+      !PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), /*plus_is_space=*/true, value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("query parameter ", Shown(pair), ": malformed percent-encoding (a '%' takes two hex digits)"));
+  }
+  if (!IsUtf8(*key) || !IsUtf8(*value)) {
+    return absl::InvalidArgumentError(absl::StrCat("query parameter ", Shown(pair), ": not UTF-8 once decoded"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRequestTarget(absl::string_view path, absl::string_view query) {
+  std::string decoded;
+  for (absl::string_view segment : absl::StrSplit(path, '/')) {
+    if (!PercentDecode(segment, /*plus_is_space=*/false, &decoded)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path segment ", Shown(segment), ": malformed percent-encoding (a '%' takes two hex digits)"));
+    }
+    if (!IsUtf8(decoded)) {
+      return absl::InvalidArgumentError(absl::StrCat("path segment ", Shown(segment), ": not UTF-8 once decoded"));
+    }
+  }
+  std::string key, value;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    if (auto s = DecodeQueryParameter(pair, &key, &value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PathTemplate> PathTemplate::Parse(absl::string_view text) {

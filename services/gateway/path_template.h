@@ -63,4 +63,13 @@ std::vector<absl::string_view> SplitPath(absl::string_view path);
 // Percent-decodes `in`; `plus_is_space` for query strings. False on a malformed escape.
 bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out);
 
+// Decodes one query parameter, "key=value" or "key" (an empty value). INVALID_ARGUMENT saying
+// what is wrong when an escape is malformed ("%zz") or the decoded text is not UTF-8.
+absl::Status DecodeQueryParameter(absl::string_view pair, std::string* key, std::string* value);
+
+// A request target's path (still percent-encoded) and query, checked before any routing: every
+// path segment and query parameter must decode (no malformed escape) to UTF-8 text.
+// INVALID_ARGUMENT naming the part otherwise.
+absl::Status CheckRequestTarget(absl::string_view path, absl::string_view query);
+
 }  // namespace clustergov::gateway

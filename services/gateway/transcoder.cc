@@ -311,12 +311,8 @@ absl::StatusOr<std::string> Transcoder::BuildRequest(const Route& route, const s
   // Query parameters: any field not bound by the path or the body, by proto or JSON name, dotted.
   if (!query.empty()) {
     for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-      auto eq = pair.find('=');
       std::string key, value;
-      if (!PercentDecode(pair.substr(0, eq), true, &key) ||
-          !PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
-        return absl::InvalidArgumentError(absl::StrCat("malformed query parameter \"", pair, "\""));
-      }
+      if (auto s = DecodeQueryParameter(pair, &key, &value); !s.ok()) return s;
       if (key.empty()) continue;
       if (route.body == "*") {
         return InvalidField(key, "unknown query parameter: the request body carries the whole request");

@@ -830,6 +830,45 @@ TEST_F(GatewayTest, UnknownFieldsMalformedJsonWrongTypesAndContentTypes) {
   EXPECT_EQ(Get("/v1/clusters/gw-two", gov_).status, 404);
 }
 
+TEST_F(GatewayTest, MalformedPercentEncodingAndInvalidUtf8InTheTargetAre400) {
+  // Refused by the gateway itself, before routing: a bad escape is not a "wrong method".
+  struct Case {
+    std::string method;
+    std::string target;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"GET", "/v1/clusters/%zz", "malformed percent-encoding"},
+      {"PATCH", "/v1/clusters/%zz", "malformed percent-encoding"},
+      {"GET", "/v1/clusters/hohhot-dairy%2", "malformed percent-encoding"},
+      {"GET", "/v1/clusters/%FF", "not UTF-8"},
+      {"GET", "/v1/clusters/%C3%28", "not UTF-8"},
+      {"GET", "/v1/clusters/%ED%A0%80", "not UTF-8"},  // a UTF-16 surrogate
+      {"GET", "/v1/clusters?filter=%zz", "malformed percent-encoding"},
+      {"GET", "/v1/clusters?pageSize=2&filter=industry%20%3D%20%22%E4%B9%B3%22%FF", "not UTF-8"},
+      {"GET", "/v1/clusters?%FF=1", "not UTF-8"},
+      {"DELETE", "/v1/clusters/hohhot-dairy?reason=%E5%90", "not UTF-8"},
+  };
+  for (const auto& c : cases) {
+    Response r = Http(c.method, c.target, "", gov_);
+    EXPECT_EQ(r.status, 400) << c.method << " " << c.target << " -> " << r;
+    ErrorBody e = ParseError(r);
+    EXPECT_EQ(e.code, 3) << c.target;
+    EXPECT_THAT(e.message, HasSubstr(c.message)) << c.target;
+    EXPECT_FALSE(r.Has("allow")) << c.target;
+  }
+  // Raw bytes that are not UTF-8 are refused too.
+  Response raw = Http("GET", "/v1/clusters/\xff\xfe", "", gov_);
+  EXPECT_EQ(raw.status, 400) << raw;
+  // Nothing was deleted; well-formed UTF-8 still passes through, decoded.
+  EXPECT_EQ(Get("/v1/clusters/hohhot-dairy", gov_).status, 200);
+  Response utf8 = Get(absl::StrCat("/v1/clusters?filter=",
+                                   Escape("display_name_zh = \"呼和浩特乳制品先进制造业集群\"")),
+                      gov_);
+  ASSERT_EQ(utf8.status, 200) << utf8;
+  EXPECT_THAT(utf8.body, HasSubstr("clusters/hohhot-dairy"));
+}
+
 TEST_F(GatewayTest, BodyLimitIs413AndTheServerStaysUsable) {
   GatewayConfig config = DefaultConfig();
   config.http.max_body_bytes = 2048;
