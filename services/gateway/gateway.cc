@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <unordered_map>
@@ -23,6 +24,7 @@
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/gateway/conditional.h"
 #include "services/gateway/errors.h"
 #include "services/gateway/json.h"
 #include "services/gateway/openapi.h"
@@ -461,17 +463,26 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
     ex->Finish(Error(HttpStatusFromCode(static_cast<int>(bytes.status().code())), bytes.status()));
     return;
   }
+  // If-None-Match on a GET whose response carries an etag: parsed now, compared with the answer.
+  std::optional<EntityTagList> if_none_match;
+  absl::string_view none_match_header = request.Header("if-none-match");
+  if (request.method == "GET" && route.response_etag_number != 0 && !none_match_header.empty()) {
+    auto list = ParseEntityTags("If-None-Match", none_match_header);
+    if (!list.ok()) {
+      ex->Finish(Error(400, list.status()));
+      return;
+    }
+    if_none_match = *std::move(list);
+  }
   CallMetadata md;
   md.authorization = std::string(authorization);
   md.request_id = ex->request_id;
   absl::string_view forwarded = request.Header("x-forwarded-for");
   md.forwarded_for = forwarded.empty() ? request.client_ip : absl::StrCat(forwarded, ", ", request.client_ip);
   md.timeout = config_.backend_timeout;
-  std::string if_none_match(request.Header("if-none-match"));
-  bool is_get = request.method == "GET";
   backends_->Call(
       route.service, route.grpc_method, std::move(*bytes), md,
-      [this, ex, &route, if_none_match, is_get](CallResult result) {
+      [this, ex, &route, if_none_match = std::move(if_none_match)](CallResult result) {
         HttpResponse r;
         if (result.code != 0) {
           r.status = HttpStatusFromCode(result.code);
@@ -480,15 +491,11 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
           return;
         }
         std::string etag = Transcoder::ResponseEtag(route, result.response);
-        if (!etag.empty()) {
-          std::string quoted = absl::StrCat("\"", etag, "\"");
-          if (is_get && (if_none_match == quoted || if_none_match == etag)) {
-            r.status = 304;
-            r.headers.emplace_back("ETag", quoted);
-            ex->Finish(std::move(r));
-            return;
-          }
-          r.headers.emplace_back("ETag", std::move(quoted));
+        if (!etag.empty()) r.headers.emplace_back("ETag", absl::StrCat("\"", etag, "\""));
+        if (if_none_match.has_value() && NoneMatchHolds(*if_none_match, etag)) {
+          r.status = 304;
+          ex->Finish(std::move(r));
+          return;
         }
         auto json = transcoder_->ResponseToJson(route, result.response);
         if (!json.ok()) {

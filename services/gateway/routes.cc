@@ -122,13 +122,19 @@ absl::StatusOr<std::unique_ptr<Route>> MakeRoute(const pb::MethodDescriptor* met
     return absl::FailedPreconditionError(absl::StrCat(where, ": response_body is not supported; route skipped"));
   }
 
-  // If-Match fills the request's etag, or the body message's (UpdateCluster carries cluster.etag).
+  // If-Match fills the request's etag, or that of the body message when the path names it, i.e.
+  // it is an existing resource (UpdateCluster carries cluster.etag and binds cluster.name;
+  // CreateCluster's cluster.etag is output-only).
   auto is_etag = [](const pb::FieldDescriptor* f) {
     return f != nullptr && f->type() == pb::FieldDescriptor::TYPE_STRING && !f->is_repeated();
   };
+  bool path_names_body = false;
+  for (const auto& fields : route->variable_fields) {
+    path_names_body = path_names_body || (route->body_field != nullptr && fields.front() == route->body_field);
+  }
   if (const auto* etag = input->FindFieldByName("etag"); is_etag(etag)) {
     route->etag_path = {etag};
-  } else if (route->body_field != nullptr && !route->body_field->is_repeated() &&
+  } else if (path_names_body && !route->body_field->is_repeated() &&
              route->body_field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
     if (const auto* inner = route->body_field->message_type()->FindFieldByName("etag"); is_etag(inner)) {
       route->etag_path = {route->body_field, inner};

@@ -39,7 +39,8 @@ struct Route {
   const google::protobuf::Message* response_prototype = nullptr;
   std::string request_type_url;   // "type.googleapis.com/<request type>"
   std::string response_type_url;  // "type.googleapis.com/<response type>"
-  // The string field an If-Match header fills: the request's `etag`, or the body message's.
+  // The string field an If-Match header fills: the request's `etag`, or the body message's when
+  // the path names that message (an update); empty: the route takes no If-Match.
   std::vector<const google::protobuf::FieldDescriptor*> etag_path;
   // The response's top-level string `etag` field number (0: none), echoed as the ETag header.
   int response_etag_number = 0;

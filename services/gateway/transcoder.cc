@@ -22,6 +22,7 @@
 #include "google/protobuf/util/type_resolver.h"
 #include "google/protobuf/util/type_resolver_util.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "services/gateway/conditional.h"
 #include "services/gateway/json_printer.h"
 
 namespace clustergov::gateway {
@@ -343,19 +344,24 @@ absl::StatusOr<std::string> Transcoder::BuildRequest(const Route& route, const s
     }
   }
 
-  // If-Match: "abc", W/"abc" or abc fill an unset etag; "*" means any version.
-  if (!if_match.empty() && !route.etag_path.empty()) {
-    absl::string_view tag = absl::StripAsciiWhitespace(if_match);
-    absl::ConsumePrefix(&tag, "W/");
-    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
-    if (!pb::internal::IsStructurallyValidUTF8(tag.data(), static_cast<int>(tag.size()))) {
+  // If-Match (conditional.h): its one strong entity tag fills an unset etag; "*" means any version.
+  if (!if_match.empty()) {
+    if (route.etag_path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("If-Match: ", route.http_method, " ", route.path.text(),
+                                                     " has no etag to compare; send the request without it"));
+    }
+    auto list = ParseEntityTags("If-Match", if_match);
+    if (!list.ok()) return list.status();
+    auto tag = IfMatchEtag(*list);
+    if (!tag.ok()) return tag.status();
+    if (!pb::internal::IsStructurallyValidUTF8(*tag)) {
       return absl::InvalidArgumentError("If-Match: the entity tag is not UTF-8 text");
     }
-    if (!tag.empty() && tag != "*") {
+    if (!tag->empty()) {
       pb::Message* holder = Holder(msg.get(), route.etag_path, factory);
       const FieldDescriptor* etag = route.etag_path.back();
       if (holder->GetReflection()->GetString(*holder, etag).empty()) {
-        holder->GetReflection()->SetString(holder, etag, std::string(tag));
+        holder->GetReflection()->SetString(holder, etag, *std::move(tag));
       }
     }
   }

@@ -37,7 +37,9 @@ class Transcoder {
 
   // The request message's wire bytes. INVALID_ARGUMENT carrying google.rpc.BadRequest field
   // violations (an unknown JSON field or query parameter is named; malformed JSON is reported as
-  // such). `if_match` (an If-Match header) fills the route's etag field when the request sets none.
+  // such). `if_match` (an If-Match header, conditional.h) fills the route's etag field when the
+  // request sets none; INVALID_ARGUMENT when it is malformed or the route has no etag, ABORTED
+  // when it cannot match.
   absl::StatusOr<std::string> BuildRequest(const Route& route, const std::vector<std::string>& path_values,
                                            absl::string_view query, absl::string_view body,
                                            absl::string_view if_match) const;

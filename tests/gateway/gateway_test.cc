@@ -691,6 +691,90 @@ TEST_F(GatewayTest, CreateUpdateDeleteUndeleteRoundTripBodyQueryAndIfMatch) {
   EXPECT_EQ(ParseError(twice).code, 9);
 }
 
+TEST_F(GatewayTest, IfNoneMatchTakesListsStarAndWeakValidators) {
+  Response r = Get("/v1/clusters/hohhot-dairy", gov_);
+  ASSERT_EQ(r.status, 200) << r;
+  const std::string etag = r.Header("etag");  // "abc"
+  ASSERT_GT(etag.size(), 2u);
+  const std::string opaque = etag.substr(1, etag.size() - 2);
+  auto get = [&](const std::string& if_none_match) {
+    return Http("GET", "/v1/clusters/hohhot-dairy", "", gov_, {{"If-None-Match", if_none_match}});
+  };
+  // RFC 9110 13.1.2: weak comparison over a list, or "*".
+  for (const std::string& matching :
+       {etag, opaque, absl::StrCat("W/", etag), absl::StrCat("\"other\", ", etag),
+        absl::StrCat("W/\"x\",W/", etag, ", \"y\""), absl::StrCat(" , ", etag, " ,"), absl::StrCat("\"a,b\", ", etag), std::string("*")}) {
+    Response m = get(matching);
+    EXPECT_EQ(m.status, 304) << matching << " -> " << m;
+    EXPECT_TRUE(m.body.empty()) << matching;
+    EXPECT_EQ(m.Header("etag"), etag) << matching;
+  }
+  for (const std::string& other : {std::string("\"other\""), std::string("W/\"other\", \"x\"")}) {
+    Response m = get(other);
+    EXPECT_EQ(m.status, 200) << other << " -> " << m;
+    EXPECT_EQ(FromJson<clusters::v1::Cluster>(m.body).name(), "clusters/hohhot-dairy");
+  }
+  for (const std::string& malformed : {absl::StrCat("\"", opaque), absl::StrCat(etag, " ", etag),
+                                       absl::StrCat("*, ", etag)}) {
+    Response m = get(malformed);
+    EXPECT_EQ(m.status, 400) << malformed << " -> " << m;
+    EXPECT_THAT(ParseError(m).message, HasSubstr("If-None-Match")) << malformed;
+  }
+  // A list answer carries no etag: If-None-Match does not apply there.
+  Response list = Http("GET", "/v1/clusters?pageSize=1", "", gov_, {{"If-None-Match", "*"}});
+  EXPECT_EQ(list.status, 200) << list;
+}
+
+TEST_F(GatewayTest, IfMatchComparesStronglyTakesStarAndRefusesWhatItCannotCompare) {
+  Response created = Http("POST", "/v1/clusters?clusterId=gw-if-match", ClusterJson(), gov_);
+  ASSERT_EQ(created.status, 200) << created;
+  std::string etag = created.Header("etag");
+  auto patch = [&](const std::string& if_match, const std::string& name) {
+    return Http("PATCH", "/v1/clusters/gw-if-match?updateMask=displayNameEn",
+                absl::StrCat(R"({"displayNameEn":")", name, R"("})"), gov_, {{"If-Match", if_match}});
+  };
+  auto current_name = [&] {
+    return FromJson<clusters::v1::Cluster>(Get("/v1/clusters/gw-if-match", gov_).body).display_name_en();
+  };
+
+  // A weak entity tag never matches strongly: ABORTED, as for a stale one, and nothing changes.
+  Response weak = patch(absl::StrCat("W/", etag), "Weak");
+  EXPECT_EQ(weak.status, 409) << weak;
+  EXPECT_EQ(ParseError(weak).code, 10);
+  EXPECT_THAT(ParseError(weak).message, HasSubstr("weak"));
+  // Several different entity tags: the service compares with one, so the gateway refuses.
+  Response several = patch(absl::StrCat("\"other\", ", etag), "Several");
+  EXPECT_EQ(several.status, 400) << several;
+  EXPECT_THAT(ParseError(several).message, HasSubstr("If-Match"));
+  Response malformed = patch(absl::StrCat("\"", etag), "Malformed");
+  EXPECT_EQ(malformed.status, 400) << malformed;
+  Response empty_tag = patch("\"\"", "Empty");
+  EXPECT_EQ(empty_tag.status, 409) << empty_tag;
+  EXPECT_EQ(current_name(), "Gateway test cluster");
+
+  // The current strong tag, alone or next to weak ones (which cannot match), applies.
+  Response listed = patch(absl::StrCat("W/\"old\", ", etag), "Listed");
+  ASSERT_EQ(listed.status, 200) << listed;
+  etag = listed.Header("etag");
+  EXPECT_EQ(current_name(), "Listed");
+  // The tag that was current is now stale.
+  Response stale = patch(created.Header("etag"), "Stale");
+  EXPECT_EQ(stale.status, 409) << stale;
+  // "*": any current version.
+  Response any = patch("*", "Any");
+  ASSERT_EQ(any.status, 200) << any;
+  EXPECT_EQ(current_name(), "Any");
+
+  // A route with no etag to compare refuses If-Match rather than ignoring it: a read, or a create
+  // (the new cluster's etag is output-only).
+  Response get = Http("GET", "/v1/clusters/gw-if-match", "", gov_, {{"If-Match", any.Header("etag")}});
+  EXPECT_EQ(get.status, 400) << get;
+  EXPECT_THAT(ParseError(get).message, HasSubstr("If-Match"));
+  Response create = Http("POST", "/v1/clusters?clusterId=gw-if-match-2", ClusterJson(), gov_, {{"If-Match", "*"}});
+  EXPECT_EQ(create.status, 400) << create;
+  EXPECT_EQ(Get("/v1/clusters/gw-if-match-2", gov_).status, 404);
+}
+
 TEST_F(GatewayTest, DesignateTierHistoryTargetProgressAndPromotionOrganization) {
   Response designated = Http("POST", "/v1/clusters/hohhot-dairy:designateTier",
                              R"({"tier":"TIER_WORLD_CLASS","reason":"列入国家先进制造业集群名单"})", gov_);
