@@ -21,6 +21,15 @@ using pb::FieldDescriptor;
 
 constexpr char kStatusSchema[] = "google.rpc.Status";
 constexpr char kAnySchema[] = "google.protobuf.Any";
+constexpr char kEtagHeader[] = "ETag";
+constexpr char kIfMatchParameter[] = "IfMatch";
+constexpr char kIfNoneMatchParameter[] = "IfNoneMatch";
+
+Json ComponentRef(absl::string_view kind, absl::string_view name) {
+  Json j = Json::Object();
+  j["$ref"] = absl::StrCat("#/components/", kind, "/", name);
+  return j;
+}
 
 std::string Ref(absl::string_view name) { return absl::StrCat("#/components/schemas/", name); }
 
@@ -116,6 +125,7 @@ class Builder {
     }
     schemas[kStatusSchema] = StatusSchema();
     schemas[kAnySchema] = AnySchema();
+    ConditionalComponents(&components);
     Json& schemes = components["securitySchemes"];
     Json& bearer_scheme = schemes["bearerAuth"];
     bearer_scheme["type"] = "http";
@@ -337,6 +347,37 @@ class Builder {
     return s;
   }
 
+  // The ETag header and the If-Match / If-None-Match parameters the operations refer to.
+  static void ConditionalComponents(Json* components) {
+    Json& etag = (*components)["headers"][kEtagHeader];
+    etag["description"] =
+        "The resource's version, its `etag` field as a strong entity tag (`\"abc\"`). Send it back in "
+        "If-Match to update only that version, or in If-None-Match to read only a changed one.";
+    etag["schema"]["type"] = "string";
+
+    Json& params = (*components)["parameters"];
+    params[kIfMatchParameter] = HeaderParameter(
+        "If-Match",
+        "Apply the change only to this version (RFC 9110 13.1.1, strong comparison): an ETag as received, "
+        "or `*` for any version. Fills the request's `etag` unless the request sets it. A stale or weak "
+        "(`W/`) entity tag is refused with 409 (ABORTED) and changes nothing; several different entity tags "
+        "are a 400.");
+    params[kIfNoneMatchParameter] = HeaderParameter(
+        "If-None-Match",
+        "Answer 304 Not Modified, without a body, when the resource's ETag is one of these (RFC 9110 13.1.2, "
+        "weak comparison: `W/\"abc\"` matches `\"abc\"`) or the value is `*`.");
+  }
+
+  static Json HeaderParameter(absl::string_view name, absl::string_view description) {
+    Json p = Json::Object();
+    p["name"] = name;
+    p["in"] = "header";
+    p["required"] = false;
+    p["description"] = description;
+    p["schema"]["type"] = "string";
+    return p;
+  }
+
   // Query parameters: every leaf the query may set, dotted JSON names.
   void QueryParameters(const pb::Descriptor* d, const Route& route, std::vector<const FieldDescriptor*>* prefix,
                        Json* params, int depth) {
@@ -442,6 +483,12 @@ class Builder {
       std::vector<const FieldDescriptor*> prefix;
       QueryParameters(input, route, &prefix, &params, 0);
     }
+    // Conditional requests (gateway.cc): If-Match where the request has an etag to fill,
+    // If-None-Match on a GET whose response carries one.
+    const bool has_etag = route.response_etag_number != 0;
+    const bool if_none_match = has_etag && route.http_method == "GET";
+    if (!route.etag_path.empty()) params.Push(ComponentRef("parameters", kIfMatchParameter));
+    if (if_none_match) params.Push(ComponentRef("parameters", kIfNoneMatchParameter));
     Json op = Json::Object();
     Json tags = Json::Array();
     tags.Push(route.method->service()->name());
@@ -463,6 +510,12 @@ class Builder {
     Json& ok = responses["200"];
     ok["description"] = "OK";
     ok["content"]["application/json"]["schema"] = MessageRefSchema(route.method->output_type());
+    if (has_etag) ok["headers"][kEtagHeader] = ComponentRef("headers", kEtagHeader);
+    if (if_none_match) {
+      Json& not_modified = responses["304"];
+      not_modified["description"] = "Not Modified: the If-None-Match condition holds; no body.";
+      not_modified["headers"][kEtagHeader] = ComponentRef("headers", kEtagHeader);
+    }
     Json& error = responses["default"];
     error["description"] = "An error (google.rpc.Status)";
     error["content"]["application/json"]["schema"] = RefSchema(kStatusSchema);

@@ -1,8 +1,9 @@
 // The REST gateway end to end: real HTTP/1.1 over loopback against the gateway running in-process
 // in front of the real clusters (and enterprises and support) services, on real SQLite files and a
 // real redis-server. Every annotated clusters route round-trips path, query and body; each error
-// mapping, the body limit, CORS, request ids, a backend going away and coming back, rate limiting,
-// probes, metrics and the OpenAPI document (checked with the real validator) are covered.
+// mapping, the body limit, malformed targets, oversized tokens, conditional requests, CORS, request
+// ids, a backend going away and coming back, rate limiting, probes, metrics and the OpenAPI document
+// (checked with the real validator) are covered.
 
 #include "services/gateway/gateway.h"
 
@@ -39,6 +40,7 @@
 #include "common/status/status.h"
 #include "common/server/runtime.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -1397,6 +1399,74 @@ TEST_F(GatewayTest, OpenApiDocumentValidatesWithTheRealValidator) {
                                     "').then(() => console.log('VALID')).catch(e => { console.error('INVALID'); "
                                     "process.exit(1); })");
   EXPECT_NE(testing::RunCommand(absl::StrCat("node -e \"", broken, "\""), &out), 0) << out;
+}
+
+// The member at `path` ("paths", "/v1/clusters/{clusterId}", "get") of a JSON document, or null.
+const google::protobuf::Value* At(const google::protobuf::Value& doc, const std::vector<std::string>& path) {
+  const google::protobuf::Value* v = &doc;
+  for (const auto& key : path) {
+    if (!v->has_struct_value()) return nullptr;
+    auto it = v->struct_value().fields().find(key);
+    if (it == v->struct_value().fields().end()) return nullptr;
+    v = &it->second;
+  }
+  return v;
+}
+
+// The $refs of an operation's parameters.
+std::vector<std::string> ParameterRefs(const google::protobuf::Value& doc, const std::string& path,
+                                       const std::string& method) {
+  std::vector<std::string> refs;
+  const auto* params = At(doc, {"paths", path, method, "parameters"});
+  if (params == nullptr) return refs;
+  for (const auto& p : params->list_value().values()) {
+    if (const auto* ref = At(p, {"$ref"})) refs.push_back(ref->string_value());
+  }
+  return refs;
+}
+
+TEST_F(GatewayTest, OpenApiDeclaresTheConditionalRequestsTheGatewayServes) {
+  Response r = Get("/openapi.json", "");
+  ASSERT_EQ(r.status, 200);
+  google::protobuf::Value doc;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.body, &doc).ok());
+  const std::string if_match = "#/components/parameters/IfMatch";
+  const std::string if_none_match = "#/components/parameters/IfNoneMatch";
+  const std::string etag_header = "#/components/headers/ETag";
+
+  // GetCluster: If-None-Match, the ETag header on 200 and a 304 without a body.
+  const std::string cluster = "/v1/clusters/{clusterId}";
+  EXPECT_THAT(ParameterRefs(doc, cluster, "get"), Contains(if_none_match));
+  EXPECT_THAT(ParameterRefs(doc, cluster, "get"), Not(Contains(if_match)));
+  const auto* ok_etag = At(doc, {"paths", cluster, "get", "responses", "200", "headers", "ETag", "$ref"});
+  ASSERT_NE(ok_etag, nullptr);
+  EXPECT_EQ(ok_etag->string_value(), etag_header);
+  const auto* not_modified = At(doc, {"paths", cluster, "get", "responses", "304"});
+  ASSERT_NE(not_modified, nullptr);
+  EXPECT_EQ(At(*not_modified, {"content"}), nullptr);
+  EXPECT_NE(At(*not_modified, {"headers", "ETag"}), nullptr);
+  // UpdateCluster and DeleteCluster take If-Match; they answer the new ETag but no 304.
+  for (const char* method : {"patch", "delete"}) {
+    EXPECT_THAT(ParameterRefs(doc, cluster, method), Contains(if_match)) << method;
+    EXPECT_THAT(ParameterRefs(doc, cluster, method), Not(Contains(if_none_match))) << method;
+    EXPECT_NE(At(doc, {"paths", cluster, method, "responses", "200", "headers", "ETag"}), nullptr) << method;
+    EXPECT_EQ(At(doc, {"paths", cluster, method, "responses", "304"}), nullptr) << method;
+  }
+  // ListClusters and CreateCluster have no etag to compare.
+  EXPECT_THAT(ParameterRefs(doc, "/v1/clusters", "get"), Not(Contains(if_none_match)));
+  EXPECT_EQ(At(doc, {"paths", "/v1/clusters", "get", "responses", "304"}), nullptr);
+  EXPECT_THAT(ParameterRefs(doc, "/v1/clusters", "post"), Not(Contains(if_match)));
+
+  // The components they refer to.
+  const auto* p = At(doc, {"components", "parameters", "IfMatch"});
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(At(*p, {"name"})->string_value(), "If-Match");
+  EXPECT_EQ(At(*p, {"in"})->string_value(), "header");
+  p = At(doc, {"components", "parameters", "IfNoneMatch"});
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(At(*p, {"name"})->string_value(), "If-None-Match");
+  EXPECT_EQ(At(*p, {"in"})->string_value(), "header");
+  EXPECT_NE(At(doc, {"components", "headers", "ETag", "schema"}), nullptr);
 }
 
 // ------------------------------------------------------------------ the binary
