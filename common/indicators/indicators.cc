@@ -27,8 +27,17 @@ absl::Status CheckReader(const Principal& caller) {
   return absl::OkStatus();
 }
 
+common::v1::Dimension CertificationDimension(absl::string_view kind_name) {
+  for (absl::string_view manufacturing : {"MANUFACTURING_PILOT", "SMART_FACTORY", "GREEN_FACTORY", "QUALITY_MANAGEMENT"}) {
+    if (kind_name == manufacturing) return common::v1::DIMENSION_MANUFACTURING;
+  }
+  return common::v1::DIMENSION_INNOVATION;
+}
+
 std::string YearStart(int year) { return absl::StrFormat("%04d-01-01", year); }
 std::string YearEnd(int year) { return absl::StrFormat("%04d-12-31", year); }
+
+absl::Time YearBegin(int year) { return absl::FromCivil(absl::CivilDay(year, 1, 1), absl::FixedTimeZone(8 * 3600)); }
 
 IndicatorSet::IndicatorSet(absl::string_view source, const common::v1::GetClusterIndicatorsRequest& req,
                            absl::Time as_of)

@@ -39,6 +39,13 @@ absl::Status CheckReader(const Principal& caller);
 // First and last calendar day of `year`, "YYYY-01-01" and "YYYY-12-31".
 std::string YearStart(int year);
 std::string YearEnd(int year);
+// The instant `year` begins in China Standard Time (the year is [YearBegin(y), YearBegin(y + 1))).
+absl::Time YearBegin(int year);
+
+// The dimension a count of certifications feeds, by the enterprises service's CertificationKind
+// name: advanced manufacturing for MANUFACTURING_PILOT, SMART_FACTORY, GREEN_FACTORY and
+// QUALITY_MANAGEMENT, innovation for the others.
+common::v1::Dimension CertificationDimension(absl::string_view kind_name);
 
 // The response being built: Add("members.total", ...) records "<source>.members.total".
 class IndicatorSet {
