@@ -318,39 +318,51 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
     });
   }
 
-  absl::StatusOr<ClusterFigures> Figures(const std::string& cluster_id, const std::string& first,
-                                         const std::string& last) override {
-    return db_->ReadResult<ClusterFigures>([&](Connection& c) -> absl::StatusOr<ClusterFigures> {
-      ClusterFigures out;
-      // Active members by role; by size class with their employees and output.
-      constexpr const char* kMembers =
-          " FROM memberships m JOIN enterprises e ON e.uscc = m.uscc WHERE m.cluster_id = ? AND e.state = 1";
-      CG_ASSIGN_OR_RETURN(auto roles, c.Prepare(absl::StrCat("SELECT m.role, count(*)", kMembers,
-                                                             " GROUP BY m.role ORDER BY m.role")));
-      roles.Bind(1, cluster_id);
+  absl::StatusOr<std::vector<MemberGroup>> MemberGroups(const std::string& cluster_id) override {
+    return db_->ReadResult<std::vector<MemberGroup>>([&](Connection& c) -> absl::StatusOr<std::vector<MemberGroup>> {
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT e.region, e.size_class, m.role, count(*), sum(e.employees),"
+                                               " sum(e.annual_output) FROM memberships m JOIN enterprises e ON"
+                                               " e.uscc = m.uscc WHERE m.cluster_id = ? AND e.state = 1 GROUP BY"
+                                               " e.region, e.size_class, m.role"));
+      stmt.Bind(1, cluster_id);
+      std::vector<MemberGroup> out;
       while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, roles.Step());
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        out.roles.push_back({static_cast<int>(roles.Int(0)), static_cast<int>(roles.Int(1))});
+        out.push_back({stmt.Text(0), static_cast<int>(stmt.Int(1)), static_cast<int>(stmt.Int(2)),
+                       static_cast<int>(stmt.Int(3)), stmt.Int(4), stmt.Int(5)});
       }
-      CG_ASSIGN_OR_RETURN(auto sizes, c.Prepare(absl::StrCat("SELECT e.size_class, count(*), sum(e.employees),"
-                                                             " sum(e.annual_output)", kMembers,
-                                                             " GROUP BY e.size_class ORDER BY e.size_class")));
-      sizes.Bind(1, cluster_id);
+      return out;
+    });
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion() override {
+    using Rows = std::vector<std::pair<std::string, int64_t>>;
+    return db_->ReadResult<Rows>([&](Connection& c) -> absl::StatusOr<Rows> {
+      // The covering index (state, region, employees): no table rows are read.
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT region, sum(employees) FROM enterprises WHERE state = 1"
+                                               " GROUP BY region"));
+      Rows out;
       while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, sizes.Step());
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        out.sizes.push_back({static_cast<int>(sizes.Int(0)), static_cast<int>(sizes.Int(1))});
-        out.employees += sizes.Int(2);
-        out.annual_output_cny_10k += sizes.Int(3);
+        out.push_back({stmt.Text(0), stmt.Int(1)});
       }
+      return out;
+    });
+  }
+
+  absl::StatusOr<YearFigures> Year(const std::string& cluster_id, const std::string& first,
+                                   const std::string& last) override {
+    return db_->ReadResult<YearFigures>([&](Connection& c) -> absl::StatusOr<YearFigures> {
+      YearFigures out;
       // Certifications held on at least one day of the year: granted by its end, expiring after
       // its start, and not revoked before it began.
-      CG_ASSIGN_OR_RETURN(auto certs, c.Prepare(absl::StrCat(
+      CG_ASSIGN_OR_RETURN(auto certs, c.Prepare(
                                           "SELECT c.uscc, c.kind, c.revoked, c.data FROM certifications c JOIN"
                                           " memberships m ON m.uscc = c.uscc JOIN enterprises e ON e.uscc = c.uscc"
                                           " WHERE m.cluster_id = ? AND e.state = 1 AND c.grant_date <= ? AND"
-                                          " c.expiry_date >= ?")));
+                                          " c.expiry_date >= ?"));
       certs.Bind(1, cluster_id).Bind(2, last).Bind(3, first);
       std::map<int, std::set<std::string>> holders;
       while (true) {
@@ -370,6 +382,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
                                           " b.uscc = substr(l.buyer, 13) WHERE l.cluster_id = ? AND s.state = 1 AND"
                                           " b.state = 1"));
       links.Bind(1, cluster_id);
+      auto sme = [](int64_t size) { return size == v1::MEDIUM || size == v1::SMALL || size == v1::MICRO; };
       while (true) {
         CG_ASSIGN_OR_RETURN(bool row, links.Step());
         if (!row) break;
@@ -378,39 +391,8 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
         ++out.supply_links;
         const int64_t a = links.Int(0);
         const int64_t b = links.Int(1);
-        auto sme = [](int64_t size) { return size == v1::MEDIUM || size == v1::SMALL || size == v1::MICRO; };
         if ((a == v1::LARGE && sme(b)) || (b == v1::LARGE && sme(a))) ++out.large_sme_links;
       }
-      return out;
-    });
-  }
-
-  absl::StatusOr<std::vector<RegionFigures>> RegionEmployment(const std::string& cluster_id) override {
-    return db_->ReadResult<std::vector<RegionFigures>>([&](Connection& c) -> absl::StatusOr<std::vector<RegionFigures>> {
-      std::map<std::string, RegionFigures> by_region;
-      CG_ASSIGN_OR_RETURN(auto all, c.Prepare("SELECT region, sum(employees) FROM enterprises WHERE state = 1"
-                                              " GROUP BY region"));
-      while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, all.Step());
-        if (!row) break;
-        RegionFigures& r = by_region[all.Text(0)];
-        r.region = all.Text(0);
-        r.region_employment = all.Int(1);
-      }
-      CG_ASSIGN_OR_RETURN(auto members, c.Prepare("SELECT e.region, sum(e.employees), count(*) FROM memberships m"
-                                                  " JOIN enterprises e ON e.uscc = m.uscc WHERE m.cluster_id = ? AND"
-                                                  " e.state = 1 GROUP BY e.region"));
-      members.Bind(1, cluster_id);
-      while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, members.Step());
-        if (!row) break;
-        RegionFigures& r = by_region[members.Text(0)];
-        r.region = members.Text(0);
-        r.cluster_employment = members.Int(1);
-        r.establishments = static_cast<int32_t>(members.Int(2));
-      }
-      std::vector<RegionFigures> out;
-      for (auto& [region, r] : by_region) out.push_back(std::move(r));
       return out;
     });
   }

@@ -77,7 +77,9 @@ class EnterprisesDomain {
 
  private:
   absl::StatusOr<v1::Enterprise> LoadCached(const std::string& uscc);
-  absl::StatusOr<v1::ClusterStrength> Strength(const std::string& cluster_id);
+  // Employment of every active enterprise per region (cached until the next registry write).
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion();
+  absl::StatusOr<v1::ClusterStrength> Strength(const std::string& cluster_id, const std::vector<MemberGroup>& members);
   void Invalidate(const std::string& uscc);
 
   std::unique_ptr<EnterpriseRepository> repo_;

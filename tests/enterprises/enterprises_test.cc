@@ -1555,6 +1555,13 @@ TEST_F(ClusterIndicatorsTest, StrengthFromTheRegistryMatchesTheWorkedExample) {
   req.set_cluster("clusters/hydrogen");
   EXPECT_EQ(Call(&Stub::GetClusterStrength, enterprise_a_, req, &s).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  // The region totals are cached until the next registry write, which the next answer sees.
+  Add("150100", 2000);
+  status = Call(&Stub::GetClusterStrength, auditor_, req, &s);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(s.regions(0).region_employment(), 4000);
+  EXPECT_EQ(s.total_employment(), 22000);
+  EXPECT_EQ(s.regions(0).location_quotient_bp(), 27500);  // (500/4000) / (1000/22000)
 }
 
 TEST_F(ClusterIndicatorsTest, MembersCertificationsLinksEmployeesAndOutput) {
