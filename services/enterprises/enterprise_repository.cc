@@ -1,9 +1,12 @@
 #include "services/enterprises/enterprise_repository.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/status/status.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
@@ -75,8 +78,20 @@ CREATE INDEX supply_links_buyer ON supply_links (buyer);
 CREATE INDEX enterprises_region_size ON enterprises (region, size_class, uscc);
 CREATE INDEX enterprises_industry ON enterprises (industry, uscc);
 )sql"},
+      // Annual output (万元) for cluster indicators; region employment for cluster strength
+      // (a covering index: the per-region sums read no table rows).
+      {3, R"sql(
+ALTER TABLE enterprises ADD COLUMN annual_output INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX enterprises_state_region ON enterprises (state, region, employees);
+)sql"},
   };
   return *migrations;
+}
+
+// The calendar day ("YYYY-MM-DD", China Standard Time) of a timestamp; "" when unset.
+std::string CstDate(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "";
+  return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(t.seconds()), absl::FixedTimeZone(8 * 3600));
 }
 
 using store::Etag;
@@ -303,6 +318,85 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
     });
   }
 
+  absl::StatusOr<std::vector<MemberGroup>> MemberGroups(const std::string& cluster_id) override {
+    return db_->ReadResult<std::vector<MemberGroup>>([&](Connection& c) -> absl::StatusOr<std::vector<MemberGroup>> {
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT e.region, e.size_class, m.role, count(*), sum(e.employees),"
+                                               " sum(e.annual_output) FROM memberships m JOIN enterprises e ON"
+                                               " e.uscc = m.uscc WHERE m.cluster_id = ? AND e.state = 1 GROUP BY"
+                                               " e.region, e.size_class, m.role"));
+      stmt.Bind(1, cluster_id);
+      std::vector<MemberGroup> out;
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        out.push_back({stmt.Text(0), static_cast<int>(stmt.Int(1)), static_cast<int>(stmt.Int(2)),
+                       static_cast<int>(stmt.Int(3)), stmt.Int(4), stmt.Int(5)});
+      }
+      return out;
+    });
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion() override {
+    using Rows = std::vector<std::pair<std::string, int64_t>>;
+    return db_->ReadResult<Rows>([&](Connection& c) -> absl::StatusOr<Rows> {
+      // The covering index (state, region, employees): no table rows are read.
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT region, sum(employees) FROM enterprises WHERE state = 1"
+                                               " GROUP BY region"));
+      Rows out;
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        out.push_back({stmt.Text(0), stmt.Int(1)});
+      }
+      return out;
+    });
+  }
+
+  absl::StatusOr<YearFigures> Year(const std::string& cluster_id, const std::string& first,
+                                   const std::string& last) override {
+    return db_->ReadResult<YearFigures>([&](Connection& c) -> absl::StatusOr<YearFigures> {
+      YearFigures out;
+      // Certifications held on at least one day of the year: granted by its end, expiring after
+      // its start, and not revoked before it began.
+      CG_ASSIGN_OR_RETURN(auto certs, c.Prepare(
+                                          "SELECT c.uscc, c.kind, c.revoked, c.data FROM certifications c JOIN"
+                                          " memberships m ON m.uscc = c.uscc JOIN enterprises e ON e.uscc = c.uscc"
+                                          " WHERE m.cluster_id = ? AND e.state = 1 AND c.grant_date <= ? AND"
+                                          " c.expiry_date >= ?"));
+      certs.Bind(1, cluster_id).Bind(2, last).Bind(3, first);
+      std::map<int, std::set<std::string>> holders;
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, certs.Step());
+        if (!row) break;
+        if (certs.Int(2) != 0) {
+          CG_ASSIGN_OR_RETURN(auto cert, ParseStored<v1::Certification>(certs.Blob(3)));
+          if (CstDate(cert.revoke_time()) < first) continue;
+        }
+        holders[static_cast<int>(certs.Int(1))].insert(certs.Text(0));
+      }
+      for (const auto& [kind, usccs] : holders) out.certifications.push_back({kind, static_cast<int>(usccs.size())});
+      // Supply links between active members recorded by the end of the year.
+      CG_ASSIGN_OR_RETURN(auto links, c.Prepare(
+                                          "SELECT s.size_class, b.size_class, l.data FROM supply_links l JOIN"
+                                          " enterprises s ON s.uscc = substr(l.supplier, 13) JOIN enterprises b ON"
+                                          " b.uscc = substr(l.buyer, 13) WHERE l.cluster_id = ? AND s.state = 1 AND"
+                                          " b.state = 1"));
+      links.Bind(1, cluster_id);
+      auto sme = [](int64_t size) { return size == v1::MEDIUM || size == v1::SMALL || size == v1::MICRO; };
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, links.Step());
+        if (!row) break;
+        CG_ASSIGN_OR_RETURN(auto link, ParseStored<v1::SupplyLink>(links.Blob(2)));
+        if (CstDate(link.create_time()) > last) continue;
+        ++out.supply_links;
+        const int64_t a = links.Int(0);
+        const int64_t b = links.Int(1);
+        if ((a == v1::LARGE && sme(b)) || (b == v1::LARGE && sme(a))) ++out.large_sme_links;
+      }
+      return out;
+    });
+  }
+
   absl::StatusOr<v1::Enterprise> MutateEnterprise(const WriteContext& w, const std::string& uscc,
                                                   const EnterpriseMutation& m) override {
     return Run<v1::Enterprise>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Enterprise> {
@@ -494,11 +588,12 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
   static absl::Status UpsertEnterprise(Connection& c, const v1::Enterprise& e, int64_t revision) {
     CG_ASSIGN_OR_RETURN(auto up, c.Prepare(
         "INSERT INTO enterprises (uscc, revision, state, region, industry, size_class, listing_status, employees,"
-        " legal_name_zh, name_en, sample, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO"
-        " UPDATE SET revision = excluded.revision, state = excluded.state, region = excluded.region, industry ="
-        " excluded.industry, size_class = excluded.size_class, listing_status = excluded.listing_status, employees ="
-        " excluded.employees, legal_name_zh = excluded.legal_name_zh, name_en = excluded.name_en, sample ="
-        " excluded.sample, data = excluded.data"));
+        " legal_name_zh, name_en, sample, data, annual_output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON"
+        " CONFLICT (uscc) DO UPDATE SET revision = excluded.revision, state = excluded.state, region ="
+        " excluded.region, industry = excluded.industry, size_class = excluded.size_class, listing_status ="
+        " excluded.listing_status, employees = excluded.employees, legal_name_zh = excluded.legal_name_zh, name_en"
+        " = excluded.name_en, sample = excluded.sample, data = excluded.data, annual_output ="
+        " excluded.annual_output"));
     up.Bind(1, e.uscc())
         .Bind(2, revision)
         .Bind(3, static_cast<int64_t>(e.state()))
@@ -510,7 +605,8 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
         .Bind(9, e.legal_name_zh())
         .Bind(10, e.name_en())
         .Bind(11, static_cast<int64_t>(e.sample() ? 1 : 0))
-        .BindBlob(12, e.SerializeAsString());
+        .BindBlob(12, e.SerializeAsString())
+        .Bind(13, e.annual_output_cny_10k());
     return up.Run();
   }
 

@@ -62,6 +62,23 @@ struct PipelineCounts {
   std::vector<std::pair<int, int>> roles;           // role → count
 };
 
+// A cluster's active members grouped by region, size class and role (one pass over them).
+struct MemberGroup {
+  std::string region;
+  int size_class = 0;
+  int role = 0;
+  int members = 0;
+  int64_t employees = 0;
+  int64_t annual_output_cny_10k = 0;
+};
+
+// What a cluster's year adds to its members: certifications held and supply links recorded.
+struct YearFigures {
+  std::vector<std::pair<int, int>> certifications;  // CertificationKind → members holding one in the year
+  int supply_links = 0;     // among active members, recorded by the end of the year
+  int large_sme_links = 0;  // of those, between a LARGE enterprise and a MEDIUM, SMALL or MICRO one
+};
+
 class EnterpriseRepository {
  public:
   virtual ~EnterpriseRepository() = default;
@@ -79,6 +96,13 @@ class EnterpriseRepository {
   virtual absl::StatusOr<std::optional<v1::SupplyLink>> GetSupplyLink(int64_t id) = 0;
   // Counts for one cluster id, or all when empty. `today` is "YYYY-MM-DD".
   virtual absl::StatusOr<PipelineCounts> Pipeline(const std::string& cluster_id, const std::string& today) = 0;
+  virtual absl::StatusOr<std::vector<MemberGroup>> MemberGroups(const std::string& cluster_id) = 0;
+  // Employment (the sum of `employees`) of every active enterprise, per region that has one.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion() = 0;
+  // Certifications and supply links of the cluster's active members for the days first..last
+  // ("YYYY-MM-DD", China Standard Time).
+  virtual absl::StatusOr<YearFigures> Year(const std::string& cluster_id, const std::string& first,
+                                           const std::string& last) = 0;
 
   // Each mutation gets the current record (nullopt when none) and a view of related records.
   using EnterpriseMutation = std::function<absl::StatusOr<Change<v1::Enterprise>>(

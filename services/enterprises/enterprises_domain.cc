@@ -1,7 +1,9 @@
 #include "services/enterprises/enterprises_domain.h"
 
+#include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,7 @@
 #include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/auth/principal.h"
+#include "common/indicators/indicators.h"
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
@@ -18,6 +21,7 @@
 #include "common/status/validation.h"
 #include "common/store/audit.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/enterprises/cluster_strength.h"
 
 namespace clustergov::enterprises {
 namespace {
@@ -26,6 +30,8 @@ using google::protobuf::util::TimeUtil;
 
 constexpr size_t kMaxName = 200;
 constexpr size_t kMaxLongText = 2000;
+// 10^9 × 10^4 yuan = 10^13 yuan: above any single enterprise's output.
+constexpr int64_t kMaxAnnualOutputCny10k = 1000000000;
 constexpr absl::string_view kLists = "lists";  // one generation for every list and pipeline
 
 // ----------------------------------------------------------------------------- names
@@ -141,13 +147,17 @@ void ValidateEnterpriseFields(const v1::Enterprise& e, FieldErrors& errors) {
   if (e.employees() < 0 || e.employees() > 10000000) errors.Add("enterprise.employees", "must be 0 to 10,000,000");
   if (e.annual_revenue_fen() < 0) errors.Add("enterprise.annual_revenue_fen", "must not be negative");
   if (e.rd_spend_fen() < 0) errors.Add("enterprise.rd_spend_fen", "must not be negative");
+  if (e.annual_output_cny_10k() < 0 || e.annual_output_cny_10k() > kMaxAnnualOutputCny10k) {
+    errors.Add("enterprise.annual_output_cny_10k", "must be 0 to 1,000,000,000 (ten-thousand yuan)");
+  }
   if (!v1::ListingStatus_IsValid(e.listing_status())) errors.Add("enterprise.listing_status", "unknown value");
 }
 
 const std::set<std::string>& UpdatablePaths() {
   static const auto* paths = new std::set<std::string>{"legal_name_zh", "name_en",   "region",
                                                        "industry",      "size_class", "employees",
-                                                       "annual_revenue_fen", "rd_spend_fen", "listing_status"};
+                                                       "annual_revenue_fen", "rd_spend_fen", "listing_status",
+                                                       "annual_output_cny_10k"};
   return *paths;
 }
 
@@ -778,6 +788,127 @@ absl::StatusOr<v1::CultivationPipeline> EnterprisesDomain::GetCultivationPipelin
 absl::StatusOr<common::v1::ListAuditEventsResponse> EnterprisesDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
   return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+}
+
+// ----------------------------------------------------------------------------- indicators
+
+namespace {
+
+int CountOf(const std::vector<std::pair<int, int>>& counts, int key) {
+  for (const auto& [k, n] : counts) {
+    if (k == key) return n;
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EnterprisesDomain::EmploymentByRegion() {
+  // Shared by every cluster's strength and changed by any registry write: cached under the list
+  // generation, which every write advances. Carried in a ClusterStrength (region, region_employment).
+  auto load = [&]() -> absl::StatusOr<std::string> {
+    CG_ASSIGN_OR_RETURN(auto rows, repo_->EmploymentByRegion());
+    v1::ClusterStrength carrier;
+    for (const auto& [region, employment] : rows) {
+      auto* r = carrier.add_regions();
+      r->set_region(region);
+      r->set_region_employment(employment);
+    }
+    return carrier.SerializeAsString();
+  };
+  auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kLists, "regionemployment", load) : load();
+  if (!bytes.ok()) return bytes.status();
+  v1::ClusterStrength carrier;
+  if (!carrier.ParseFromString(*bytes)) return absl::InternalError("cached region employment does not parse");
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& r : carrier.regions()) out.push_back({r.region(), r.region_employment()});
+  return out;
+}
+
+absl::StatusOr<v1::ClusterStrength> EnterprisesDomain::Strength(const std::string& cluster_id,
+                                                                const std::vector<MemberGroup>& members) {
+  CG_ASSIGN_OR_RETURN(auto totals, EmploymentByRegion());
+  std::vector<RegionEmployment> rows;
+  for (const auto& region : refdata::Regions()) {
+    RegionEmployment row;
+    row.region = std::string(region.code);
+    for (const auto& [code, employment] : totals) {
+      if (code == row.region) row.region_employment = employment;
+    }
+    for (const auto& g : members) {
+      if (g.region != row.region) continue;
+      row.employment += g.employees;
+      row.establishments += g.members;
+    }
+    rows.push_back(std::move(row));
+  }
+  v1::ClusterStrength out = ComputeStrength(rows);
+  out.set_cluster(absl::StrCat("clusters/", cluster_id));
+  *out.mutable_as_of() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+  return out;
+}
+
+absl::StatusOr<v1::ClusterStrength> EnterprisesDomain::GetClusterStrength(const CallContext& call,
+                                                                          const v1::GetClusterStrengthRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string cluster_id, ParseClusterName("cluster", req.cluster()));
+  CG_RETURN_IF_ERROR(indicators::CheckReader(call.principal));
+  CG_RETURN_IF_ERROR(clusters_->Lookup(call, cluster_id).status());
+  CG_ASSIGN_OR_RETURN(auto members, repo_->MemberGroups(cluster_id));
+  return Strength(cluster_id, members);
+}
+
+absl::StatusOr<common::v1::ClusterIndicators> EnterprisesDomain::GetClusterIndicators(
+    const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string cluster_id, indicators::ParseRequest(req));
+  CG_RETURN_IF_ERROR(indicators::CheckReader(call.principal));
+  CG_RETURN_IF_ERROR(clusters_->Lookup(call, cluster_id).status());
+  CG_ASSIGN_OR_RETURN(auto members, repo_->MemberGroups(cluster_id));
+  CG_ASSIGN_OR_RETURN(YearFigures year, repo_->Year(cluster_id, indicators::YearStart(req.year()),
+                                                    indicators::YearEnd(req.year())));
+  CG_ASSIGN_OR_RETURN(v1::ClusterStrength strength, Strength(cluster_id, members));
+  std::map<int, int> roles;
+  std::map<int, int> sizes;
+  int total = 0;
+  int64_t employees = 0;
+  int64_t output = 0;
+  for (const auto& g : members) {
+    roles[g.role] += g.members;
+    sizes[g.size_class] += g.members;
+    total += g.members;
+    employees += g.employees;
+    output += g.annual_output_cny_10k;
+  }
+  namespace units = indicators::units;
+  const auto kScale = common::v1::DIMENSION_SCALE;
+  const auto kEcosystem = common::v1::DIMENSION_ECOSYSTEM;
+  indicators::IndicatorSet set("enterprises", req);
+  set.Add("members.total", total, units::kCount, kScale, "成员企业数 (active member enterprises)");
+  set.Add("members.lead_enterprise", roles[v1::LEAD_ENTERPRISE], units::kCount, kScale, "龙头企业数 (lead enterprises)");
+  set.Add("members.chain_leader", roles[v1::CHAIN_LEADER], units::kCount, kEcosystem, "链主企业数 (chain leaders)");
+  set.Add("members.member", roles[v1::MEMBER], units::kCount, kScale, "一般成员企业数 (other members)");
+  set.Add("members.size.large", sizes[v1::LARGE], units::kCount, kScale, "大型企业数 (large members)");
+  set.Add("members.size.medium", sizes[v1::MEDIUM], units::kCount, kScale, "中型企业数 (medium members)");
+  set.Add("members.size.small", sizes[v1::SMALL], units::kCount, kScale, "小型企业数 (small members)");
+  set.Add("members.size.micro", sizes[v1::MICRO], units::kCount, kEcosystem, "微型企业数 (micro members)");
+  for (const auto& rule : Rules()) {
+    set.Add(absl::StrCat("certifications.", absl::AsciiStrToLower(v1::CertificationKind_Name(rule.kind))),
+            CountOf(year.certifications, rule.kind), units::kCount,
+            indicators::CertificationDimension(v1::CertificationKind_Name(rule.kind)),
+            absl::StrCat(rule.title_zh, "（年内有效的成员企业数）"));
+  }
+  set.Add("supply_links.total", year.supply_links, units::kCount, kEcosystem,
+          "成员间供需对接数 (supply links among members)");
+  set.Add("supply_links.large_sme", year.large_sme_links, units::kCount, kEcosystem,
+          "大中小企业融通对接数 (links between a large and a medium, small or micro member)");
+  set.Add("employees", employees, units::kPerson, kScale, "成员企业从业人员 (members' employees)");
+  set.Add("annual_output", output, units::kCny10k, kScale, "成员企业年产值（万元）(members' annual output)");
+  int64_t max_lq = 0;
+  for (const auto& r : strength.regions()) max_lq = std::max(max_lq, r.location_quotient_bp());
+  set.Add("strength.strong_regions", strength.strong_regions(), units::kCount, kScale,
+          "强集群地区数（区位商法）(strong cluster-regions)");
+  set.Add("strength.max_location_quotient", max_lq, units::kBasisPoints, kScale,
+          "最高区位商（基点）(highest regional location quotient, basis points)");
+  return set.Take();
 }
 
 // ----------------------------------------------------------------------------- seed

@@ -61,6 +61,10 @@ class EnterprisesDomain {
                                                               const v1::ListSupplyLinksRequest& req);
   absl::StatusOr<v1::CultivationPipeline> GetCultivationPipeline(const CallContext& call,
                                                                  const v1::GetCultivationPipelineRequest& req);
+  absl::StatusOr<common::v1::ClusterIndicators> GetClusterIndicators(
+      const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req);
+  absl::StatusOr<v1::ClusterStrength> GetClusterStrength(const CallContext& call,
+                                                         const v1::GetClusterStrengthRequest& req);
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 
@@ -73,6 +77,9 @@ class EnterprisesDomain {
 
  private:
   absl::StatusOr<v1::Enterprise> LoadCached(const std::string& uscc);
+  // Employment of every active enterprise per region (cached until the next registry write).
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion();
+  absl::StatusOr<v1::ClusterStrength> Strength(const std::string& cluster_id, const std::vector<MemberGroup>& members);
   void Invalidate(const std::string& uscc);
 
   std::unique_ptr<EnterpriseRepository> repo_;

@@ -34,6 +34,8 @@ class EnterprisesServiceImpl final : public v1::EnterprisesService::CallbackServ
   CG_ENTERPRISES_RPC(DeleteSupplyLink, v1::DeleteSupplyLinkRequest, v1::SupplyLink)
   CG_ENTERPRISES_RPC(ListSupplyLinks, v1::ListSupplyLinksRequest, v1::ListSupplyLinksResponse)
   CG_ENTERPRISES_RPC(GetCultivationPipeline, v1::GetCultivationPipelineRequest, v1::CultivationPipeline)
+  CG_ENTERPRISES_RPC(GetClusterIndicators, common::v1::GetClusterIndicatorsRequest, common::v1::ClusterIndicators)
+  CG_ENTERPRISES_RPC(GetClusterStrength, v1::GetClusterStrengthRequest, v1::ClusterStrength)
   CG_ENTERPRISES_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_ENTERPRISES_RPC
 

@@ -2,8 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "clustergov/enterprises/v1/enterprises.pb.h"
 #include "common/auth/principal.h"
+#include "common/indicators/indicators.h"
 #include "common/list/paging.h"
 #include "common/log/log.h"
 #include "common/refdata/refdata.h"
@@ -676,6 +679,50 @@ absl::StatusOr<v1::ListAnnualReportsResponse> PromotionDomain::ListAnnualReports
   resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_annual_reports(),
                                     [](const v1::AnnualReport& r) { return r.name().substr(14); }));
   return resp;
+}
+
+// ----------------------------------------------------------------------------- indicators
+
+absl::StatusOr<common::v1::ClusterIndicators> PromotionDomain::GetClusterIndicators(
+    const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req) {
+  CG_ASSIGN_OR_RETURN(std::string cluster_id, indicators::ParseRequest(req));
+  CG_RETURN_IF_ERROR(indicators::CheckReader(call.principal));
+  CG_RETURN_IF_ERROR(deps_.clusters->Lookup(call, cluster_id).status());
+  CG_ASSIGN_OR_RETURN(auto report, repo_->GetReport(absl::StrCat(cluster_id, "-", req.year())));
+  if (!report.has_value() || report->state() != v1::AnnualReport::ACCEPTED) {
+    return absl::FailedPreconditionError(absl::StrCat("no accepted annual report for ", req.cluster(), " in ",
+                                                      req.year()));
+  }
+  namespace units = indicators::units;
+  const auto kScale = common::v1::DIMENSION_SCALE;
+  const auto kInnovation = common::v1::DIMENSION_INNOVATION;
+  const auto kManufacturing = common::v1::DIMENSION_MANUFACTURING;
+  const v1::MonitoringData& m = report->monitoring();
+  // As of the report's acceptance (its last change): the figures are the report's, not today's.
+  indicators::IndicatorSet set("promotion", req,
+                               absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(report->update_time())));
+  set.AddBasis(report->name());
+  set.Add("output_value", m.output_value_fen(), units::kFen, kScale, "集群总产值 (output value, report)");
+  set.Add("employment", m.employment(), units::kPerson, kScale, "从业人员 (employment, report)");
+  set.Add("enterprises.large", m.large_enterprises(), units::kCount, kScale, "大型企业数 (report)");
+  set.Add("enterprises.medium", m.medium_enterprises(), units::kCount, kScale, "中型企业数 (report)");
+  set.Add("enterprises.small", m.small_enterprises(), units::kCount, kScale, "小型企业数 (report)");
+  set.Add("enterprises.micro", m.micro_enterprises(), units::kCount, kScale, "微型企业数 (report)");
+  set.Add("rd_spend", m.rd_spend_fen(), units::kFen, kInnovation, "研发投入 (R&D spending, report)");
+  set.Add("rd_intensity", m.rd_intensity_bp(), units::kBasisPoints, kInnovation,
+          "研发投入强度（基点）(R&D spending / output value, report)");
+  set.Add("patents", m.patents(), units::kCount, kInnovation, "专利数 (patents, report)");
+  set.Add("platforms.national", m.national_platforms(), units::kCount, kInnovation, "国家级创新平台数 (report)");
+  set.Add("platforms.region", m.region_platforms(), units::kCount, kInnovation, "自治区级创新平台数 (report)");
+  set.Add("platforms.league", m.league_platforms(), units::kCount, kInnovation, "盟市级创新平台数 (report)");
+  set.Add("green_factories", m.green_factories(), units::kCount, kManufacturing, "绿色工厂数 (report)");
+  set.Add("smart_factories", m.smart_factories(), units::kCount, kManufacturing, "智能工厂数 (report)");
+  std::map<std::string, int32_t> certifications(m.certifications().begin(), m.certifications().end());
+  for (const auto& [kind, n] : certifications) {
+    set.Add(absl::StrCat("certifications.", absl::AsciiStrToLower(kind)), n, units::kCount,
+            indicators::CertificationDimension(kind), absl::StrCat(kind, " 认定企业数 (report)"));
+  }
+  return set.Take();
 }
 
 // ----------------------------------------------------------------------------- funding

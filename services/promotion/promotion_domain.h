@@ -81,6 +81,8 @@ class PromotionDomain {
                                                               const v1::ListEvaluationsRequest& req);
   absl::StatusOr<v1::PromotionReferenceData> GetReferenceData(const CallContext& call,
                                                               const v1::GetPromotionReferenceDataRequest& req);
+  absl::StatusOr<common::v1::ClusterIndicators> GetClusterIndicators(
+      const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req);
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 

@@ -39,6 +39,7 @@ class PromotionServiceImpl final : public v1::PromotionService::CallbackService 
   CG_PROMOTION_RPC(EvaluatePromotionOrg, v1::EvaluatePromotionOrgRequest, v1::Evaluation)
   CG_PROMOTION_RPC(ListEvaluations, v1::ListEvaluationsRequest, v1::ListEvaluationsResponse)
   CG_PROMOTION_RPC(GetReferenceData, v1::GetPromotionReferenceDataRequest, v1::PromotionReferenceData)
+  CG_PROMOTION_RPC(GetClusterIndicators, common::v1::GetClusterIndicatorsRequest, common::v1::ClusterIndicators)
   CG_PROMOTION_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_PROMOTION_RPC
 

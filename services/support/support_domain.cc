@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/auth/principal.h"
+#include "common/indicators/indicators.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
 #include "common/status/status.h"
@@ -846,6 +847,42 @@ absl::StatusOr<v1::Utilization> SupportDomain::GetUtilization(const CallContext&
     c->set_allocated(u.allocated);
   }
   return out;
+}
+
+absl::StatusOr<common::v1::ClusterIndicators> SupportDomain::GetClusterIndicators(
+    const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req) {
+  CG_RETURN_IF_ERROR(indicators::ParseRequest(req).status());
+  CG_RETURN_IF_ERROR(indicators::CheckReader(call.principal));
+  CG_RETURN_IF_ERROR(clusters_->Lookup(call, req.cluster()).status());
+  CG_ASSIGN_OR_RETURN(ClusterAllocation allocation, repo_->AllocatedTo(req.cluster(), req.year()));
+  auto allocated = [&](int kind, absl::string_view pollutant) {
+    int64_t sum = 0;
+    for (const auto& q : allocation.quantities) {
+      if (q.kind == kind && q.pollutant == pollutant) sum += q.allocated;
+    }
+    return sum;
+  };
+  indicators::IndicatorSet set("support", req);
+  for (const auto& k : Kinds()) {
+    // Green power feeds green (advanced) manufacturing; the other resources the ecosystem.
+    const auto dimension =
+        k.kind == v1::GREEN_POWER ? common::v1::DIMENSION_MANUFACTURING : common::v1::DIMENSION_ECOSYSTEM;
+    const std::string unit = absl::AsciiStrToLower(k.unit);
+    if (k.kind == v1::ENVIRONMENT) {
+      for (const auto& pollutant : Pollutants()) {
+        set.Add(absl::StrCat("allocated.environment.", pollutant), allocated(k.kind, pollutant), unit, dimension,
+                absl::StrCat(k.title_zh, "（", pollutant, "）已配置量 (allocated to the cluster's applications)"));
+      }
+      continue;
+    }
+    set.Add(absl::StrCat("allocated.", k.slug), allocated(k.kind, ""), unit, dimension,
+            absl::StrCat(k.title_zh, "已配置量 (allocated to the cluster's applications)"));
+  }
+  set.Add("applications.allocated", allocation.applications, indicators::units::kCount,
+          common::v1::DIMENSION_ECOSYSTEM, "获配置的申请数 (applications with allocations)");
+  set.Add("applications.core_chain_allocated", allocation.core_chain_applications, indicators::units::kCount,
+          common::v1::DIMENSION_ECOSYSTEM, "获配置的核心链项目数 (core chain projects with allocations)");
+  return set.Take();
 }
 
 absl::StatusOr<v1::SupportReferenceData> SupportDomain::GetReferenceData(const CallContext& call,

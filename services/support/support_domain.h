@@ -59,6 +59,8 @@ class SupportDomain {
   absl::StatusOr<v1::Utilization> GetUtilization(const CallContext& call, const v1::GetUtilizationRequest& req);
   absl::StatusOr<v1::SupportReferenceData> GetReferenceData(const CallContext& call,
                                                             const v1::GetReferenceDataRequest& req);
+  absl::StatusOr<common::v1::ClusterIndicators> GetClusterIndicators(
+      const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req);
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 

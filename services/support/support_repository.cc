@@ -345,6 +345,34 @@ class SqliteSupportRepository : public SupportRepository {
     });
   }
 
+  absl::StatusOr<ClusterAllocation> AllocatedTo(const std::string& cluster, int year) override {
+    return db_->ReadResult<ClusterAllocation>([&](Connection& c) -> absl::StatusOr<ClusterAllocation> {
+      ClusterAllocation out;
+      // The ledger's ALLOCATE entries of the cluster-year's applications, by the pool's kind.
+      CG_ASSIGN_OR_RETURN(auto sums, c.Prepare(
+                                         "SELECT p.kind, p.pollutant, sum(l.quantity) FROM applications a JOIN ledger l ON l.application = 'applications/' || a.id"
+                                         " JOIN pools p ON p.name = l.pool WHERE a.cluster = ? AND a.year = ? AND"
+                                         " l.type = ? GROUP BY p.kind, p.pollutant ORDER BY p.kind, p.pollutant"));
+      sums.Bind(1, cluster).Bind(2, static_cast<int64_t>(year)).Bind(3, static_cast<int64_t>(v1::LedgerEntry::ALLOCATE));
+      while (true) {
+        CG_ASSIGN_OR_RETURN(bool row, sums.Step());
+        if (!row) break;
+        out.quantities.push_back({static_cast<int>(sums.Int(0)), sums.Text(1), sums.Int(2)});
+      }
+      CG_ASSIGN_OR_RETURN(auto apps, c.Prepare(
+                                         "SELECT count(*), coalesce(sum(a.core_chain), 0) FROM applications a WHERE"
+                                         " a.cluster = ? AND a.year = ? AND EXISTS (SELECT 1 FROM ledger l WHERE"
+                                         " l.application = 'applications/' || a.id AND l.type = ?)"));
+      apps.Bind(1, cluster).Bind(2, static_cast<int64_t>(year)).Bind(3, static_cast<int64_t>(v1::LedgerEntry::ALLOCATE));
+      CG_ASSIGN_OR_RETURN(bool row, apps.Step());
+      if (row) {
+        out.applications = static_cast<int>(apps.Int(0));
+        out.core_chain_applications = static_cast<int>(apps.Int(1));
+      }
+      return out;
+    });
+  }
+
   absl::StatusOr<std::vector<ClusterUse>> UseByCluster() override {
     return db_->ReadResult<std::vector<ClusterUse>>([&](Connection& c) -> absl::StatusOr<std::vector<ClusterUse>> {
       CG_ASSIGN_OR_RETURN(auto apps, SelectAll<v1::Application>(

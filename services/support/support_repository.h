@@ -70,6 +70,18 @@ struct ClusterUse {
   int64_t allocated = 0;
 };
 
+// What the ledger allocated to one cluster's applications of one year.
+struct ClusterAllocation {
+  struct Quantity {
+    int kind = 0;
+    std::string pollutant;  // ENVIRONMENT only
+    int64_t allocated = 0;  // base units: sum of ALLOCATE entries
+  };
+  std::vector<Quantity> quantities;
+  int applications = 0;  // with at least one allocation
+  int core_chain_applications = 0;
+};
+
 // A pool's balances as stored, for the domain gauges.
 struct PoolBalance {
   std::string name;
@@ -111,6 +123,8 @@ class SupportRepository {
   // Per pool, sums recomputed from the ledger alone; plus every pool as stored.
   virtual absl::StatusOr<std::vector<LedgerSums>> SumLedger() = 0;
   virtual absl::StatusOr<std::vector<ClusterUse>> UseByCluster() = 0;
+  // `cluster` is "clusters/{id}"; `year` the applications' (and so the pools') year.
+  virtual absl::StatusOr<ClusterAllocation> AllocatedTo(const std::string& cluster, int year) = 0;
   // Number of applications in each state (states with none are absent).
   virtual absl::StatusOr<std::map<int, int64_t>> CountApplicationsByState() = 0;
   // When the application that has been in `state` the longest entered it (microseconds since the

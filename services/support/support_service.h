@@ -36,6 +36,7 @@ class SupportServiceImpl final : public v1::SupportService::CallbackService {
   CG_SUPPORT_RPC(CheckConsistency, v1::CheckConsistencyRequest, v1::ConsistencyReport)
   CG_SUPPORT_RPC(GetUtilization, v1::GetUtilizationRequest, v1::Utilization)
   CG_SUPPORT_RPC(GetReferenceData, v1::GetReferenceDataRequest, v1::SupportReferenceData)
+  CG_SUPPORT_RPC(GetClusterIndicators, common::v1::GetClusterIndicatorsRequest, common::v1::ClusterIndicators)
   CG_SUPPORT_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_SUPPORT_RPC
 

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
+#include "common/indicators/indicators.h"
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
@@ -633,6 +634,43 @@ absl::StatusOr<v1::TalentStatistics> TalentDomain::GetTalentStatistics(const Cal
   out.set_open_demands(counts.open_demands);
   out.set_open_positions(counts.open_positions);
   return out;
+}
+
+absl::StatusOr<common::v1::ClusterIndicators> TalentDomain::GetClusterIndicators(
+    const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req) {
+  CG_RETURN_IF_ERROR(indicators::ParseRequest(req).status());
+  CG_RETURN_IF_ERROR(indicators::CheckReader(call.principal));
+  // The talent service keeps no cluster registry: an unknown cluster has no demands or placements.
+  CG_ASSIGN_OR_RETURN(TalentYear y,
+                      repo_->YearFigures(req.cluster(), absl::ToUnixMicros(indicators::YearBegin(req.year())),
+                                         absl::ToUnixMicros(indicators::YearBegin(req.year() + 1))));
+  auto placements = [&](v1::Placement::Type type) {
+    for (const auto& [t, n] : y.placements_by_type) {
+      if (t == type) return n;
+    }
+    return 0;
+  };
+  namespace units = indicators::units;
+  const auto kInnovation = common::v1::DIMENSION_INNOVATION;
+  const auto kEcosystem = common::v1::DIMENSION_ECOSYSTEM;
+  indicators::IndicatorSet set("talent", req);
+  set.Add("demands.posted", y.demands, units::kCount, kEcosystem, "年内发布的人才需求数 (demands posted)");
+  set.Add("demands.positions", y.positions, units::kPerson, kEcosystem, "需求岗位数 (positions of those demands)");
+  set.Add("demands.matched", y.matched_demands, units::kCount, kEcosystem,
+          "已对接的需求数 (those demands with at least one placement)");
+  set.Add("placements.total", placements(v1::Placement::FULL_TIME) + placements(v1::Placement::DUAL_APPOINTMENT) +
+                                  placements(v1::Placement::PART_TIME_PAID),
+          units::kCount, kEcosystem, "年内人才落地数 (placements started)");
+  set.Add("placements.full_time", placements(v1::Placement::FULL_TIME), units::kCount, kEcosystem,
+          "全职引进数 (full-time placements)");
+  set.Add("placements.dual_appointment", placements(v1::Placement::DUAL_APPOINTMENT), units::kCount, kInnovation,
+          "双聘数 (dual appointments)");
+  set.Add("placements.part_time_paid", placements(v1::Placement::PART_TIME_PAID), units::kCount, kInnovation,
+          "兼职兼薪数 (part-time placements with pay)");
+  set.Add("talents.placed", y.talents_placed, units::kPerson, kEcosystem, "落地人才数 (distinct talents placed)");
+  set.Add("talents.high_level_placed", y.high_level_placed, units::kPerson, kInnovation,
+          "高层次及领军人才落地数 (HIGH_LEVEL or LEADING talents placed)");
+  return set.Take();
 }
 
 absl::StatusOr<v1::TalentReferenceData> TalentDomain::GetReferenceData(const CallContext& call,

@@ -44,6 +44,8 @@ class TalentDomain {
                                                            const v1::GetTalentStatisticsRequest& req);
   absl::StatusOr<v1::TalentReferenceData> GetReferenceData(const CallContext& call,
                                                            const v1::GetTalentReferenceDataRequest& req);
+  absl::StatusOr<common::v1::ClusterIndicators> GetClusterIndicators(
+      const CallContext& call, const common::v1::GetClusterIndicatorsRequest& req);
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 

@@ -1,5 +1,8 @@
 #include "services/talent/talent_repository.h"
 
+#include <map>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -322,6 +325,48 @@ class SqliteTalentRepository : public TalentRepository {
                                             [&](store::Statement& s) { s.Bind(1, cluster).Bind(2, cluster); }));
       out.open_demands = static_cast<int>(demands.size());
       for (const auto& d : demands) out.open_positions += d.count() - d.filled();
+      return out;
+    });
+  }
+
+  absl::StatusOr<TalentYear> YearFigures(const std::string& cluster, int64_t begin_micros,
+                                         int64_t end_micros) override {
+    return db_->ReadResult<TalentYear>([&](Connection& c) -> absl::StatusOr<TalentYear> {
+      auto in_span = [&](const google::protobuf::Timestamp& t) {
+        const int64_t micros = TimeUtil::TimestampToMicroseconds(t);
+        return micros >= begin_micros && micros < end_micros;
+      };
+      TalentYear out;
+      CG_ASSIGN_OR_RETURN(auto demands, SelectAll<v1::Demand>(c, "SELECT data FROM demands WHERE cluster = ?",
+                                                              [&](store::Statement& s) { s.Bind(1, cluster); }));
+      std::set<std::string> year_demands;
+      for (const auto& d : demands) {
+        if (!in_span(d.create_time())) continue;
+        ++out.demands;
+        out.positions += d.count();
+        year_demands.insert(d.name());
+      }
+      CG_ASSIGN_OR_RETURN(auto placements,
+                          SelectAll<v1::Placement>(c, "SELECT data FROM placements WHERE cluster = ?",
+                                                   [&](store::Statement& s) { s.Bind(1, cluster); }));
+      std::set<std::string> matched;
+      std::map<int, int> by_type;
+      std::set<std::string> talents;
+      for (const auto& p : placements) {
+        if (year_demands.count(p.demand()) > 0) matched.insert(p.demand());
+        if (!in_span(p.start_time())) continue;
+        ++by_type[p.type()];
+        talents.insert(p.talent());
+      }
+      out.matched_demands = static_cast<int>(matched.size());
+      out.placements_by_type.assign(by_type.begin(), by_type.end());
+      out.talents_placed = static_cast<int>(talents.size());
+      for (const auto& t : talents) {
+        CG_ASSIGN_OR_RETURN(auto level, c.Prepare("SELECT level FROM talents WHERE id = ?"));
+        level.Bind(1, absl::string_view(t).substr(8));  // "talents/{id}"
+        CG_ASSIGN_OR_RETURN(bool row, level.Step());
+        if (row && level.Int(0) >= v1::HIGH_LEVEL) ++out.high_level_placed;
+      }
       return out;
     });
   }

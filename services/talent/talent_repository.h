@@ -63,6 +63,16 @@ struct ClusterCounts {
   std::vector<std::pair<std::string, int>> by_type;
 };
 
+// One cluster's talent figures for a span of time (a year).
+struct TalentYear {
+  int demands = 0;          // posted in the span
+  int positions = 0;        // their positions
+  int matched_demands = 0;  // of those demands, how many have at least one placement
+  std::vector<std::pair<int, int>> placements_by_type;  // Placement::Type → placements started in the span
+  int talents_placed = 0;      // distinct talents of those placements
+  int high_level_placed = 0;   // of them, HIGH_LEVEL or LEADING
+};
+
 class TalentRepository {
  public:
   virtual ~TalentRepository() = default;
@@ -93,6 +103,9 @@ class TalentRepository {
   virtual absl::StatusOr<std::vector<MatchRow>> MatchRows(const std::vector<std::string>& skills) = 0;
   virtual absl::StatusOr<bool> Employs(const std::string& enterprise, const std::string& talent) = 0;
   virtual absl::StatusOr<ClusterCounts> Counts(const std::string& cluster) = 0;  // "" = all
+  // `cluster` "clusters/{id}"; the span [begin_micros, end_micros) since the epoch.
+  virtual absl::StatusOr<TalentYear> YearFigures(const std::string& cluster, int64_t begin_micros,
+                                                 int64_t end_micros) = 0;
 
  protected:
   virtual absl::StatusOr<std::string> WriteBytes(

@@ -30,6 +30,7 @@ class TalentServiceImpl final : public v1::TalentService::CallbackService {
   CG_TALENT_RPC(ListPlacements, v1::ListPlacementsRequest, v1::ListPlacementsResponse)
   CG_TALENT_RPC(GetTalentStatistics, v1::GetTalentStatisticsRequest, v1::TalentStatistics)
   CG_TALENT_RPC(GetReferenceData, v1::GetTalentReferenceDataRequest, v1::TalentReferenceData)
+  CG_TALENT_RPC(GetClusterIndicators, common::v1::GetClusterIndicatorsRequest, common::v1::ClusterIndicators)
   CG_TALENT_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_TALENT_RPC
 

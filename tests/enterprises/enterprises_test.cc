@@ -32,6 +32,8 @@
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/clusters_service.h"
 #include "services/clusters/seed.h"
+#include "services/enterprises/client/indicator_source.h"
+#include "services/enterprises/cluster_strength.h"
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
@@ -1367,6 +1369,352 @@ TEST_F(EnterprisesTest, CallsNeedAValidToken) {
   grpc::Status s;
   Get(kA, &s);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+
+// ------------------------------------------------------------------ cluster strength and indicators
+
+namespace strength {
+
+// The worked example of docs/enterprises.md: eight regions, the cluster present in five.
+std::vector<RegionEmployment> Example() {
+  return {{"150100", 500, 5, 2000}, {"150200", 300, 3, 1500}, {"150300", 40, 1, 100},
+          {"150400", 100, 2, 4000}, {"150500", 60, 2, 2400},  {"150600", 0, 0, 3000},
+          {"150700", 0, 0, 5000},   {"150800", 0, 0, 2000}};
+}
+
+TEST(ClusterStrengthTest, NearestRankPercentile) {
+  EXPECT_EQ(NearestRankPercentile({}, 75), 0);
+  EXPECT_EQ(NearestRankPercentile({7}, 25), 7);
+  // N = 5: rank ceil(0.75 × 5) = 4, ceil(0.25 × 5) = 2.
+  EXPECT_EQ(NearestRankPercentile({50, 10, 40, 20, 30}, 75), 40);
+  EXPECT_EQ(NearestRankPercentile({50, 10, 40, 20, 30}, 25), 20);
+  // N = 4: ranks 3 and 1 exactly.
+  EXPECT_EQ(NearestRankPercentile({4, 3, 2, 1}, 75), 3);
+  EXPECT_EQ(NearestRankPercentile({4, 3, 2, 1}, 25), 1);
+  EXPECT_EQ(NearestRankPercentile({4, 3, 2, 1}, 100), 4);
+}
+
+TEST(ClusterStrengthTest, LocationQuotientInBasisPoints) {
+  EXPECT_EQ(LocationQuotientBp(500, 2000, 1000, 20000), 50000);  // (500/2000) / (1000/20000) = 5
+  EXPECT_EQ(LocationQuotientBp(1, 3, 1, 1), 3333);                // 0.33333 → 3333
+  EXPECT_EQ(LocationQuotientBp(2, 3, 1, 1), 6667);                // 0.66667 → 6667 (half up)
+  EXPECT_EQ(LocationQuotientBp(0, 100, 10, 100), 0);
+  EXPECT_EQ(LocationQuotientBp(10, 0, 10, 100), 0);               // no registered employment
+  EXPECT_EQ(LocationQuotientBp(10, 100, 0, 100), 0);
+  // Beyond 64-bit intermediates: 10^7 × 10^13 × 10^4.
+  EXPECT_EQ(LocationQuotientBp(10000000, 10000000, 10000000, 10000000000000LL), 10000000000000LL * 10000 / 10000000);
+}
+
+TEST(ClusterStrengthTest, WorkedExample) {
+  v1::ClusterStrength s = ComputeStrength(Example());
+  EXPECT_EQ(s.cluster_employment(), 1000);
+  EXPECT_EQ(s.total_employment(), 20000);
+  std::vector<int64_t> lqs;
+  std::vector<bool> strong;
+  for (const auto& r : s.regions()) {
+    lqs.push_back(r.location_quotient_bp());
+    strong.push_back(r.strong());
+  }
+  EXPECT_THAT(lqs, ElementsAre(50000, 40000, 80000, 5000, 5000, 0, 0, 0));
+  // Present regions' LQs 5000 5000 40000 50000 80000: rank 4 → 50000; employment 40 60 100 300
+  // 500: rank 2 → 60; establishments 1 2 2 3 5: rank 2 → 2.
+  EXPECT_EQ(s.location_quotient_p75_bp(), 50000);
+  EXPECT_EQ(s.employment_p25(), 60);
+  EXPECT_EQ(s.establishments_p25(), 2);
+  // 150100 is strong; 150300 has the highest LQ but too few employees and establishments.
+  EXPECT_THAT(strong, ElementsAre(true, false, false, false, false, false, false, false));
+  EXPECT_EQ(s.strong_regions(), 1);
+}
+
+TEST(ClusterStrengthTest, AtTheSeventyFifthPercentileButBelowOneIsNotStrong) {
+  // LQs 820, 1230, 1640, 2050 and 352600 bp: the 75th percentile (rank 4) is 2050, which the
+  // fourth region reaches, but an LQ under 1.0 is never strong.
+  v1::ClusterStrength s = ComputeStrength(
+      {{"150100", 2, 1, 100}, {"150200", 3, 1, 100}, {"150300", 4, 1, 100}, {"150400", 5, 1, 100}, {"150500", 86, 1, 10}});
+  EXPECT_EQ(s.location_quotient_p75_bp(), 2050);
+  EXPECT_EQ(s.regions(3).location_quotient_bp(), 2050);
+  EXPECT_FALSE(s.regions(3).strong());
+  EXPECT_EQ(s.regions(4).location_quotient_bp(), 352600);
+  EXPECT_TRUE(s.regions(4).strong());
+  EXPECT_EQ(s.strong_regions(), 1);
+  // Members who employ nobody: nothing is strong.
+  v1::ClusterStrength empty = ComputeStrength({{"150100", 0, 2, 400}, {"150200", 0, 0, 800}});
+  EXPECT_EQ(empty.strong_regions(), 0);
+}
+
+}  // namespace strength
+
+std::map<std::string, common::v1::Indicator> ByKey(const common::v1::ClusterIndicators& set) {
+  std::map<std::string, common::v1::Indicator> out;
+  for (const auto& i : set.indicators()) out[i.key()] = i;
+  return out;
+}
+
+class ClusterIndicatorsTest : public EnterprisesTest {
+ protected:
+  // Registers an enterprise in `region` with `employees`, joined to the hydrogen cluster when
+  // `role` is set (by its lead department, energy).
+  std::string Add(const std::string& region, int employees, v1::MemberRole role = v1::MEMBER_ROLE_UNSPECIFIED,
+                  v1::SizeClass size = v1::SMALL, int64_t output = 0) {
+    const std::string code = Code(next_++);
+    v1::Enterprise e = NewEnterprise(code, "氢能企业", region, size, "hydrogen");
+    e.set_employees(employees);
+    e.set_annual_output_cny_10k(output);
+    grpc::Status s = Register(e);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (role != v1::MEMBER_ROLE_UNSPECIFIED) {
+      s = Join(energy_, code, "hydrogen", role);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    return code;
+  }
+
+  grpc::Status Indicators(const std::string& token, const std::string& cluster, int year,
+                          common::v1::ClusterIndicators* out) {
+    common::v1::GetClusterIndicatorsRequest req;
+    req.set_cluster(cluster);
+    req.set_year(year);
+    return Call(&Stub::GetClusterIndicators, token, req, out);
+  }
+
+  int next_ = 100;
+};
+
+TEST_F(ClusterIndicatorsTest, StrengthFromTheRegistryMatchesTheWorkedExample) {
+  // The example's members (establishments × employees) and, per region, one non-member making up
+  // the rest of the registered employment.
+  struct Region {
+    const char* code;
+    std::vector<int> members;
+    int others;
+  };
+  const std::vector<Region> regions = {
+      {"150100", {100, 100, 100, 100, 100}, 1500}, {"150200", {100, 100, 100}, 1200}, {"150300", {40}, 60},
+      {"150400", {50, 50}, 3900},                  {"150500", {30, 30}, 2340},        {"150600", {}, 3000},
+      {"150700", {}, 5000},                        {"150800", {}, 2000}};
+  for (const auto& r : regions) {
+    for (int employees : r.members) Add(r.code, employees, v1::MEMBER);
+    Add(r.code, r.others);
+  }
+  // A deregistered member counts nowhere.
+  const std::string gone = Add("150100", 7000, v1::MEMBER);
+  v1::DeregisterEnterpriseRequest dereg;
+  dereg.set_name(NameOf(gone));
+  v1::Enterprise out;
+  ASSERT_TRUE(Call(&Stub::DeregisterEnterprise, industry_it_, dereg, &out).ok());
+
+  v1::GetClusterStrengthRequest req;
+  req.set_cluster("clusters/hydrogen");
+  v1::ClusterStrength s;
+  grpc::Status status = Call(&Stub::GetClusterStrength, auditor_, req, &s);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(s.cluster(), "clusters/hydrogen");
+  ASSERT_EQ(s.regions_size(), 12);  // every league region, in code order
+  EXPECT_EQ(s.regions(0).region(), "150100");
+  EXPECT_EQ(s.regions(11).region(), "152900");
+  EXPECT_EQ(s.cluster_employment(), 1000);
+  EXPECT_EQ(s.total_employment(), 20000);  // the seed's lead enterprises employ nobody
+  std::map<std::string, int64_t> lq;
+  std::set<std::string> strong;
+  for (const auto& r : s.regions()) {
+    lq[r.region()] = r.location_quotient_bp();
+    if (r.strong()) strong.insert(r.region());
+  }
+  EXPECT_EQ(lq["150100"], 50000);
+  EXPECT_EQ(lq["150200"], 40000);
+  EXPECT_EQ(lq["150300"], 80000);
+  EXPECT_EQ(lq["150400"], 5000);
+  EXPECT_EQ(lq["150500"], 5000);
+  EXPECT_EQ(lq["150600"], 0);
+  EXPECT_EQ(s.regions(0).employment(), 500);
+  EXPECT_EQ(s.regions(0).establishments(), 5);
+  EXPECT_EQ(s.regions(0).region_employment(), 2000);
+  EXPECT_EQ(s.location_quotient_p75_bp(), 50000);
+  EXPECT_EQ(s.employment_p25(), 60);
+  EXPECT_EQ(s.establishments_p25(), 2);
+  EXPECT_THAT(strong, ElementsAre("150100"));
+  EXPECT_TRUE(s.has_as_of());
+
+  // The same figures as indicators.
+  common::v1::ClusterIndicators set;
+  ASSERT_TRUE(Indicators(service_token_, "clusters/hydrogen", year_, &set).ok());
+  auto by_key = ByKey(set);
+  EXPECT_EQ(by_key["enterprises.strength.strong_regions"].value(), 1);
+  EXPECT_EQ(by_key["enterprises.strength.max_location_quotient"].value(), 80000);
+  EXPECT_EQ(by_key["enterprises.strength.max_location_quotient"].unit(), "bp");
+  EXPECT_EQ(by_key["enterprises.employees"].value(), 1000);
+
+  // Bad and unknown clusters; callers who may not read.
+  req.set_cluster("hydrogen");
+  status = Call(&Stub::GetClusterStrength, auditor_, req, &s);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ElementsAre("cluster"));
+  req.set_cluster("clusters/no-such-cluster");
+  EXPECT_EQ(Call(&Stub::GetClusterStrength, auditor_, req, &s).error_code(), grpc::StatusCode::NOT_FOUND);
+  req.set_cluster("clusters/hydrogen");
+  EXPECT_EQ(Call(&Stub::GetClusterStrength, enterprise_a_, req, &s).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // The region totals are cached until the next registry write, which the next answer sees.
+  Add("150100", 2000);
+  status = Call(&Stub::GetClusterStrength, auditor_, req, &s);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(s.regions(0).region_employment(), 4000);
+  EXPECT_EQ(s.total_employment(), 22000);
+  EXPECT_EQ(s.regions(0).location_quotient_bp(), 27500);  // (500/4000) / (1000/22000)
+}
+
+TEST_F(ClusterIndicatorsTest, MembersCertificationsLinksEmployeesAndOutput) {
+  const std::string lead = Add("150100", 900, v1::LEAD_ENTERPRISE, v1::LARGE, 250000);
+  const std::string chain = Add("150200", 300, v1::CHAIN_LEADER, v1::MEDIUM, 40000);
+  const std::string small = Add("150200", 80, v1::MEMBER, v1::SMALL, 3000);
+  const std::string micro = Add("150600", 9, v1::MEMBER, v1::MICRO, 120);
+  Add("150100", 5000);  // not a member
+  // Certifications: valid this year (the ladder: specialized, then little giant), one granted by
+  // science and technology, and one revoked today (held this year, not next).
+  ASSERT_TRUE(Grant(industry_it_, small, v1::SPECIALIZED_SME, GrantDate(), ExpiryDate()).ok());
+  ASSERT_TRUE(Grant(industry_it_, small, v1::LITTLE_GIANT, GrantDate(), ExpiryDate()).ok());
+  ASSERT_TRUE(Grant(science_, lead, v1::HIGH_TECH, GrantDate(), ExpiryDate()).ok());
+  ASSERT_TRUE(Grant(science_, chain, v1::HIGH_TECH, GrantDate(), ExpiryDate()).ok());
+  v1::Certification green;
+  ASSERT_TRUE(Grant(industry_it_, lead, v1::GREEN_FACTORY, GrantDate(), ExpiryDate(), &green).ok());
+  v1::RevokeCertificationRequest revoke;
+  revoke.set_name(green.name());
+  revoke.set_reason("整改未通过");
+  v1::Certification revoked;
+  ASSERT_TRUE(Call(&Stub::RevokeCertification, industry_it_, revoke, &revoked).ok());
+  // Supply links: large → small (融通) and small → micro.
+  auto link = [&](const std::string& supplier, const std::string& buyer) {
+    v1::CreateSupplyLinkRequest req;
+    req.mutable_supply_link()->set_supplier(NameOf(supplier));
+    req.mutable_supply_link()->set_buyer(NameOf(buyer));
+    req.mutable_supply_link()->set_cluster("clusters/hydrogen");
+    req.mutable_supply_link()->set_product("氢气");
+    v1::SupplyLink out;
+    return Call(&Stub::CreateSupplyLink, energy_, req, &out);
+  };
+  ASSERT_TRUE(link(lead, small).ok());
+  ASSERT_TRUE(link(small, micro).ok());
+
+  common::v1::ClusterIndicators set;
+  grpc::Status s = Indicators(industry_it_, "clusters/hydrogen", year_, &set);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(set.cluster(), "clusters/hydrogen");
+  EXPECT_EQ(set.year(), year_);
+  auto v = ByKey(set);
+  std::map<std::string, int64_t> values;
+  for (const auto& [key, i] : v) {
+    values[key] = i.value();
+    EXPECT_EQ(i.source(), "enterprises") << key;
+    EXPECT_TRUE(i.has_as_of()) << key;
+    EXPECT_NE(i.dimension(), common::v1::DIMENSION_UNSPECIFIED) << key;
+    EXPECT_FALSE(i.unit().empty()) << key;
+    EXPECT_FALSE(i.description().empty()) << key;
+  }
+  EXPECT_EQ(values["enterprises.members.total"], 4);
+  EXPECT_EQ(values["enterprises.members.lead_enterprise"], 1);
+  EXPECT_EQ(values["enterprises.members.chain_leader"], 1);
+  EXPECT_EQ(values["enterprises.members.member"], 2);
+  EXPECT_EQ(values["enterprises.members.size.large"], 1);
+  EXPECT_EQ(values["enterprises.members.size.medium"], 1);
+  EXPECT_EQ(values["enterprises.members.size.small"], 1);
+  EXPECT_EQ(values["enterprises.members.size.micro"], 1);
+  EXPECT_EQ(values["enterprises.certifications.specialized_sme"], 1);
+  EXPECT_EQ(values["enterprises.certifications.little_giant"], 1);
+  EXPECT_EQ(values["enterprises.certifications.high_tech"], 2);
+  EXPECT_EQ(values["enterprises.certifications.green_factory"], 1);  // revoked today: held this year
+  EXPECT_EQ(values["enterprises.certifications.single_champion"], 0);
+  EXPECT_EQ(values["enterprises.supply_links.total"], 2);
+  EXPECT_EQ(values["enterprises.supply_links.large_sme"], 1);
+  EXPECT_EQ(values["enterprises.employees"], 900 + 300 + 80 + 9);
+  EXPECT_EQ(values["enterprises.annual_output"], 250000 + 40000 + 3000 + 120);
+  EXPECT_EQ(v["enterprises.annual_output"].unit(), "cny_10k");
+  EXPECT_EQ(v["enterprises.certifications.little_giant"].dimension(), common::v1::DIMENSION_INNOVATION);
+  EXPECT_EQ(v["enterprises.certifications.green_factory"].dimension(), common::v1::DIMENSION_MANUFACTURING);
+  EXPECT_EQ(values.size(), 8u + 10u + 2u + 2u + 2u);  // members, kinds, links, employees/output, strength
+
+  // Next year: the revoked certification is gone, the others still valid (they expire later).
+  ASSERT_TRUE(Indicators(admin_, "clusters/hydrogen", year_ + 1, &set).ok());
+  v = ByKey(set);
+  EXPECT_EQ(v["enterprises.certifications.green_factory"].value(), 0);
+  EXPECT_EQ(v["enterprises.certifications.high_tech"].value(), 2);
+  // Five years on, every certification has expired; links made now did not exist last year.
+  ASSERT_TRUE(Indicators(admin_, "clusters/hydrogen", year_ + 5, &set).ok());
+  EXPECT_EQ(ByKey(set)["enterprises.certifications.high_tech"].value(), 0);
+  ASSERT_TRUE(Indicators(admin_, "clusters/hydrogen", year_ - 1, &set).ok());
+  EXPECT_EQ(ByKey(set)["enterprises.supply_links.total"].value(), 0);
+  EXPECT_EQ(ByKey(set)["enterprises.certifications.high_tech"].value(), 2);  // granted last January
+}
+
+TEST_F(ClusterIndicatorsTest, RefusesBadInputUnknownClustersAndOtherRoles) {
+  common::v1::ClusterIndicators set;
+  grpc::Status s = Indicators(industry_it_, "hydrogen", 1999, &set);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), UnorderedElementsAre("cluster", "year"));
+  s = Indicators(industry_it_, "clusters/hydrogen", 2101, &set);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("year"));
+  s = Indicators(industry_it_, "clusters/no-such-cluster", year_, &set);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  for (const auto& token : {enterprise_a_, promo_, testing::MakeToken("t1", "talents/t1", {"talent"})}) {
+    EXPECT_EQ(Indicators(token, "clusters/hydrogen", year_, &set).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_EQ(Indicators("", "clusters/hydrogen", year_, &set).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  for (const auto& token : {industry_it_, auditor_, admin_, service_token_}) {
+    EXPECT_TRUE(Indicators(token, "clusters/hydrogen", year_, &set).ok());
+  }
+}
+
+TEST_F(ClusterIndicatorsTest, AnnualOutputIsValidatedAndUpdatable) {
+  v1::Enterprise e = NewEnterprise(kA, "产值企业");
+  e.set_annual_output_cny_10k(-1);
+  grpc::Status s = Register(e);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("enterprise.annual_output_cny_10k"));
+  e.set_annual_output_cny_10k(1000000001);
+  EXPECT_THAT(FieldsOf(Register(e)), ElementsAre("enterprise.annual_output_cny_10k"));
+  e.set_annual_output_cny_10k(1000000000);
+  v1::Enterprise created;
+  ASSERT_TRUE(Register(e, &created).ok());
+  EXPECT_EQ(created.annual_output_cny_10k(), 1000000000);
+
+  v1::UpdateEnterpriseRequest update;
+  update.mutable_enterprise()->set_name(NameOf(kA));
+  update.mutable_enterprise()->set_annual_output_cny_10k(5200);
+  update.mutable_enterprise()->set_employees(77);  // not in the mask: unchanged
+  update.mutable_update_mask()->add_paths("annual_output_cny_10k");
+  v1::Enterprise updated;
+  ASSERT_TRUE(Call(&Stub::UpdateEnterprise, industry_it_, update, &updated).ok());
+  EXPECT_EQ(updated.annual_output_cny_10k(), 5200);
+  EXPECT_EQ(updated.employees(), 120);
+  update.mutable_enterprise()->set_annual_output_cny_10k(-5);
+  s = Call(&Stub::UpdateEnterprise, industry_it_, update, &updated);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("enterprise.annual_output_cny_10k"));
+  EXPECT_EQ(Get(kA).annual_output_cny_10k(), 5200);
+}
+
+TEST_F(ClusterIndicatorsTest, TheClientLibraryAsTheClustersServiceUsesIt) {
+  Add("150100", 10, v1::MEMBER);
+  auto source = NewEnterprisesIndicatorSource(server::MakeChannel(enterprises_.address()), absl::Seconds(5));
+  EXPECT_EQ(source->name(), "enterprises");
+  server::CallContext call;
+  call.own_token = service_token_;
+  auto got = source->GetClusterIndicators(call, "clusters/hydrogen", year_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(ByKey(*got)["enterprises.members.total"].value(), 1);
+  auto unknown = source->GetClusterIndicators(call, "clusters/no-such-cluster", year_);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("enterprises: "));
+  auto bad = source->GetClusterIndicators(call, "clusters/hydrogen", 1999);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  call.own_token = enterprise_a_;
+  EXPECT_EQ(source->GetClusterIndicators(call, "clusters/hydrogen", year_).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // The service down: UNAVAILABLE naming it.
+  call.own_token = service_token_;
+  enterprises_.Stop();
+  auto down = source->GetClusterIndicators(call, "clusters/hydrogen", year_);
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(down.status().message()), HasSubstr("the enterprises service is unavailable"));
 }
 
 }  // namespace

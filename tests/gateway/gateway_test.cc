@@ -1256,6 +1256,35 @@ TEST_F(GatewayTest, EnterprisesAndSupportRoutesNeedNoGatewayCode) {
   EXPECT_THAT(ready.body, HasSubstr(kSupportService));
 }
 
+TEST_F(GatewayTest, ClusterIndicatorsAndStrengthRouteByTheirAnnotations) {
+  ASSERT_NO_FATAL_FAILURE(StartEnterprisesAndSupport());
+  GatewayConfig config = DefaultConfig();
+  config.backends.push_back({kEnterprisesService, {enterprises_.address()}});
+  config.backends.push_back({kSupportService, {support_.address()}});
+  ASSERT_NO_FATAL_FAILURE(StartGateway(config));
+
+  Response ent = Get("/v1/clusters/hohhot-dairy/enterpriseIndicators?year=2026", gov_);
+  ASSERT_EQ(ent.status, 200) << ent;
+  auto set = FromJson<common::v1::ClusterIndicators>(ent.body);
+  EXPECT_EQ(set.cluster(), "clusters/hohhot-dairy");
+  EXPECT_EQ(set.year(), 2026);
+  EXPECT_THAT(ent.body, HasSubstr("\"key\":\"enterprises.members.lead_enterprise\""));
+  EXPECT_THAT(ent.body, HasSubstr("\"dimension\":\"DIMENSION_SCALE\""));
+  Response sup = Get("/v1/clusters/hohhot-dairy/supportIndicators?year=2026", gov_);
+  ASSERT_EQ(sup.status, 200) << sup;
+  EXPECT_THAT(sup.body, HasSubstr("support.allocated.land"));
+  Response strength = Get("/v1/clusters/hohhot-dairy/strength", gov_);
+  ASSERT_EQ(strength.status, 200) << strength;
+  EXPECT_EQ(FromJson<enterprises::v1::ClusterStrength>(strength.body).regions_size(), 12);
+  EXPECT_THAT(strength.body, HasSubstr("\"region\":\"150100\""));
+  // The field named in the error body; a role that may not read.
+  Response bad = Get("/v1/clusters/hohhot-dairy/enterpriseIndicators?year=1999", gov_);
+  EXPECT_EQ(bad.status, 400) << bad;
+  EXPECT_THAT(bad.body, HasSubstr("\"year\""));
+  const std::string enterprise = testing::MakeToken("e", "enterprises/911501007014567890", {"enterprise"});
+  EXPECT_EQ(Get("/v1/clusters/hohhot-dairy/strength", enterprise).status, 403);
+}
+
 // ------------------------------------------------------------------ ops
 
 TEST_F(GatewayTest, HealthzReadyzAndMetricsByRouteTemplate) {

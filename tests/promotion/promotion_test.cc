@@ -43,6 +43,7 @@
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
+#include "services/promotion/client/indicator_source.h"
 #include "services/promotion/promotion_domain.h"
 #include "services/promotion/promotion_repository.h"
 #include "services/promotion/promotion_service.h"
@@ -1552,6 +1553,85 @@ TEST_F(PromotionTest, AuditTrailAndAuthentication) {
   v1::PromotionReferenceData ref;
   EXPECT_EQ(Call(&Stub::GetReferenceData, "", v1::GetPromotionReferenceDataRequest(), &ref).error_code(),
             Code::UNAUTHENTICATED);
+}
+
+// ------------------------------------------------------------------ cluster indicators
+
+TEST_F(PromotionTest, IndicatorsAreTheAcceptedReportsMonitoringData) {
+  auto indicators = [&](const std::string& token, const std::string& cluster, int year,
+                        common::v1::ClusterIndicators* out) {
+    common::v1::GetClusterIndicatorsRequest req;
+    req.set_cluster(cluster);
+    req.set_year(year);
+    return Call(&Stub::GetClusterIndicators, token, req, out);
+  };
+  common::v1::ClusterIndicators set;
+  // No report yet, then a submitted (not accepted) one: the evaluation cannot use either.
+  grpc::Status s = indicators(auditor_, kDairy, kYear, &set);
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_EQ(s.error_message(), "no accepted annual report for clusters/hohhot-dairy in 2026");
+  Report r;
+  ASSERT_TRUE(Submit(seed_org_, kDairy, kYear, Monitoring(4000000000000000, 320000000000000), &r).ok());
+  EXPECT_EQ(indicators(auditor_, kDairy, kYear, &set).error_code(), Code::FAILED_PRECONDITION);
+  Report accepted;
+  ASSERT_TRUE(DecideReport(true, industry_it_, r.name(), "数据完整", &accepted).ok());
+
+  s = indicators(auditor_, kDairy, kYear, &set);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(set.cluster(), kDairy);
+  EXPECT_EQ(set.year(), kYear);
+  EXPECT_THAT(set.basis(), ElementsAre("annualReports/hohhot-dairy-2026"));
+  std::map<std::string, common::v1::Indicator> v;
+  for (const auto& i : set.indicators()) {
+    v[i.key()] = i;
+    EXPECT_EQ(i.source(), "promotion");
+    EXPECT_EQ(i.as_of().seconds(), accepted.update_time().seconds()) << i.key();
+  }
+  EXPECT_EQ(v["promotion.output_value"].value(), 4000000000000000);
+  EXPECT_EQ(v["promotion.output_value"].unit(), "fen");
+  EXPECT_EQ(v["promotion.rd_spend"].value(), 320000000000000);
+  EXPECT_EQ(v["promotion.rd_intensity"].value(), 800);
+  EXPECT_EQ(v["promotion.rd_intensity"].dimension(), common::v1::DIMENSION_INNOVATION);
+  EXPECT_EQ(v["promotion.employment"].value(), 38000);
+  EXPECT_EQ(v["promotion.enterprises.large"].value(), 3);
+  EXPECT_EQ(v["promotion.enterprises.medium"].value(), 12);
+  EXPECT_EQ(v["promotion.enterprises.small"].value(), 40);
+  EXPECT_EQ(v["promotion.enterprises.micro"].value(), 85);
+  EXPECT_EQ(v["promotion.patents"].value(), 210);
+  EXPECT_EQ(v["promotion.platforms.national"].value(), 2);
+  EXPECT_EQ(v["promotion.platforms.region"].value(), 7);
+  EXPECT_EQ(v["promotion.platforms.league"].value(), 11);
+  EXPECT_EQ(v["promotion.green_factories"].value(), 4);
+  EXPECT_EQ(v["promotion.green_factories"].dimension(), common::v1::DIMENSION_MANUFACTURING);
+  EXPECT_EQ(v["promotion.smart_factories"].value(), 2);
+  EXPECT_EQ(v["promotion.certifications.high_tech"].value(), 21);
+  EXPECT_EQ(v["promotion.certifications.specialized_sme"].value(), 9);
+  EXPECT_EQ(v.size(), 16u);
+
+  // Another year has no accepted report; the other readers; refusals.
+  s = indicators(admin_, kDairy, 2025, &set);
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("clusters/hohhot-dairy in 2025"));
+  EXPECT_TRUE(indicators(industry_it_, kDairy, kYear, &set).ok());
+  EXPECT_TRUE(indicators(testing::MakeToken("svc", "services/clusters", {"service"}), kDairy, kYear, &set).ok());
+  EXPECT_EQ(indicators(seed_org_, kDairy, kYear, &set).error_code(), Code::PERMISSION_DENIED);
+  EXPECT_EQ(indicators(enterprise_, kDairy, kYear, &set).error_code(), Code::PERMISSION_DENIED);
+  s = indicators(auditor_, "hohhot-dairy", 0, &set);
+  EXPECT_EQ(s.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), UnorderedElementsAre("cluster", "year"));
+  EXPECT_EQ(indicators(auditor_, "clusters/no-such-cluster", kYear, &set).error_code(), Code::NOT_FOUND);
+
+  // Through the client library the clusters service uses.
+  auto source =
+      NewPromotionIndicatorSource(server::MakeChannel(absl::StrCat("127.0.0.1:", prt_->port())), absl::Seconds(5));
+  server::CallContext call;
+  call.own_token = auditor_;
+  auto got = source->GetClusterIndicators(call, kDairy, kYear);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->basis(0), "annualReports/hohhot-dairy-2026");
+  auto missing = source->GetClusterIndicators(call, kDairy, 2025);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(missing.status().message(), "promotion: no accepted annual report for clusters/hohhot-dairy in 2025");
 }
 
 }  // namespace

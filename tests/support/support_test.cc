@@ -43,6 +43,7 @@
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
 #include "prometheus/registry.h"
+#include "services/support/client/indicator_source.h"
 #include "services/support/support_domain.h"
 #include "services/support/support_metrics.h"
 #include "services/support/support_repository.h"
@@ -1890,6 +1891,86 @@ TEST_F(SupportTest, DomainMetricsRefreshStopsWithTheServiceAndFailuresKeepTheLas
   absl::Status failed = smetrics_->RefreshNow();
   EXPECT_FALSE(failed.ok());
   EXPECT_EQ(GaugeValue(registry, "clustergov_support_applications", {{"state", "APPROVED"}}), 1.0);
+}
+
+// ------------------------------------------------------------------ cluster indicators
+
+TEST_F(SupportTest, IndicatorsSumTheLedgersAllocationsToTheClusterYear) {
+  MakePool(v1::LAND, 100000, "", {MakeParcel("P1", 20000), MakeParcel("P2", 30000)});
+  MakePool(v1::ENERGY, 5000);
+  MakePool(v1::WATER, 1000);
+  MakePool(v1::ENVIRONMENT, 100, "so2");
+  MakePool(v1::GREEN_POWER, 9000);
+  MakePool(v1::SUBSIDY, 1000000);
+  // Allocated: a core chain project drawing on every kind, and another drawing energy.
+  App core = NewAppIn(App::ALLOCATED, {Qty(v1::ENERGY, 1200), Land({"P1"}), Qty(v1::WATER, 80),
+                                       Qty(v1::ENVIRONMENT, 30, "so2"), Qty(v1::GREEN_POWER, 700),
+                                       Qty(v1::SUBSIDY, 500)},
+                      /*core=*/true);
+  ASSERT_EQ(core.state(), App::ALLOCATED);
+  App other = NewAppIn(App::ALLOCATED, {Qty(v1::ENERGY, 300)});
+  ASSERT_EQ(other.state(), App::ALLOCATED);
+  // Approved only (reserved, not allocated) and rejected: not counted.
+  ASSERT_EQ(NewAppIn(App::APPROVED, {Qty(v1::ENERGY, 100), Land({"P2"})}).state(), App::APPROVED);
+  ASSERT_EQ(NewAppIn(App::REJECTED, {Qty(v1::ENERGY, 50)}).state(), App::REJECTED);
+
+  auto indicators = [&](const std::string& token, const std::string& cluster, int year,
+                        common::v1::ClusterIndicators* out) {
+    common::v1::GetClusterIndicatorsRequest req;
+    req.set_cluster(cluster);
+    req.set_year(year);
+    return Call(&Stub::GetClusterIndicators, token, req, out);
+  };
+  common::v1::ClusterIndicators set;
+  grpc::Status s = indicators(auditor_, kDairy, kYear, &set);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  std::map<std::string, common::v1::Indicator> v;
+  for (const auto& i : set.indicators()) {
+    v[i.key()] = i;
+    EXPECT_EQ(i.source(), "support");
+  }
+  EXPECT_EQ(v["support.allocated.land"].value(), 20000);
+  EXPECT_EQ(v["support.allocated.land"].unit(), "m2");
+  EXPECT_EQ(v["support.allocated.energy"].value(), 1500);
+  EXPECT_EQ(v["support.allocated.energy"].unit(), "kgce");
+  EXPECT_EQ(v["support.allocated.water"].value(), 80);
+  EXPECT_EQ(v["support.allocated.environment.so2"].value(), 30);
+  EXPECT_EQ(v["support.allocated.environment.so2"].unit(), "kg");
+  EXPECT_EQ(v["support.allocated.environment.nox"].value(), 0);
+  EXPECT_EQ(v["support.allocated.green_power"].value(), 700);
+  EXPECT_EQ(v["support.allocated.green_power"].unit(), "kwh");
+  EXPECT_EQ(v["support.allocated.green_power"].dimension(), common::v1::DIMENSION_MANUFACTURING);
+  EXPECT_EQ(v["support.allocated.subsidy"].value(), 500);
+  EXPECT_EQ(v["support.allocated.subsidy"].unit(), "fen");
+  EXPECT_EQ(v["support.allocated.subsidy"].dimension(), common::v1::DIMENSION_ECOSYSTEM);
+  EXPECT_EQ(v["support.applications.allocated"].value(), 2);
+  EXPECT_EQ(v["support.applications.core_chain_allocated"].value(), 1);
+  EXPECT_EQ(v.size(), 5u + 6u + 2u);  // five kinds, six pollutants, two application counts
+
+  // Another year, another cluster: nothing allocated.
+  ASSERT_TRUE(indicators(industry_it_, kDairy, kYear + 1, &set).ok());
+  for (const auto& i : set.indicators()) EXPECT_EQ(i.value(), 0) << i.key();
+  ASSERT_TRUE(indicators(admin_, "clusters/baotou-rare-earth", kYear, &set).ok());
+  for (const auto& i : set.indicators()) EXPECT_EQ(i.value(), 0) << i.key();
+
+  // Refusals.
+  s = indicators(auditor_, "clusters/X", 3000, &set);
+  EXPECT_EQ(s.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), UnorderedElementsAre("cluster", "year"));
+  EXPECT_EQ(indicators(auditor_, "clusters/no-such-cluster", kYear, &set).error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(indicators(enterprise_a_, kDairy, kYear, &set).error_code(), Code::PERMISSION_DENIED);
+  EXPECT_EQ(indicators(testing::MakeToken("p", "promotionOrgs/x", {"promotion_org"}), kDairy, kYear, &set)
+                .error_code(),
+            Code::PERMISSION_DENIED);
+
+  // Through the client library the clusters service uses, with a service token.
+  auto source =
+      NewSupportIndicatorSource(server::MakeChannel(absl::StrCat("127.0.0.1:", srt_->port())), absl::Seconds(5));
+  server::CallContext call;
+  call.own_token = testing::MakeToken("svc", "services/clusters", {"service"});
+  auto got = source->GetClusterIndicators(call, kDairy, kYear);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->indicators_size(), 13);
 }
 
 }  // namespace

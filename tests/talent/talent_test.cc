@@ -16,8 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "clustergov/talent/v1/talent.grpc.pb.h"
@@ -38,6 +41,7 @@
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
 #include "services/enterprises/enterprises_service.h"
+#include "services/talent/client/indicator_source.h"
 #include "services/talent/talent_domain.h"
 #include "services/talent/talent_repository.h"
 #include "services/talent/talent_service.h"
@@ -1539,6 +1543,86 @@ TEST_F(TalentTest, CallsNeedAValidToken) {
   EXPECT_THAT(TalentIds(""), ElementsAre("tok"));
   EXPECT_EQ(GetDemand(d.name()).filled(), 0);
   EXPECT_THAT(PlacementNames(""), IsEmpty());
+}
+
+// ------------------------------------------------------------------ cluster indicators
+
+TEST_F(TalentTest, IndicatorsCountTheYearsDemandsPlacementsAndMatches) {
+  // The statistics test's talents, demands and placements, all made this year.
+  ASSERT_TRUE(Join(kA, "baotou-rare-earth").ok());
+  for (const auto& [id, t] : std::vector<std::pair<std::string, v1::Talent>>{
+           {"s1", NewTalent("s1", {"dairy_processing"}, v1::SENIOR_ENGINEER)},
+           {"s2", NewTalent("s2", {"dairy_processing"}, v1::ENGINEER)},
+           {"s3", NewTalent("s3", {"rare_earth_materials"}, v1::LEADING)},
+           {"s5", NewTalent("s5", {"dairy_processing"}, v1::HIGH_LEVEL)}}) {
+    ASSERT_NO_FATAL_FAILURE(MustRegister(id, t));
+  }
+  const Demand d1 = MustPost(DemandSpec({"dairy_processing"}, v1::ENGINEER, 3));
+  const Demand d2 = MustPost(DemandSpec({"dairy_processing"}, v1::ENGINEER, 2));
+  const Demand d3 = MustPost(DemandSpec({"rare_earth_materials"}, v1::ENGINEER, 4, true, kBaotou, kRareEarth));
+  const Demand d4 = MustPost(DemandSpec({"dairy_processing"}, v1::ENGINEER, 5));
+  ASSERT_TRUE(Close(enterprise_a_, d4.name()).ok());  // posted this year, never matched
+  MustPlace("s1", d1.name(), Placement::FULL_TIME);
+  MustPlace("s1", d2.name(), Placement::PART_TIME_PAID);
+  MustPlace("s2", d1.name(), Placement::DUAL_APPOINTMENT);
+  MustPlace("s3", d3.name(), Placement::FULL_TIME);
+  Placement p5 = MustPlace("s5", d2.name(), Placement::FULL_TIME);
+  ASSERT_TRUE(End(enterprise_a_, p5.name(), "离职").ok());  // ended, but it started this year
+
+  int year = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::FormatTime("%Y", absl::Now(), absl::FixedTimeZone(8 * 3600)), &year));
+  auto indicators = [&](const std::string& token, const std::string& cluster, int y,
+                        std::map<std::string, int64_t>* values) {
+    common::v1::GetClusterIndicatorsRequest req;
+    req.set_cluster(cluster);
+    req.set_year(y);
+    common::v1::ClusterIndicators out;
+    grpc::Status s = Call(&Stub::GetClusterIndicators, token, req, &out);
+    values->clear();
+    for (const auto& i : out.indicators()) {
+      (*values)[i.key()] = i.value();
+      EXPECT_EQ(i.source(), "talent");
+      EXPECT_NE(i.dimension(), common::v1::DIMENSION_UNSPECIFIED);
+    }
+    return s;
+  };
+  std::map<std::string, int64_t> v;
+  grpc::Status s = indicators(auditor_, kDairy, year, &v);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(v, (std::map<std::string, int64_t>{{"talent.demands.posted", 3},
+                                               {"talent.demands.positions", 10},
+                                               {"talent.demands.matched", 2},
+                                               {"talent.placements.total", 4},
+                                               {"talent.placements.full_time", 2},
+                                               {"talent.placements.dual_appointment", 1},
+                                               {"talent.placements.part_time_paid", 1},
+                                               {"talent.talents.placed", 3},
+                                               {"talent.talents.high_level_placed", 1}}));
+  ASSERT_TRUE(indicators(industry_it_, kRareEarth, year, &v).ok());
+  EXPECT_EQ(v["talent.demands.posted"], 1);
+  EXPECT_EQ(v["talent.demands.positions"], 4);
+  EXPECT_EQ(v["talent.demands.matched"], 1);
+  EXPECT_EQ(v["talent.placements.full_time"], 1);
+  EXPECT_EQ(v["talent.talents.high_level_placed"], 1);
+  // Last year and next year: nothing.
+  for (int other : {year - 1, year + 1}) {
+    ASSERT_TRUE(indicators(testing::MakeToken("svc", "services/clusters", {"service"}), kDairy, other, &v).ok());
+    for (const auto& [key, value] : v) EXPECT_EQ(value, 0) << key << " in " << other;
+  }
+  // Refusals.
+  s = indicators(auditor_, "clusters/", 99, &v);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), UnorderedElementsAre("cluster", "year"));
+  EXPECT_EQ(indicators(enterprise_a_, kDairy, year, &v).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(indicators(hr_, kDairy, year, &v).error_code(), grpc::StatusCode::OK);  // government
+
+  // Through the client library the clusters service uses.
+  auto source = NewTalentIndicatorSource(server::MakeChannel(absl::StrCat("127.0.0.1:", trt_->port())));
+  server::CallContext call;
+  call.own_token = auditor_;
+  auto got = source->GetClusterIndicators(call, kDairy, year);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->indicators_size(), 9);
 }
 
 }  // namespace
