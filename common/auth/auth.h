@@ -94,6 +94,7 @@ struct TokenSpec {
   std::string audience = "clustergov";
   int64_t ttl_seconds = 3600;     // exp = now + ttl_seconds (negative mints an expired token)
   int64_t not_before_offset = 0;  // nbf = now + not_before_offset
+  int64_t issued_at = 0;          // "now" in Unix seconds (iat); 0: the current time
 };
 
 // Mints a signed token (for the tool and tests): HS256 with `key` as the secret (at least 32

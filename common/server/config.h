@@ -36,9 +36,11 @@ struct CommonConfig {
   store::DatabaseOptions db;
   AuthConfig auth;
   std::string page_token_secret;
-  // A token this service presents when it calls others on its own behalf (startup work, not a
-  // caller's request). Empty: minted from the HS256 secret (development) when there is one.
-  std::string service_token;
+  // The file holding the token this service presents when it calls others on its own behalf (work
+  // that is not a caller's request); re-read when it changes. Empty: tokens minted from the HS256
+  // secret (development) with `service_token_lifetime`, re-minted before they expire.
+  std::string service_token_file;
+  absl::Duration service_token_lifetime = absl::Hours(1);
   std::string log_level = "info";
 };
 

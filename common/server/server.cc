@@ -41,6 +41,21 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   if (!auth.ok()) return absl::InvalidArgumentError(absl::StrCat("auth configuration: ", auth.status().message()));
   rt->authenticator_ = std::move(*auth);
   rt->page_tokens_ = std::make_unique<PageTokenCodec>(config.page_token_secret);
+  if (!config.service_token_file.empty()) {
+    auto source = ServiceTokenSource::FromFile(config.service_token_file);
+    if (!source.ok()) return absl::InvalidArgumentError(absl::StrCat("--service_token_file=", source.status().message()));
+    rt->service_token_ = std::move(*source);
+  } else if (!config.auth.hs256_secret.empty()) {
+    TokenSpec spec;
+    spec.subject = absl::StrCat("service:", config.server.service_name);
+    spec.organization = absl::StrCat("services/", config.server.service_name);
+    spec.roles = {std::string(roles::kService)};
+    spec.issuer = config.auth.issuer;
+    spec.audience = config.auth.audience;
+    auto source = ServiceTokenSource::Minted(std::move(spec), config.auth.hs256_secret, config.service_token_lifetime);
+    if (!source.ok()) return source.status();
+    rt->service_token_ = std::move(*source);
+  }
 
   store::DatabaseOptions db_options = config.db;
   db_options.metrics = &rt->metrics_->registry();
@@ -107,19 +122,11 @@ std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::c
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);
 }
 
-absl::StatusOr<std::string> Runtime::ServiceToken() const {
-  if (!config_.service_token.empty()) return config_.service_token;
-  if (config_.auth.hs256_secret.empty()) {
+absl::StatusOr<const ServiceTokenSource*> Runtime::ServiceToken() const {
+  if (service_token_ == nullptr) {
     return absl::FailedPreconditionError("no service token: set --service_token_file (RS256/ES256 deployments)");
   }
-  TokenSpec spec;
-  spec.subject = absl::StrCat("service:", config_.server.service_name);
-  spec.organization = absl::StrCat("services/", config_.server.service_name);
-  spec.roles = {std::string(roles::kService)};
-  spec.issuer = config_.auth.issuer;
-  spec.audience = config_.auth.audience;
-  spec.ttl_seconds = 3600;
-  return MintToken(spec, "HS256", config_.auth.hs256_secret);
+  return service_token_.get();
 }
 
 absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
