@@ -150,8 +150,6 @@ namespace {
 
 using auth_internal::VerifiedTokenCache;
 
-// Tokens larger than this are refused before any parsing.
-constexpr size_t kMaxTokenBytes = 16 * 1024;
 constexpr int64_t kMaxLeewaySeconds = 3600;
 constexpr size_t kMinHs256SecretBytes = 32;
 constexpr int kMinRsaBits = 2048;
@@ -527,8 +525,8 @@ Authenticator::~Authenticator() {
 absl::StatusOr<Principal> Authenticator::Authenticate(
     absl::string_view authorization_header) const {
   CG_ASSIGN_OR_RETURN(absl::string_view token, ExtractBearerToken(authorization_header));
-  if (token.size() > kMaxTokenBytes) {
-    return Unauthenticated(absl::StrCat("malformed token: longer than ", kMaxTokenBytes, " bytes"));
+  if (token.size() > kMaxBearerTokenBytes) {
+    return Unauthenticated(absl::StrCat("malformed token: longer than ", kMaxBearerTokenBytes, " bytes"));
   }
 
   std::optional<VerifiedTokenCache::Digest> digest;

@@ -27,6 +27,12 @@
 
 namespace clustergov {
 
+// The longest bearer token Authenticate() accepts (UNAUTHENTICATED beyond, before any parsing).
+// Tokens of the identity provider are 1-2 KB; the gateway refuses a longer Authorization header
+// itself, and the gRPC servers accept metadata well above this (server::kMaxMetadataBytes), so an
+// oversized token always reaches this check.
+inline constexpr size_t kMaxBearerTokenBytes = 8 * 1024;
+
 struct AuthConfig {
   std::string issuer = "clustergov-dev";
   std::string audience = "clustergov";

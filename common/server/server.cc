@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
+#include "common/server/interceptors.h"
 #include "common/server/runtime.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -142,6 +143,7 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config_.server.max_message_bytes);
   builder.SetMaxSendMessageSize(config_.server.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
                              static_cast<int>(absl::ToInt64Milliseconds(config_.server.keepalive_time)));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
@@ -149,8 +151,13 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   for (auto* s : services) builder.RegisterService(s);
+  auto served = std::make_shared<ServedMethods>();
+  builder.SetOption(served->BuilderOption());
+  // In this order: a status the first rewrites is the one the metrics record.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(metrics_->CreateInterceptorFactory());
+  interceptors.push_back(CreateMalformedRequestInterceptorFactory());
+  interceptors.push_back(metrics_->CreateInterceptorFactory(
+      [served](std::string_view full_method) { return served->Contains(full_method); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   server_ = builder.BuildAndStart();

@@ -235,6 +235,8 @@ TEST(AuthenticatorTest, Garbage) {
   ExpectRejected(*auth, "Bearer abc def", "malformed");
   ExpectRejected(*auth, "Bearer e30.e30.e30", "malformed");  // {} header: no alg
   ExpectRejected(*auth, Bearer(std::string(20000, 'a')), "malformed");
+  ExpectRejected(*auth, Bearer(std::string(kMaxBearerTokenBytes + 1, 'a')),
+                 absl::StrCat("longer than ", kMaxBearerTokenBytes, " bytes"));
   // Valid header and signature segment, payload not JSON.
   ExpectRejected(*auth, Bearer(B64Url(kHs256Header) + "." + B64Url("not json") + ".abc"),
                  "payload");
