@@ -678,7 +678,7 @@ absl::StatusOr<std::string> MintToken(const TokenSpec& spec, absl::string_view a
   }
   JwtPtr jwt(raw);
 
-  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const int64_t now = spec.issued_at != 0 ? spec.issued_at : absl::ToUnixSeconds(absl::Now());
   int rc = 0;
   rc |= jwt_add_grant(jwt.get(), "iss", spec.issuer.c_str());
   rc |= jwt_add_grant(jwt.get(), "aud", spec.audience.c_str());

@@ -29,7 +29,8 @@ namespace clustergov {
 
 // The longest bearer token Authenticate() accepts (UNAUTHENTICATED beyond, before any parsing).
 // Tokens of the identity provider are 1-2 KB; the gateway refuses a longer Authorization header
-// itself, before calling a service.
+// itself, before calling a service, and the gRPC servers accept metadata well above this
+// (server::kMaxMetadataBytes), so an oversized token always reaches this check.
 inline constexpr size_t kMaxBearerTokenBytes = 8 * 1024;
 
 struct AuthConfig {
@@ -99,6 +100,7 @@ struct TokenSpec {
   std::string audience = "clustergov";
   int64_t ttl_seconds = 3600;     // exp = now + ttl_seconds (negative mints an expired token)
   int64_t not_before_offset = 0;  // nbf = now + not_before_offset
+  int64_t issued_at = 0;          // "now" in Unix seconds (iat); 0: the current time
 };
 
 // Mints a signed token (for the tool and tests): HS256 with `key` as the secret (at least 32

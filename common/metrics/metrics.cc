@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -53,48 +54,64 @@ class GrpcServerMetrics {
     prometheus::Counter* handled[17] = {};
   };
 
-  // Called for every RPC: the lookup views the method name (no allocation); children are made once.
-  Method* Get(std::string_view full_method, const char* type) {
+  // Called for every RPC: the lookup views the method name (no allocation); children are made
+  // once. A name `served` refuses gets the one "unknown" set of its type and is not remembered.
+  Method* Get(std::string_view full_method, const char* type, const Metrics::ServedFilter& served) {
     {
       std::shared_lock<std::shared_mutex> lock(mu_);
       auto it = methods_.find(full_method);
       if (it != methods_.end()) return it->second.get();
     }
+    if (!served(full_method)) {
+      // At most one per grpc_type (four), whatever names clients send.
+      {
+        std::shared_lock<std::shared_mutex> lock(mu_);
+        auto it = unknown_.find(type);
+        if (it != unknown_.end()) return it->second.get();
+      }
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      std::unique_ptr<Method>& slot = unknown_[type];
+      if (slot == nullptr) slot = Make("/unknown/unknown", type);
+      return slot.get();
+    }
     std::unique_lock<std::shared_mutex> lock(mu_);
     auto it = methods_.find(full_method);
     if (it == methods_.end()) {
-      auto method_metrics = std::make_unique<Method>();
-      method_metrics->name = std::string(full_method);
+      auto method_metrics = Make(full_method, type);
       it = methods_.emplace(std::string_view(method_metrics->name), std::move(method_metrics)).first;
     }
-    auto& slot = it->second;
-    if (slot->started == nullptr) {
-      std::string service = "unknown", method = slot->name;
-      auto slash = slot->name.rfind('/');
-      if (slash != std::string::npos && slash > 0) {
-        service = slot->name.substr(1, slash - 1);
-        method = slot->name.substr(slash + 1);
-      }
-      prometheus::Labels labels{{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
-      slot->started = &started_.Add(labels);
-      slot->seconds = &seconds_.Add(labels, prometheus::Histogram::BucketBoundaries{
-                                                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                0.5, 1, 2.5, 5, 10});
-      for (int code = 0; code <= 16; ++code) {
-        auto with_code = labels;
-        with_code["grpc_code"] = GrpcCodeName(code);
-        slot->handled[code] = &handled_.Add(with_code);
-      }
-    }
-    return slot.get();
+    return it->second.get();
   }
 
  private:
+  std::unique_ptr<Method> Make(std::string_view full_method, const char* type) {
+    auto slot = std::make_unique<Method>();
+    slot->name = std::string(full_method);
+    std::string service = "unknown", method = slot->name;
+    auto slash = slot->name.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      service = slot->name.substr(1, slash - 1);
+      method = slot->name.substr(slash + 1);
+    }
+    prometheus::Labels labels{{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
+    slot->started = &started_.Add(labels);
+    slot->seconds = &seconds_.Add(labels, prometheus::Histogram::BucketBoundaries{
+                                              0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                              2.5, 5, 10});
+    for (int code = 0; code <= 16; ++code) {
+      auto with_code = labels;
+      with_code["grpc_code"] = GrpcCodeName(code);
+      slot->handled[code] = &handled_.Add(with_code);
+    }
+    return slot;
+  }
+
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& seconds_;
   std::shared_mutex mu_;
-  std::unordered_map<std::string_view, std::unique_ptr<Method>> methods_;
+  std::unordered_map<std::string_view, std::unique_ptr<Method>> methods_;  // served methods only
+  std::map<std::string_view, std::unique_ptr<Method>> unknown_;            // by grpc_type (TypeName's literals)
 };
 
 namespace {
@@ -135,15 +152,17 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
 
 class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics) : metrics_(std::move(metrics)) {}
+  MetricsInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics, Metrics::ServedFilter served)
+      : metrics_(std::move(metrics)), served_(std::move(served)) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    auto* method = metrics_->Get(info->method(), TypeName(info->type()));
+    auto* method = metrics_->Get(info->method(), TypeName(info->type()), served_);
     return new MetricsInterceptor(method);
   }
 
  private:
   std::shared_ptr<GrpcServerMetrics> metrics_;
+  Metrics::ServedFilter served_;
 };
 
 }  // namespace
@@ -174,8 +193,9 @@ absl::Status Metrics::StartExposer(const std::string& address) {
   return absl::OkStatus();
 }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Metrics::CreateInterceptorFactory() {
-  return std::make_unique<MetricsInterceptorFactory>(grpc_);
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Metrics::CreateInterceptorFactory(
+    ServedFilter served) {
+  return std::make_unique<MetricsInterceptorFactory>(grpc_, std::move(served));
 }
 
 }  // namespace clustergov::metrics

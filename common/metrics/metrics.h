@@ -3,10 +3,13 @@
 // Prometheus metrics of one process: the registry every component registers into, the HTTP
 // exposer on its own port, the build-info gauge, and the gRPC server metrics interceptor with the
 // names and labels of go-grpc-prometheus (grpc_server_started_total, grpc_server_handled_total,
-// grpc_server_handling_seconds), so existing dashboards work unchanged.
+// grpc_server_handling_seconds), so existing dashboards work unchanged. Label values come only
+// from the methods the process serves (and one "unknown" set), never from what a client sends.
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "grpcpp/support/server_interceptor.h"
@@ -34,8 +37,13 @@ class Metrics {
   // The port /metrics is served on (0 before StartExposer).
   int exposer_port() const { return exposer_port_; }
 
-  // An interceptor factory recording the standard gRPC server metrics into this registry.
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> CreateInterceptorFactory();
+  // Whether this process serves `full_method` ("/package.Service/Method").
+  using ServedFilter = std::function<bool(std::string_view full_method)>;
+  // An interceptor factory recording the standard gRPC server metrics into this registry. Only
+  // methods `served` accepts get series of their own; every other name a client sends shares
+  // grpc_service="unknown", grpc_method="unknown", so callers cannot add series.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> CreateInterceptorFactory(
+      ServedFilter served);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

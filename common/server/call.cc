@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics/metrics.h"
+#include "common/status/status.h"
 
 namespace clustergov::server {
 namespace {
@@ -54,9 +55,13 @@ absl::Status Handler::Prepare(grpc::CallbackServerContext* ctx, CallContext* cal
 void Handler::Finish(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor, const CallContext& call,
                      const absl::Status& status) {
   if (!status.ok()) {
-    log::Info("rpc failed", {{"code", metrics::GrpcCodeName(static_cast<int>(status.code()))},
-                             {"subject", call.principal.subject},
-                             {"error", status.code() == absl::StatusCode::kInternal ? "internal" : status.message()}});
+    // The message may quote the request: logged as bounded as it is answered.
+    log::Info("rpc failed",
+              {{"code", metrics::GrpcCodeName(static_cast<int>(status.code()))},
+               {"subject", call.principal.subject},
+               {"error", status.code() == absl::StatusCode::kInternal
+                             ? std::string("internal")
+                             : Abbreviate(status.message(), kMaxStatusMessageBytes)}});
   }
   reactor->Finish(ToGrpcStatus(status));
 }

@@ -14,6 +14,17 @@
 
 namespace clustergov::server {
 
+// The most request or response metadata (HTTP/2 header list: headers or trailers) a server or a
+// channel made by MakeChannel accepts. Beyond it, gRPC 1.51 fails the call and often the whole
+// connection, other callers' calls on it included; at gRPC's default (8 KB) that was what a
+// 10 KB bearer token did, before the authenticator ever saw it. With room for a token four times
+// over its limit plus the other metadata, such a token reaches the authenticator and its caller
+// alone gets UNAUTHENTICATED. The gateway, the one client that puts many callers' calls on one
+// connection, accepts at most 16 KB of HTTP headers, so it stays below this. Error trailers stay
+// far below it (grpc_status.h bounds what they echo).
+inline constexpr int kMaxMetadataBytes = 32 * 1024;
+static_assert(kMaxMetadataBytes >= 4 * kMaxBearerTokenBytes, "an oversized token must reach the authenticator");
+
 struct ServerConfig {
   std::string service_name;                     // "clusters"
   std::string listen = "0.0.0.0:50051";         // gRPC
@@ -36,9 +47,11 @@ struct CommonConfig {
   store::DatabaseOptions db;
   AuthConfig auth;
   std::string page_token_secret;
-  // A token this service presents when it calls others on its own behalf (startup work, not a
-  // caller's request). Empty: minted from the HS256 secret (development) when there is one.
-  std::string service_token;
+  // The file holding the token this service presents when it calls others on its own behalf (work
+  // that is not a caller's request); re-read when it changes. Empty: tokens minted from the HS256
+  // secret (development) with `service_token_lifetime`, re-minted before they expire.
+  std::string service_token_file;
+  absl::Duration service_token_lifetime = absl::Hours(1);
   std::string log_level = "info";
 };
 

@@ -43,8 +43,8 @@ ABSL_FLAG(std::string, page_token_secret, "",
           "Key signing page tokens; the same on every replica (default: derived from the auth key)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 ABSL_FLAG(std::string, service_token_file, "",
-          "File holding the bearer token (role service) this service uses for its own calls to other services; "
-          "default: minted from --auth_hs256_secret");
+          "File holding the bearer token (role service) this service uses for its own calls to other services, "
+          "re-read when it changes; default: minted from --auth_hs256_secret and re-minted before it expires");
 
 namespace clustergov::server {
 namespace {
@@ -165,12 +165,7 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
   if (c.page_token_secret.empty()) {
     c.page_token_secret = absl::StrCat("page-token:", c.auth.hs256_secret, c.auth.public_key_pem);
   }
-  std::string token_file = absl::GetFlag(FLAGS_service_token_file);
-  if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--service_token_file=", token_file, ": cannot read"));
-    std::getline(in, c.service_token);
-  }
+  c.service_token_file = absl::GetFlag(FLAGS_service_token_file);
   c.log_level = absl::GetFlag(FLAGS_log_level);
   log::Level level;
   if (!log::ParseLevel(c.log_level, &level)) {

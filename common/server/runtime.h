@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/auth/auth.h"
+#include "common/auth/service_token.h"
 #include "common/cache/cache.h"
 #include "common/cache/redis.h"
 #include "common/list/page_token.h"
@@ -59,9 +60,10 @@ class Runtime {
   // means --cache_ttl_seconds. Null when caching is disabled (--cache=false).
   std::unique_ptr<cache::Cache> MakeCache(const std::string& name, std::chrono::seconds ttl = std::chrono::seconds(0));
 
-  // The bearer token for this service's own calls (role "service", subject "service:<name>"):
-  // --service_token_file, else minted from the HS256 secret. FAILED_PRECONDITION when neither.
-  absl::StatusOr<std::string> ServiceToken() const;
+  // The bearer tokens for this service's own calls (role "service", subject "service:<name>"):
+  // --service_token_file (re-read when it changes), else minted from the HS256 secret (re-minted
+  // before expiry). Ask it for the token at each call. FAILED_PRECONDITION when neither.
+  absl::StatusOr<const ServiceTokenSource*> ServiceToken() const;
 
   // Starts /metrics and the gRPC server; the services must outlive the runtime's serving.
   absl::Status Start(const std::vector<grpc::Service*>& services);
@@ -89,6 +91,7 @@ class Runtime {
   std::unique_ptr<cache::RedisClient> redis_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<PageTokenCodec> page_tokens_;
+  std::unique_ptr<ServiceTokenSource> service_token_;  // null without a file or an HS256 secret
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<grpc::Server> server_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
+#include "common/server/interceptors.h"
 #include "common/server/runtime.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -41,6 +42,21 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   if (!auth.ok()) return absl::InvalidArgumentError(absl::StrCat("auth configuration: ", auth.status().message()));
   rt->authenticator_ = std::move(*auth);
   rt->page_tokens_ = std::make_unique<PageTokenCodec>(config.page_token_secret);
+  if (!config.service_token_file.empty()) {
+    auto source = ServiceTokenSource::FromFile(config.service_token_file);
+    if (!source.ok()) return absl::InvalidArgumentError(absl::StrCat("--service_token_file=", source.status().message()));
+    rt->service_token_ = std::move(*source);
+  } else if (!config.auth.hs256_secret.empty()) {
+    TokenSpec spec;
+    spec.subject = absl::StrCat("service:", config.server.service_name);
+    spec.organization = absl::StrCat("services/", config.server.service_name);
+    spec.roles = {std::string(roles::kService)};
+    spec.issuer = config.auth.issuer;
+    spec.audience = config.auth.audience;
+    auto source = ServiceTokenSource::Minted(std::move(spec), config.auth.hs256_secret, config.service_token_lifetime);
+    if (!source.ok()) return source.status();
+    rt->service_token_ = std::move(*source);
+  }
 
   store::DatabaseOptions db_options = config.db;
   db_options.metrics = &rt->metrics_->registry();
@@ -107,19 +123,11 @@ std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::c
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);
 }
 
-absl::StatusOr<std::string> Runtime::ServiceToken() const {
-  if (!config_.service_token.empty()) return config_.service_token;
-  if (config_.auth.hs256_secret.empty()) {
+absl::StatusOr<const ServiceTokenSource*> Runtime::ServiceToken() const {
+  if (service_token_ == nullptr) {
     return absl::FailedPreconditionError("no service token: set --service_token_file (RS256/ES256 deployments)");
   }
-  TokenSpec spec;
-  spec.subject = absl::StrCat("service:", config_.server.service_name);
-  spec.organization = absl::StrCat("services/", config_.server.service_name);
-  spec.roles = {std::string(roles::kService)};
-  spec.issuer = config_.auth.issuer;
-  spec.audience = config_.auth.audience;
-  spec.ttl_seconds = 3600;
-  return MintToken(spec, "HS256", config_.auth.hs256_secret);
+  return service_token_.get();
 }
 
 absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
@@ -135,6 +143,7 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config_.server.max_message_bytes);
   builder.SetMaxSendMessageSize(config_.server.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
                              static_cast<int>(absl::ToInt64Milliseconds(config_.server.keepalive_time)));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
@@ -142,8 +151,13 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   for (auto* s : services) builder.RegisterService(s);
+  auto served = std::make_shared<ServedMethods>();
+  builder.SetOption(served->BuilderOption());
+  // In this order: a status the first rewrites is the one the metrics record.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(metrics_->CreateInterceptorFactory());
+  interceptors.push_back(CreateMalformedRequestInterceptorFactory());
+  interceptors.push_back(metrics_->CreateInterceptorFactory(
+      [served](std::string_view full_method) { return served->Contains(full_method); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   server_ = builder.BuildAndStart();

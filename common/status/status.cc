@@ -28,6 +28,15 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations) {
   return status;
 }
 
+std::string Abbreviate(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::string marker = absl::StrCat("... (", text.size(), " bytes)");
+  size_t keep = max_bytes > marker.size() ? max_bytes - marker.size() : 0;
+  // Never cut a multi-byte character: back up to the byte that starts one.
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
+  return absl::StrCat(text.substr(0, keep), marker);
+}
+
 std::vector<FieldViolation> GetFieldViolations(const absl::Status& status) {
   std::vector<FieldViolation> out;
   auto payload = status.GetPayload(kBadRequestTypeUrl);

@@ -29,6 +29,11 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 // The field violations carried by `status` (empty when none).
 std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 
+// `text` if it has at most `max_bytes` bytes; otherwise its longest prefix that ends on a UTF-8
+// character boundary and leaves room for a marker saying how long the whole was, plus the marker:
+// "abc... (65536 bytes)". For echoing input into errors and logs.
+std::string Abbreviate(absl::string_view text, size_t max_bytes);
+
 // Collects violations while validating a request, then reports them all at once.
 class FieldErrors {
  public:

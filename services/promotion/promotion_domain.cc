@@ -244,7 +244,7 @@ absl::Status PromotionDomain::SyncCluster(const CallContext& call, const std::st
   req.set_promotion_organization(active.has_value() ? active->promotion_org() : "");
   req.set_reason(active.has_value() ? absl::StrCat("designation ", active->name()) : "designation ended");
   CallContext own = call;
-  if (!deps_.service_token.empty()) own.own_token = deps_.service_token;
+  if (deps_.service_token != nullptr) own.own_token = deps_.service_token->Current();
   auto ctx = server::OutgoingContext(own, absl::Seconds(3));
   clusters::v1::Cluster out;
   grpc::Status s = clusters_stub_->SetPromotionOrganization(ctx.get(), req, &out);

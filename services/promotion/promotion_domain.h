@@ -15,6 +15,7 @@
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
 #include "clustergov/promotion/v1/promotion.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
+#include "common/auth/service_token.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
 #include "common/store/sqlite.h"
@@ -33,7 +34,7 @@ struct PromotionDeps {
   clusters::ClusterDirectory* clusters = nullptr;  // lookups (cached)
   std::shared_ptr<grpc::Channel> clusters_channel;  // SetPromotionOrganization
   std::shared_ptr<grpc::Channel> support_channel;   // funding applications
-  std::string service_token;                        // this service's own token ("" = forward the caller's)
+  const ServiceTokenSource* service_token = nullptr;  // this service's own tokens (null: forward the caller's)
 };
 
 class PromotionDomain {

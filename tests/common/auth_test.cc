@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,9 +17,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
+#include "common/auth/service_token.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -232,6 +235,8 @@ TEST(AuthenticatorTest, Garbage) {
   ExpectRejected(*auth, "Bearer abc def", "malformed");
   ExpectRejected(*auth, "Bearer e30.e30.e30", "malformed");  // {} header: no alg
   ExpectRejected(*auth, Bearer(std::string(20000, 'a')), "malformed");
+  ExpectRejected(*auth, Bearer(std::string(kMaxBearerTokenBytes + 1, 'a')),
+                 absl::StrCat("longer than ", kMaxBearerTokenBytes, " bytes"));
   // Valid header and signature segment, payload not JSON.
   ExpectRejected(*auth, Bearer(B64Url(kHs256Header) + "." + B64Url("not json") + ".abc"),
                  "payload");
@@ -624,6 +629,58 @@ TEST(MintTokenTest, RolesAreEscaped) {
   TokenSpec spec = GoodSpec();
   spec.roles = {R"(admin"],"x":["y)"};
   ExpectRejected(*auth, Bearer(MustMint(spec)), "unknown role");
+}
+
+// --- The service token ---------------------------------------------------------------------------
+
+// The `exp` claim of a token (no verification).
+int64_t ExpiryOf(const std::string& token) {
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  std::string payload;
+  EXPECT_EQ(parts.size(), 3u);
+  EXPECT_TRUE(absl::WebSafeBase64Unescape(parts[1], &payload));
+  auto at = payload.find("\"exp\":");
+  EXPECT_NE(at, std::string::npos) << payload;
+  return std::strtoll(payload.c_str() + at + 6, nullptr, 10);
+}
+
+TEST(ServiceTokenTest, MintedTokensAreRenewedBeforeTheyExpire) {
+  absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  TokenSpec spec;
+  spec.subject = "service:promotion";
+  spec.organization = "services/promotion";
+  spec.roles = {std::string(roles::kService)};
+  auto source = ServiceTokenSource::Minted(spec, kSecret, absl::Hours(1), [&now] { return now; });
+  ASSERT_TRUE(source.ok()) << source.status();
+  const absl::Time start = now;
+  const std::string first = (*source)->Current();
+  EXPECT_EQ(ExpiryOf(first), absl::ToUnixSeconds(start + absl::Hours(1)));
+  // It verifies as the service.
+  auto principal = MustCreate(Hs256Config())->Authenticate(Bearer(first));
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(principal->subject, "service:promotion");
+
+  // The same token while more than half of its lifetime is left...
+  now = start + absl::Minutes(29);
+  EXPECT_EQ((*source)->Current(), first);
+  // ...then a new one, long before the first expires; and so on for as long as the process runs.
+  now = start + absl::Minutes(31);
+  const std::string second = (*source)->Current();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(ExpiryOf(second), absl::ToUnixSeconds(now + absl::Hours(1)));
+  for (int hour = 1; hour <= 48; ++hour) {
+    now = start + absl::Hours(hour);
+    EXPECT_GE(ExpiryOf((*source)->Current()), absl::ToUnixSeconds(now + absl::Minutes(30)));
+  }
+}
+
+TEST(ServiceTokenTest, BadSourcesAreRefusedAtCreation) {
+  EXPECT_EQ(ServiceTokenSource::Minted(TokenSpec(), "short", absl::Hours(1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ServiceTokenSource::Minted(TokenSpec(), kSecret, absl::Seconds(1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ServiceTokenSource::FromFile("/nonexistent/service-token").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
