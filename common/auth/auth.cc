@@ -156,10 +156,7 @@ constexpr int kMinRsaBits = 2048;
 // NumericDate values beyond year 9999 are treated as malformed.
 constexpr double kMaxNumericDate = 253402300799.0;
 
-constexpr absl::string_view kKnownRoles[] = {
-    roles::kGovernment, roles::kPromotionOrg, roles::kEnterprise, roles::kTalent,
-    roles::kAuditor,    roles::kAdmin,        roles::kService,
-};
+constexpr auto& kKnownRoles = roles::kAll;
 
 struct JwtFree {
   void operator()(jwt_t* jwt) const { jwt_free(jwt); }

@@ -19,12 +19,17 @@ inline constexpr absl::string_view kTalent = "talent";
 inline constexpr absl::string_view kAuditor = "auditor";
 inline constexpr absl::string_view kAdmin = "admin";
 inline constexpr absl::string_view kService = "service";
+// A third-party expert body scoring cluster evaluations (organization "experts/{id}").
+inline constexpr absl::string_view kExpert = "expert";
+// Every role a token may carry.
+inline constexpr absl::string_view kAll[] = {kGovernment, kPromotionOrg, kEnterprise, kTalent,
+                                             kAuditor,    kAdmin,        kService,    kExpert};
 }  // namespace roles
 
 struct Principal {
   std::string subject;
   // Resource name of the organization the caller acts for: "departments/industry_it",
-  // "enterprises/{uscc}", "promotionOrgs/{id}", "talents/{id}", "agencies/{code}".
+  // "enterprises/{uscc}", "promotionOrgs/{id}", "talents/{id}", "agencies/{code}", "experts/{id}".
   std::string organization;
   std::vector<std::string> roles;
 

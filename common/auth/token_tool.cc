@@ -34,7 +34,7 @@ ABSL_FLAG(std::string, org, "",
           "Organization resource name the caller acts for, e.g. departments/industry_it "
           "(required).");
 ABSL_FLAG(std::string, roles, "",
-          "Comma-separated roles: government, promotion_org, enterprise, talent, auditor, admin, "
+          "Comma-separated roles: government, promotion_org, enterprise, talent, auditor, admin, expert, "
           "service (required).");
 ABSL_FLAG(int64_t, ttl, 3600, "Lifetime in seconds (positive).");
 ABSL_FLAG(std::string, issuer, "clustergov-dev", "iss claim.");
@@ -50,10 +50,7 @@ constexpr absl::string_view kFlagNames[] = {
     "sub", "org", "roles", "ttl", "issuer", "audience", "secret", "private_key_file", "algorithm",
 };
 
-constexpr absl::string_view kRoleNames[] = {
-    roles::kGovernment, roles::kPromotionOrg, roles::kEnterprise, roles::kTalent,
-    roles::kAuditor,    roles::kAdmin,        roles::kService,
-};
+constexpr auto& kRoleNames = roles::kAll;
 
 int Fail(const std::string& message) {
   std::cerr << "clustergov-token: error: " << message << "\n";

@@ -155,31 +155,38 @@ class SqliteClusterRepository : public ClusterRepository {
                                      const ClusterMutation& mutation) override {
     std::function<absl::StatusOr<v1::Cluster>(Connection&)> body =
         [&](Connection& c) -> absl::StatusOr<v1::Cluster> {
-      CG_ASSIGN_OR_RETURN(auto current, Load(c, id));
-      CG_ASSIGN_OR_RETURN(ClusterChange change, mutation(current));
-      int64_t revision = current.has_value() ? store::RevisionOf(current->etag()) + 1 : 1;
-      int64_t now = store::NowMicros();
-      v1::Cluster& cluster = change.cluster;
-      cluster.set_name(absl::StrCat("clusters/", id));
-      cluster.set_etag(Etag(revision));
-      *cluster.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
-      if (!current.has_value()) {
-        *cluster.mutable_create_time() = cluster.update_time();
-        CG_RETURN_IF_ERROR(Insert(c, id, revision, cluster));
-        CG_RETURN_IF_ERROR(InsertTasks(c, id));
-      } else {
-        CG_RETURN_IF_ERROR(Update(c, id, revision, cluster));
-      }
-      if (change.designation.has_value()) {
-        CG_RETURN_IF_ERROR(AppendDesignation(c, id, *w.actor, now, &*change.designation));
-      }
-      store::AuditRecord audit{w.method, cluster.name(), current.has_value() ? current->etag() : "",
-                               cluster.etag(), w.reason, w.call_id};
-      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
-      return cluster;
+      CG_ASSIGN_OR_RETURN(ClusterChange change, MutateOn(c, w, id, mutation));
+      return std::move(change.cluster);
     };
     if (w.request == nullptr) return db_->WriteResult<v1::Cluster>(body);
     return store::IdempotentWrite<v1::Cluster>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+  // The body of Mutate on `c`, inside the caller's transaction.
+  absl::StatusOr<ClusterChange> MutateOn(Connection& c, const WriteContext& w, const std::string& id,
+                                         const ClusterMutation& mutation) {
+    CG_ASSIGN_OR_RETURN(auto current, Load(c, id));
+    CG_ASSIGN_OR_RETURN(ClusterChange change, mutation(current));
+    int64_t revision = current.has_value() ? store::RevisionOf(current->etag()) + 1 : 1;
+    int64_t now = store::NowMicros();
+    v1::Cluster& cluster = change.cluster;
+    cluster.set_name(absl::StrCat("clusters/", id));
+    cluster.set_etag(Etag(revision));
+    *cluster.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
+    if (!current.has_value()) {
+      *cluster.mutable_create_time() = cluster.update_time();
+      CG_RETURN_IF_ERROR(Insert(c, id, revision, cluster));
+      CG_RETURN_IF_ERROR(InsertTasks(c, id));
+    } else {
+      CG_RETURN_IF_ERROR(Update(c, id, revision, cluster));
+    }
+    if (change.designation.has_value()) {
+      CG_RETURN_IF_ERROR(AppendDesignation(c, id, *w.actor, now, &*change.designation));
+    }
+    store::AuditRecord audit{w.method, cluster.name(), current.has_value() ? current->etag() : "",
+                             cluster.etag(), w.reason, w.call_id};
+    CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+    return change;
   }
 
   absl::StatusOr<int> CreateMissing(const Principal& actor, const std::vector<v1::Cluster>& clusters,
@@ -405,6 +412,16 @@ class SqliteClusterRepository : public ClusterRepository {
 };
 
 }  // namespace
+
+absl::StatusOr<ClusterChange> MutateClusterOn(store::Connection& c, const WriteContext& w, const std::string& id,
+                                              const ClusterMutation& mutation) {
+  SqliteClusterRepository on_connection(/*db=*/nullptr, /*task_count=*/0);
+  return on_connection.MutateOn(c, w, id, [&](const std::optional<v1::Cluster>& current)
+                                              -> absl::StatusOr<ClusterChange> {
+    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
+    return mutation(current);
+  });
+}
 
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateSqliteClusterRepository(store::Database* db,
                                                                                   int task_count) {

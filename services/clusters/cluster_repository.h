@@ -86,6 +86,12 @@ class ClusterRepository {
   virtual absl::StatusOr<std::vector<v1::TaskProgress>> ListTasks(const TaskQuery& query) = 0;
 };
 
+// Mutate's read-modify-write of an existing cluster on `c`, inside another repository's
+// transaction of the same store (an evaluation's decision designates the tier in its own commit).
+// Returns the change as written: the designation, if any, with its name.
+absl::StatusOr<ClusterChange> MutateClusterOn(store::Connection& c, const WriteContext& w, const std::string& id,
+                                              const ClusterMutation& mutation);
+
 // The SQLite implementation; applies its migrations on Create.
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateSqliteClusterRepository(store::Database* db,
                                                                                   int task_count);

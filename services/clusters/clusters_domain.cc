@@ -122,6 +122,31 @@ absl::Status CheckWritable(const Principal& p, const std::optional<v1::Cluster>&
 
 }  // namespace
 
+absl::StatusOr<ClusterChange> DesignationChange(const Principal& p, const std::optional<v1::Cluster>& current,
+                                                const std::string& id, Tier tier, const std::string& reason,
+                                                const std::string& etag) {
+  if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
+  if (!ActsForAnyDepartment(p, current->lead_departments())) {
+    return PermissionDenied(absl::StrCat("only a lead department of clusters/", id, " may designate its tier"));
+  }
+  CG_RETURN_IF_ERROR(CheckEtag("etag", etag, current->etag()));
+  if (current->state() == v1::Cluster::DELETED) {
+    return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted"));
+  }
+  if (current->tier() == tier) {
+    return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is already at ", common::v1::Tier_Name(tier)));
+  }
+  ClusterChange change;
+  change.cluster = *current;
+  change.cluster.set_tier(tier);
+  v1::TierDesignation d;
+  d.set_previous_tier(current->tier());
+  d.set_tier(tier);
+  d.set_reason(reason);
+  change.designation = std::move(d);
+  return change;
+}
+
 int PlanGoal(int target_year, Tier tier) {
   if (target_year != 2027) return 0;
   switch (tier) {
@@ -198,6 +223,8 @@ void ClustersDomain::InvalidateCluster(const std::string& id) {
   cache_->Invalidate({absl::StrCat("cluster:", id), cache::Cache::GenerationKey(kClustersCollection),
                       cache::Cache::GenerationKey(kTasksCollection)});
 }
+
+absl::StatusOr<std::vector<v1::Cluster>> ClustersDomain::AllClusters() { return repo_->All(); }
 
 absl::StatusOr<v1::Cluster> ClustersDomain::LoadCached(const std::string& id) {
   auto load = [&]() -> absl::StatusOr<std::string> {
@@ -381,29 +408,8 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DesignateTier(const CallContext& cal
     return PermissionDenied("only a lead department of the cluster may designate its tier");
   }
   WriteContext w{&p, "DesignateTier", req.request_id(), call.request_id, req.reason(), &req};
-  auto designated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current)
-                                             -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (!ActsForAnyDepartment(p, current->lead_departments())) {
-      return PermissionDenied(absl::StrCat("only a lead department of clusters/", id, " may designate its tier"));
-    }
-    CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current->etag()));
-    if (current->state() == v1::Cluster::DELETED) {
-      return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted"));
-    }
-    if (current->tier() == req.tier()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("clusters/", id, " is already at ", common::v1::Tier_Name(req.tier())));
-    }
-    ClusterChange change;
-    change.cluster = *current;
-    change.cluster.set_tier(req.tier());
-    v1::TierDesignation d;
-    d.set_previous_tier(current->tier());
-    d.set_tier(req.tier());
-    d.set_reason(req.reason());
-    change.designation = std::move(d);
-    return change;
+  auto designated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) {
+    return DesignationChange(p, current, id, req.tier(), req.reason(), req.etag());
   });
   if (designated.ok()) InvalidateCluster(id);
   return designated;

@@ -57,9 +57,13 @@ class ClustersDomain {
   // Validation of a full cluster record as a create or update would store it (exposed for tests).
   static absl::Status ValidateCluster(const v1::Cluster& cluster, const std::string& prefix);
 
- private:
+  // For the evaluation domain: a cluster through the cache (NOT_FOUND when missing), every
+  // cluster from the store, and the cache invalidation after a write to a cluster.
   absl::StatusOr<v1::Cluster> LoadCached(const std::string& id);
+  absl::StatusOr<std::vector<v1::Cluster>> AllClusters();
   void InvalidateCluster(const std::string& id);
+
+ private:
   const v1::KeyTask* FindTask(int number) const;
 
   std::unique_ptr<ClusterRepository> repo_;
@@ -68,6 +72,13 @@ class ClustersDomain {
   store::Database* db_;
   std::vector<v1::KeyTask> key_tasks_;
 };
+
+// The tier designation rule, shared by DesignateTier and an evaluation's decision: the cluster
+// exists and is active, `p` acts for one of its lead departments, `etag` (if set) is current, and
+// the cluster is not already at `tier`. Returns the change with its designation record.
+absl::StatusOr<ClusterChange> DesignationChange(const Principal& p, const std::optional<v1::Cluster>& current,
+                                                const std::string& id, common::v1::Tier tier,
+                                                const std::string& reason, const std::string& etag);
 
 // Plan goal per tier for a target year (2027: 1 world-class, 3 national, 9 region); 0 otherwise.
 int PlanGoal(int target_year, common::v1::Tier tier);

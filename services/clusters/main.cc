@@ -8,9 +8,7 @@
 #include "common/log/log.h"
 #include "common/server/config.h"
 #include "common/server/runtime.h"
-#include "services/clusters/cluster_repository.h"
-#include "services/clusters/clusters_domain.h"
-#include "services/clusters/clusters_service.h"
+#include "services/clusters/clusters_graph.h"
 #include "services/clusters/seed.h"
 
 ABSL_FLAG(bool, seed, true, "Load the plan's 13 clusters at startup when they are missing (idempotent)");
@@ -40,17 +38,10 @@ int main(int argc, char** argv) {
 
   auto seed = clusters::LoadSeedData(absl::GetFlag(FLAGS_seed_file));
   if (!seed.ok()) return Fail(std::string(seed.status().message()));
-  std::vector<clusters::v1::KeyTask> tasks(seed->key_tasks().begin(), seed->key_tasks().end());
-  auto repo = clusters::CreateSqliteClusterRepository(&rt.db(), static_cast<int>(tasks.size()));
-  if (!repo.ok()) return Fail(std::string(repo.status().message()));
-  clusters::ClustersDomain domain(std::move(*repo), rt.MakeCache("clusters"),
-                                  &rt.page_tokens(), &rt.db(), tasks);
-  if (absl::GetFlag(FLAGS_seed)) {
-    auto created = domain.Seed(*seed);
-    if (!created.ok()) return Fail(absl::StrCat("seeding failed: ", created.status().message()));
-    log::Info("seed data loaded", {{"created", std::to_string(*created)}});
-  }
-  clusters::ClustersServiceImpl service(&domain, &rt.handler());
+  auto graph = clusters::BuildClustersGraph(rt, *seed, absl::GetFlag(FLAGS_seed), {});
+  if (!graph.ok()) return Fail(absl::StrCat("starting failed: ", graph.status().message()));
+  if (absl::GetFlag(FLAGS_seed)) log::Info("seed data loaded", {{"created", std::to_string(graph->seeded_clusters)}});
+  auto& service = *graph->service;
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;

@@ -11,6 +11,7 @@
 namespace clustergov::clusters {
 
 extern const std::string_view kEmbeddedSeedJson;
+extern const std::string_view kEmbeddedRuleSetJson;
 
 absl::StatusOr<v1::SeedData> LoadSeedData(const std::string& path) {
   std::string json;
@@ -32,6 +33,18 @@ absl::StatusOr<v1::SeedData> LoadSeedData(const std::string& path) {
         absl::StrCat("seed data ", path.empty() ? "(embedded)" : path, ": ", std::string(status.message())));
   }
   return seed;
+}
+
+absl::StatusOr<v1::RuleSet> LoadDefaultRuleSet() {
+  v1::RuleSet rule_set;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      std::string(kEmbeddedRuleSetJson.data(), kEmbeddedRuleSetJson.size()), &rule_set, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("default rule set: ", std::string(status.message())));
+  }
+  return rule_set;
 }
 
 }  // namespace clustergov::clusters

@@ -14,4 +14,8 @@ namespace clustergov::clusters {
 // the JSON is malformed or has unknown fields.
 absl::StatusOr<v1::SeedData> LoadSeedData(const std::string& path);
 
+// The default evaluation rule set (published as ruleSets/v1 when missing), embedded from
+// services/clusters/seed/rule_set_v1.json. Parsed only; ValidateRuleSet checks it.
+absl::StatusOr<v1::RuleSet> LoadDefaultRuleSet();
+
 }  // namespace clustergov::clusters

@@ -20,6 +20,7 @@
 #include "prometheus/registry.h"
 #include "services/clusters/cluster_repository.h"
 #include "services/clusters/clusters_domain.h"
+#include "services/clusters/clusters_graph.h"
 #include "services/clusters/clusters_service.h"
 #include "services/clusters/seed.h"
 #include "tests/support/in_process.h"
@@ -75,15 +76,12 @@ class ClustersTest : public ::testing::Test {
     rt_ = std::move(*rt);
     auto seed = LoadSeedData("");
     ASSERT_TRUE(seed.ok()) << seed.status();
-    std::vector<v1::KeyTask> tasks(seed->key_tasks().begin(), seed->key_tasks().end());
-    auto repo = CreateSqliteClusterRepository(&rt_->db(), static_cast<int>(tasks.size()));
-    ASSERT_TRUE(repo.ok()) << repo.status();
-    domain_ = std::make_unique<ClustersDomain>(std::move(*repo), rt_->MakeCache("clusters"), &rt_->page_tokens(),
-                                               &rt_->db(), tasks);
-    auto created = domain_->Seed(*seed);
-    ASSERT_TRUE(created.ok()) << created.status();
-    ASSERT_EQ(*created, 13);
-    service_ = std::make_unique<ClustersServiceImpl>(domain_.get(), &rt_->handler());
+    auto graph = BuildClustersGraph(*rt_, *seed, /*load_seed=*/true, {});
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    ASSERT_EQ(graph->seeded_clusters, 13);
+    domain_ = std::move(graph->domain);
+    evaluation_ = std::move(graph->evaluation);
+    service_ = std::move(graph->service);
     auto started = rt_->Start({service_.get()});
     ASSERT_TRUE(started.ok()) << started;
     stub_ = v1::ClustersService::NewStub(
@@ -95,6 +93,7 @@ class ClustersTest : public ::testing::Test {
     stub_.reset();
     rt_.reset();
     service_.reset();
+    evaluation_.reset();
     domain_.reset();
   }
 
@@ -162,6 +161,7 @@ class ClustersTest : public ::testing::Test {
   static testing::RedisServer* redis_;
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<ClustersDomain> domain_;
+  std::unique_ptr<EvaluationDomain> evaluation_;
   std::unique_ptr<ClustersServiceImpl> service_;
   std::unique_ptr<server::Runtime> rt_;
   std::unique_ptr<Stub> stub_;

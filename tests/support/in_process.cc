@@ -11,9 +11,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "services/clusters/client/cluster_directory.h"
-#include "services/clusters/cluster_repository.h"
-#include "services/clusters/clusters_domain.h"
-#include "services/clusters/clusters_service.h"
+#include "services/clusters/clusters_graph.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/enterprises/enterprise_repository.h"
 #include "services/enterprises/enterprises_domain.h"
@@ -76,25 +74,23 @@ ClustersServer::ClustersServer() = default;
 ClustersServer::~ClustersServer() { Stop(); }
 
 absl::Status ClustersServer::Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed,
-                                   bool load_seed) {
+                                   bool load_seed,
+                                   std::vector<std::unique_ptr<clusters::IndicatorSource>> sources) {
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);
-  std::vector<clusters::v1::KeyTask> tasks(seed.key_tasks().begin(), seed.key_tasks().end());
-  auto repo = clusters::CreateSqliteClusterRepository(&runtime_->db(), static_cast<int>(tasks.size()));
-  if (!repo.ok()) return repo.status();
-  domain_ = std::make_unique<clusters::ClustersDomain>(std::move(*repo), runtime_->MakeCache("clusters"),
-                                                       &runtime_->page_tokens(), &runtime_->db(), tasks);
-  if (load_seed) {
-    if (auto seeded = domain_->Seed(seed); !seeded.ok()) return seeded.status();
-  }
-  service_ = std::make_unique<clusters::ClustersServiceImpl>(domain_.get(), &runtime_->handler());
+  auto graph = clusters::BuildClustersGraph(*runtime_, seed, load_seed, std::move(sources));
+  if (!graph.ok()) return graph.status();
+  domain_ = std::move(graph->domain);
+  evaluation_ = std::move(graph->evaluation);
+  service_ = std::move(graph->service);
   return runtime_->Start({service_.get()});
 }
 
 void ClustersServer::Stop() {
   if (runtime_) runtime_->Shutdown();
   service_.reset();
+  evaluation_.reset();
   domain_.reset();
   runtime_.reset();  // closes the store
 }

@@ -16,6 +16,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/server/config.h"
 #include "common/server/runtime.h"
+#include "services/clusters/indicator_source.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
@@ -23,6 +24,7 @@ namespace clustergov::clusters {
 class ClusterDirectory;
 class ClustersDomain;
 class ClustersServiceImpl;
+class EvaluationDomain;
 }  // namespace clustergov::clusters
 namespace clustergov::enterprises {
 class EnterpriseDirectory;
@@ -65,18 +67,22 @@ class ClustersServer {
  public:
   ClustersServer();
   ~ClustersServer();
-  // Loads `seed` first unless `load_seed` is false (the key tasks always come from it).
-  absl::Status Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed, bool load_seed = true);
+  // Loads `seed` first unless `load_seed` is false (the key tasks always come from it). Snapshots
+  // for evaluations are gathered from `sources`.
+  absl::Status Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed, bool load_seed = true,
+                     std::vector<std::unique_ptr<clusters::IndicatorSource>> sources = {});
   void Stop();
   bool running() const { return runtime_ != nullptr; }
   int port() const { return runtime_->port(); }
   std::string address() const;
   server::Runtime& runtime() { return *runtime_; }
   clusters::ClustersDomain& domain() { return *domain_; }
+  clusters::EvaluationDomain& evaluation() { return *evaluation_; }
 
  private:
   std::unique_ptr<server::Runtime> runtime_;
   std::unique_ptr<clusters::ClustersDomain> domain_;
+  std::unique_ptr<clusters::EvaluationDomain> evaluation_;
   std::unique_ptr<clusters::ClustersServiceImpl> service_;
 };
 

@@ -1,0 +1,29 @@
+#include "services/clusters/clusters_graph.h"
+
+#include "common/status/status.h"
+#include "services/clusters/cluster_repository.h"
+#include "services/clusters/evaluation_repository.h"
+#include "services/clusters/seed.h"
+
+namespace clustergov::clusters {
+
+absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::SeedData& seed, bool load_seed,
+                                                 std::vector<std::unique_ptr<IndicatorSource>> sources) {
+  ClustersGraph g;
+  std::vector<v1::KeyTask> tasks(seed.key_tasks().begin(), seed.key_tasks().end());
+  CG_ASSIGN_OR_RETURN(auto repo, CreateSqliteClusterRepository(&rt.db(), static_cast<int>(tasks.size())));
+  g.domain = std::make_unique<ClustersDomain>(std::move(repo), rt.MakeCache("clusters"), &rt.page_tokens(), &rt.db(),
+                                              tasks);
+  if (load_seed) {
+    CG_ASSIGN_OR_RETURN(g.seeded_clusters, g.domain->Seed(seed));
+  }
+  CG_ASSIGN_OR_RETURN(auto evaluations, CreateSqliteEvaluationRepository(&rt.db()));
+  g.evaluation = std::make_unique<EvaluationDomain>(g.domain.get(), std::move(evaluations), std::move(sources),
+                                                    &rt.page_tokens());
+  CG_ASSIGN_OR_RETURN(v1::RuleSet rule_set, LoadDefaultRuleSet());
+  CG_RETURN_IF_ERROR(g.evaluation->SeedRuleSet(rule_set).status());
+  g.service = std::make_unique<ClustersServiceImpl>(g.domain.get(), g.evaluation.get(), &rt.handler());
+  return g;
+}
+
+}  // namespace clustergov::clusters

@@ -1,0 +1,30 @@
+#pragma once
+
+// The clusters service's object graph, built the one way main() and the tests build it: the
+// registry domain, the evaluation domain with its indicator sources, the gRPC service, with the
+// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing.
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
+#include "common/server/runtime.h"
+#include "services/clusters/clusters_domain.h"
+#include "services/clusters/clusters_service.h"
+#include "services/clusters/evaluation_domain.h"
+#include "services/clusters/indicator_source.h"
+
+namespace clustergov::clusters {
+
+struct ClustersGraph {
+  std::unique_ptr<ClustersDomain> domain;
+  std::unique_ptr<EvaluationDomain> evaluation;
+  std::unique_ptr<ClustersServiceImpl> service;
+  int seeded_clusters = 0;
+};
+
+absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& runtime, const v1::SeedData& seed, bool load_seed,
+                                                 std::vector<std::unique_ptr<IndicatorSource>> sources);
+
+}  // namespace clustergov::clusters

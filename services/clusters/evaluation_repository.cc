@@ -1,0 +1,314 @@
+#include "services/clusters/evaluation_repository.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status/status.h"
+#include "common/store/audit.h"
+#include "common/store/records.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace clustergov::clusters {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using store::Connection;
+using store::Etag;
+using store::ParseStored;
+
+const std::vector<store::Migration>& Migrations() {
+  static const auto* migrations = new std::vector<store::Migration>{
+      {1, R"sql(
+CREATE TABLE rule_sets (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  data BLOB NOT NULL
+);
+CREATE TABLE indicator_snapshots (
+  cluster_id TEXT NOT NULL,
+  year INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  locked INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (cluster_id, year)
+);
+CREATE TABLE evaluations (
+  cluster_id TEXT NOT NULL,
+  year INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (cluster_id, year)
+);
+CREATE INDEX evaluations_year ON evaluations (year, cluster_id);
+)sql"},
+  };
+  return *migrations;
+}
+
+void SetActor(const Principal& p, common::v1::Actor* actor) {
+  actor->set_subject(p.subject);
+  actor->set_organization(p.organization);
+  actor->clear_roles();
+  for (const auto& r : p.roles) actor->add_roles(r);
+}
+
+std::string SnapshotName(const std::string& cluster_id, int year) {
+  return absl::StrCat("clusters/", cluster_id, "/snapshots/", year);
+}
+
+class SqliteEvaluationRepository : public EvaluationRepository {
+ public:
+  explicit SqliteEvaluationRepository(store::Database* db) : db_(db) {}
+
+  absl::Status Migrate() {
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    return db_->Migrate("evaluations", Migrations());
+  }
+
+  absl::StatusOr<std::optional<v1::RuleSet>> GetRuleSet(const std::string& id) override {
+    return db_->ReadResult<std::optional<v1::RuleSet>>([&](Connection& c) {
+      return store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
+                                           [&](store::Statement& s) { s.Bind(1, id); });
+    });
+  }
+
+  absl::StatusOr<std::vector<v1::RuleSet>> ListRuleSets(int64_t before_seq, int limit,
+                                                        std::vector<int64_t>* seqs) override {
+    return db_->ReadResult<std::vector<v1::RuleSet>>(
+        [&](Connection& c) -> absl::StatusOr<std::vector<v1::RuleSet>> {
+          CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT data, seq FROM rule_sets WHERE (? = 0 OR seq < ?)"
+                                                   " ORDER BY seq DESC LIMIT ?"));
+          stmt.Bind(1, before_seq).Bind(2, before_seq).Bind(3, static_cast<int64_t>(limit));
+          std::vector<v1::RuleSet> out;
+          seqs->clear();
+          while (true) {
+            CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+            if (!row) break;
+            CG_ASSIGN_OR_RETURN(auto rs, ParseStored<v1::RuleSet>(stmt.Blob(0)));
+            out.push_back(std::move(rs));
+            seqs->push_back(stmt.Int(1));
+          }
+          return out;
+        });
+  }
+
+  absl::StatusOr<v1::RuleSet> PublishRuleSet(const WriteContext& w, const std::string& id,
+                                             const v1::RuleSet& rule_set) override {
+    std::function<absl::StatusOr<v1::RuleSet>(Connection&)> body =
+        [&](Connection& c) -> absl::StatusOr<v1::RuleSet> { return Insert(c, *w.actor, w, id, rule_set); };
+    if (w.request == nullptr) return db_->WriteResult<v1::RuleSet>(body);
+    return store::IdempotentWrite<v1::RuleSet>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+  absl::StatusOr<bool> SeedRuleSet(const Principal& actor, const std::string& id,
+                                   const v1::RuleSet& rule_set) override {
+    return db_->WriteResult<bool>([&](Connection& c) -> absl::StatusOr<bool> {
+      CG_ASSIGN_OR_RETURN(auto existing, store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
+                                                                       [&](store::Statement& s) { s.Bind(1, id); }));
+      if (existing.has_value()) return false;
+      WriteContext w{&actor, "SeedRuleSet", "", "", "default evaluation rules (reference data)", nullptr};
+      CG_RETURN_IF_ERROR(Insert(c, actor, w, id, rule_set).status());
+      return true;
+    });
+  }
+
+  absl::StatusOr<std::optional<v1::IndicatorSnapshot>> GetSnapshot(const std::string& cluster_id,
+                                                                    int year) override {
+    return db_->ReadResult<std::optional<v1::IndicatorSnapshot>>(
+        [&](Connection& c) { return LoadSnapshot(c, cluster_id, year); });
+  }
+
+  absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const WriteContext& w, const std::string& cluster_id, int year,
+                                                    const v1::IndicatorSnapshot& snapshot) override {
+    std::function<absl::StatusOr<v1::IndicatorSnapshot>(Connection&)> body =
+        [&](Connection& c) -> absl::StatusOr<v1::IndicatorSnapshot> {
+      CG_ASSIGN_OR_RETURN(auto current, LoadSnapshot(c, cluster_id, year));
+      if (current.has_value() && current->locked()) {
+        return absl::FailedPreconditionError(absl::StrCat(current->name(), " is used by an evaluation and never changes"));
+      }
+      return StoreSnapshot(c, w, cluster_id, year, current, snapshot, /*locked=*/false);
+    };
+    if (w.request == nullptr) return db_->WriteResult<v1::IndicatorSnapshot>(body);
+    return store::IdempotentWrite<v1::IndicatorSnapshot>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+  absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluation(const std::string& cluster_id, int year) override {
+    return db_->ReadResult<std::optional<v1::Evaluation>>(
+        [&](Connection& c) { return LoadEvaluation(c, cluster_id, year); });
+  }
+
+  absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(const std::string& cluster_id, int year,
+                                                              const std::string& after_key, int limit) override {
+    return db_->ReadResult<std::vector<v1::Evaluation>>([&](Connection& c) {
+      return store::SelectAll<v1::Evaluation>(
+          c,
+          "SELECT data FROM evaluations WHERE (? = '' OR cluster_id = ?) AND (? = 0 OR year = ?)"
+          " AND (cluster_id || ' ' || year) > ? ORDER BY cluster_id, year LIMIT ?",
+          [&](store::Statement& s) {
+            s.Bind(1, cluster_id).Bind(2, cluster_id).Bind(3, year).Bind(4, year).Bind(5, after_key).Bind(
+                6, static_cast<int64_t>(limit));
+          });
+    });
+  }
+
+  absl::StatusOr<v1::Evaluation> OpenEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
+                                                const std::optional<v1::IndicatorSnapshot>& gathered,
+                                                const OpenMutation& mutation) override {
+    std::function<absl::StatusOr<v1::Evaluation>(Connection&)> body =
+        [&](Connection& c) -> absl::StatusOr<v1::Evaluation> {
+      CG_ASSIGN_OR_RETURN(auto existing, LoadEvaluation(c, cluster_id, year));
+      if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(existing->name(), " already exists"));
+      CG_ASSIGN_OR_RETURN(auto stored, LoadSnapshot(c, cluster_id, year));
+      if (!stored.has_value() && !gathered.has_value()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(SnapshotName(cluster_id, year), " has not been gathered"));
+      }
+      // The stored snapshot wins over one gathered concurrently; either way it is locked now.
+      const v1::IndicatorSnapshot& input = stored.has_value() ? *stored : *gathered;
+      v1::IndicatorSnapshot locked = input;
+      if (!stored.has_value() || !stored->locked()) {
+        CG_ASSIGN_OR_RETURN(locked, StoreSnapshot(c, w, cluster_id, year, stored, input, /*locked=*/true));
+      }
+      CG_ASSIGN_OR_RETURN(v1::Evaluation evaluation, mutation(locked));
+      const int64_t now = store::NowMicros();
+      evaluation.set_name(absl::StrCat("clusters/", cluster_id, "/evaluations/", year));
+      evaluation.set_cluster(absl::StrCat("clusters/", cluster_id));
+      evaluation.set_year(year);
+      evaluation.set_snapshot(locked.name());
+      evaluation.set_etag(Etag(1));
+      *evaluation.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(now);
+      *evaluation.mutable_update_time() = evaluation.create_time();
+      StampLastStep(*w.actor, now, &evaluation);
+      CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, 1, evaluation, /*insert=*/true));
+      store::AuditRecord audit{w.method, evaluation.name(), "", evaluation.etag(), w.reason, w.call_id};
+      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+      return evaluation;
+    };
+    if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
+    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+  absl::StatusOr<v1::Evaluation> MutateEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
+                                                  const EvaluationMutation& mutation) override {
+    std::function<absl::StatusOr<v1::Evaluation>(Connection&)> body =
+        [&](Connection& c) -> absl::StatusOr<v1::Evaluation> {
+      CG_ASSIGN_OR_RETURN(auto current, LoadEvaluation(c, cluster_id, year));
+      if (!current.has_value()) {
+        return absl::NotFoundError(absl::StrCat("clusters/", cluster_id, "/evaluations/", year, " not found"));
+      }
+      CG_ASSIGN_OR_RETURN(EvaluationChange change, mutation(*current));
+      v1::Evaluation& evaluation = change.evaluation;
+      if (change.cluster_mutation.has_value()) {
+        CG_ASSIGN_OR_RETURN(ClusterChange written,
+                            MutateClusterOn(c, change.cluster_write, cluster_id, *change.cluster_mutation));
+        if (written.designation.has_value()) evaluation.set_tier_designation(written.designation->name());
+      }
+      const int64_t revision = store::RevisionOf(current->etag()) + 1;
+      const int64_t now = store::NowMicros();
+      evaluation.set_etag(Etag(revision));
+      *evaluation.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
+      StampLastStep(*w.actor, now, &evaluation);
+      CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, revision, evaluation, /*insert=*/false));
+      store::AuditRecord audit{w.method, evaluation.name(), current->etag(), evaluation.etag(), w.reason, w.call_id};
+      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+      return evaluation;
+    };
+    if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
+    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+  }
+
+ private:
+  // The step the mutation appended gets the actor and the commit's time.
+  static void StampLastStep(const Principal& actor, int64_t now, v1::Evaluation* evaluation) {
+    if (evaluation->steps_size() == 0) return;
+    auto* step = evaluation->mutable_steps(evaluation->steps_size() - 1);
+    if (step->has_time()) return;
+    SetActor(actor, step->mutable_actor());
+    *step->mutable_time() = TimeUtil::MicrosecondsToTimestamp(now);
+  }
+
+  absl::StatusOr<v1::RuleSet> Insert(Connection& c, const Principal& actor, const WriteContext& w,
+                                     const std::string& id, const v1::RuleSet& input) {
+    CG_ASSIGN_OR_RETURN(auto existing, store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
+                                                                     [&](store::Statement& s) { s.Bind(1, id); }));
+    if (existing.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat("ruleSets/", id, " already exists; published rule sets are never "
+                                                   "modified: publish a new version"));
+    }
+    v1::RuleSet rs = input;
+    rs.set_name(absl::StrCat("ruleSets/", id));
+    *rs.mutable_publish_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+    SetActor(actor, rs.mutable_published_by());
+    CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("INSERT INTO rule_sets (id, seq, data)"
+                                             " VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM rule_sets), ?)"));
+    stmt.Bind(1, id).BindBlob(2, rs.SerializeAsString());
+    CG_RETURN_IF_ERROR(stmt.Run());
+    store::AuditRecord audit{w.method, rs.name(), "", "v1", w.reason, w.call_id};
+    CG_RETURN_IF_ERROR(store::AppendAudit(c, actor, audit));
+    return rs;
+  }
+
+  absl::StatusOr<std::optional<v1::IndicatorSnapshot>> LoadSnapshot(Connection& c, const std::string& cluster_id,
+                                                                    int year) {
+    return store::SelectOne<v1::IndicatorSnapshot>(
+        c, "SELECT data FROM indicator_snapshots WHERE cluster_id = ? AND year = ?",
+        [&](store::Statement& s) { s.Bind(1, cluster_id).Bind(2, year); });
+  }
+
+  absl::StatusOr<v1::IndicatorSnapshot> StoreSnapshot(Connection& c, const WriteContext& w,
+                                                      const std::string& cluster_id, int year,
+                                                      const std::optional<v1::IndicatorSnapshot>& current,
+                                                      const v1::IndicatorSnapshot& input, bool locked) {
+    v1::IndicatorSnapshot snapshot = input;
+    const int64_t revision = current.has_value() ? store::RevisionOf(current->etag()) + 1 : 1;
+    snapshot.set_name(SnapshotName(cluster_id, year));
+    snapshot.set_cluster(absl::StrCat("clusters/", cluster_id));
+    snapshot.set_year(year);
+    snapshot.set_locked(locked);
+    snapshot.set_etag(Etag(revision));
+    CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("INSERT INTO indicator_snapshots (cluster_id, year, revision, locked, data)"
+                                             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, year) DO UPDATE SET"
+                                             " revision = excluded.revision, locked = excluded.locked,"
+                                             " data = excluded.data"));
+    stmt.Bind(1, cluster_id).Bind(2, year).Bind(3, revision).Bind(4, locked ? 1 : 0).BindBlob(
+        5, snapshot.SerializeAsString());
+    CG_RETURN_IF_ERROR(stmt.Run());
+    store::AuditRecord audit{locked ? absl::StrCat(w.method, ":LockSnapshot") : w.method, snapshot.name(),
+                             current.has_value() ? current->etag() : "", snapshot.etag(), w.reason, w.call_id};
+    CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+    return snapshot;
+  }
+
+  absl::StatusOr<std::optional<v1::Evaluation>> LoadEvaluation(Connection& c, const std::string& cluster_id,
+                                                               int year) {
+    return store::SelectOne<v1::Evaluation>(c, "SELECT data FROM evaluations WHERE cluster_id = ? AND year = ?",
+                                            [&](store::Statement& s) { s.Bind(1, cluster_id).Bind(2, year); });
+  }
+
+  absl::Status WriteEvaluation(Connection& c, const std::string& cluster_id, int year, int64_t revision,
+                               const v1::Evaluation& evaluation, bool insert) {
+    CG_ASSIGN_OR_RETURN(auto stmt,
+                        c.Prepare(insert ? "INSERT INTO evaluations (revision, state, data, cluster_id, year)"
+                                           " VALUES (?, ?, ?, ?, ?)"
+                                         : "UPDATE evaluations SET revision = ?, state = ?, data = ?"
+                                           " WHERE cluster_id = ? AND year = ?"));
+    stmt.Bind(1, revision)
+        .Bind(2, static_cast<int64_t>(evaluation.state()))
+        .BindBlob(3, evaluation.SerializeAsString())
+        .Bind(4, cluster_id)
+        .Bind(5, year);
+    return stmt.Run();
+  }
+
+  store::Database* db_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EvaluationRepository>> CreateSqliteEvaluationRepository(store::Database* db) {
+  auto repo = std::make_unique<SqliteEvaluationRepository>(db);
+  CG_RETURN_IF_ERROR(repo->Migrate());
+  return std::unique_ptr<EvaluationRepository>(std::move(repo));
+}
+
+}  // namespace clustergov::clusters
