@@ -127,6 +127,8 @@ fi
 
 "$BIN/services/clusters/clustergov-clusters" --listen="0.0.0.0:$CLUSTERS_PORT" \
   --metrics_listen="0.0.0.0:$CLUSTERS_METRICS_PORT" --db="$RUN/data/clusters.db" \
+  --enterprises_addr="127.0.0.1:$ENTERPRISES_PORT" --support_addr="127.0.0.1:$SUPPORT_PORT" \
+  --promotion_addr="127.0.0.1:$PROMOTION_PORT" --talent_addr="127.0.0.1:$TALENT_PORT" \
   > "$RUN/logs/clusters.log" 2>&1 &
 pids+=($!) names+=(clusters)
 

@@ -13,7 +13,7 @@
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/clusters_service.h"
 #include "services/clusters/evaluation_domain.h"
-#include "services/clusters/indicator_source.h"
+#include "common/indicators/indicator_source.h"
 
 namespace clustergov::clusters {
 

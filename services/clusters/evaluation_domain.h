@@ -16,9 +16,13 @@
 #include "common/server/call.h"
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/evaluation_repository.h"
-#include "services/clusters/indicator_source.h"
+#include "common/indicators/indicator_source.h"
 
 namespace clustergov::clusters {
+
+// Where an evaluation's snapshot comes from: the services that own the data (their client/
+// libraries in production; tests may pass in-process ones).
+using indicators::IndicatorSource;
 
 class EvaluationDomain {
  public:

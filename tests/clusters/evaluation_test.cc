@@ -12,10 +12,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/clusters/indicator_source.h"
+#include "common/indicators/indicator_source.h"
 #include "services/clusters/seed.h"
+#include "services/enterprises/client/indicator_source.h"
+#include "services/promotion/client/indicator_source.h"
 #include "tests/support/in_process.h"
 #include "tests/support/test_support.h"
 
@@ -23,6 +26,7 @@ namespace clustergov::clusters {
 namespace {
 
 using common::v1::Tier;
+using indicators::IndicatorSource;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using Stub = v1::ClustersService::Stub;
@@ -459,6 +463,88 @@ TEST_F(EvaluationTest, RefusedStepsNeedEtagAndReason) {
   s = Invoke(stub_.get(), &Stub::GetEvaluation, auditor_, bad, &next);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(s), ElementsAre("name"));
+}
+
+// ------------------------------------------------------------------------------- real sources
+
+// The production sources over gRPC: the enterprises service in process answers with the figures it
+// owns; a promotion service that does not answer fails the snapshot as UNAVAILABLE naming it, and
+// nothing is stored.
+TEST(EvaluationSourcesTest, SnapshotsComeFromTheRealServicesAndFailWholeWhenOneIsDown) {
+  testing::RedisServer redis;
+  redis.Start();
+  testing::TempDir dir;
+  auto seed = LoadSeedData("");
+  ASSERT_TRUE(seed.ok()) << seed.status();
+  // The enterprises service reads clusters from its own clusters server.
+  testing::ClustersServer registry;
+  ASSERT_TRUE(registry.Start(testing::ServiceConfig("clusters", dir.File("registry.db"), redis.port()), *seed).ok());
+  testing::EnterprisesServer enterprises;
+  auto seeded = enterprises.Start(testing::ServiceConfig("enterprises", dir.File("enterprises.db"), redis.port()),
+                                  registry.address(), &*seed);
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  ASSERT_GT(*seeded, 0);
+
+  const std::string lead = testing::MakeToken("wang.li", "departments/industry_it", {"government"});
+  const std::string dead = "127.0.0.1:1";  // nothing listens on port 1
+  const auto start = [&](testing::ClustersServer& server, const std::string& db, bool with_promotion) {
+    std::vector<std::unique_ptr<IndicatorSource>> sources;
+    sources.push_back(enterprises::NewEnterprisesIndicatorSource(server::MakeChannel(enterprises.address()),
+                                                                 absl::Seconds(5)));
+    if (with_promotion) {
+      sources.push_back(promotion::NewPromotionIndicatorSource(server::MakeChannel(dead), absl::Seconds(2)));
+    }
+    return server.Start(testing::ServiceConfig("clusters", dir.File(db), redis.port()), *seed, true,
+                        std::move(sources));
+  };
+  v1::GatherSnapshotRequest gather;
+  gather.set_name("clusters/hohhot-dairy/snapshots/2026");
+  v1::IndicatorSnapshot snapshot;
+
+  {
+    testing::ClustersServer clusters;
+    ASSERT_TRUE(start(clusters, "with-promotion.db", true).ok());
+    auto stub = v1::ClustersService::NewStub(grpc::CreateChannel(clusters.address(), grpc::InsecureChannelCredentials()));
+    grpc::Status s = Invoke(stub.get(), &Stub::GatherSnapshot, lead, gather, &snapshot);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << testing::Describe(s);
+    EXPECT_THAT(s.error_message(), HasSubstr("promotion"));
+    v1::GetSnapshotRequest get;
+    get.set_name(gather.name());
+    EXPECT_EQ(Invoke(stub.get(), &Stub::GetSnapshot, lead, get, &snapshot).error_code(), grpc::StatusCode::NOT_FOUND);
+    clusters.Stop();
+  }
+
+  testing::ClustersServer clusters;
+  ASSERT_TRUE(start(clusters, "enterprises-only.db", false).ok());
+  auto stub = v1::ClustersService::NewStub(grpc::CreateChannel(clusters.address(), grpc::InsecureChannelCredentials()));
+  grpc::Status s = Invoke(stub.get(), &Stub::GatherSnapshot, lead, gather, &snapshot);
+  ASSERT_TRUE(s.ok()) << testing::Describe(s);
+  EXPECT_THAT(snapshot.sources(), ElementsAre("enterprises"));
+
+  // The snapshot holds what the enterprises service itself answers for the cluster-year.
+  auto direct = enterprises::v1::EnterprisesService::NewStub(
+      grpc::CreateChannel(enterprises.address(), grpc::InsecureChannelCredentials()));
+  common::v1::GetClusterIndicatorsRequest req;
+  req.set_cluster("clusters/hohhot-dairy");
+  req.set_year(2026);
+  common::v1::ClusterIndicators answer;
+  ASSERT_TRUE(Invoke(direct.get(), &enterprises::v1::EnterprisesService::Stub::GetClusterIndicators, lead, req,
+                     &answer).ok());
+  std::map<std::string, int64_t> expected;
+  for (const auto& i : answer.indicators()) expected[i.key()] = i.value();
+  ASSERT_GT(expected.at("enterprises.members.total"), 0);  // the seed's lead enterprises are members
+  int compared = 0;
+  for (const auto& i : snapshot.indicators()) {
+    EXPECT_EQ(i.source(), "enterprises") << i.key();
+    auto it = expected.find(i.key());
+    ASSERT_NE(it, expected.end()) << i.key();
+    EXPECT_EQ(i.value(), it->second) << i.key();
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+  clusters.Stop();
+  enterprises.Stop();
+  registry.Stop();
 }
 
 }  // namespace

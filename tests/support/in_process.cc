@@ -75,7 +75,7 @@ ClustersServer::~ClustersServer() { Stop(); }
 
 absl::Status ClustersServer::Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed,
                                    bool load_seed,
-                                   std::vector<std::unique_ptr<clusters::IndicatorSource>> sources) {
+                                   std::vector<std::unique_ptr<indicators::IndicatorSource>> sources) {
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);

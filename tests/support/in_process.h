@@ -16,7 +16,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/server/config.h"
 #include "common/server/runtime.h"
-#include "services/clusters/indicator_source.h"
+#include "common/indicators/indicator_source.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
@@ -70,7 +70,7 @@ class ClustersServer {
   // Loads `seed` first unless `load_seed` is false (the key tasks always come from it). Snapshots
   // for evaluations are gathered from `sources`.
   absl::Status Start(const server::CommonConfig& config, const clusters::v1::SeedData& seed, bool load_seed = true,
-                     std::vector<std::unique_ptr<clusters::IndicatorSource>> sources = {});
+                     std::vector<std::unique_ptr<indicators::IndicatorSource>> sources = {});
   void Stop();
   bool running() const { return runtime_ != nullptr; }
   int port() const { return runtime_->port(); }
