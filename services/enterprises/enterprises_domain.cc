@@ -742,6 +742,8 @@ absl::StatusOr<v1::CultivationPipeline> EnterprisesDomain::GetCultivationPipelin
   std::string cluster_id;
   if (req.cluster() != "clusters/-") {
     CG_ASSIGN_OR_RETURN(cluster_id, ParseClusterName("cluster", req.cluster()));
+    // The cluster must exist (NOT_FOUND otherwise; answer cached), not just have no members.
+    CG_RETURN_IF_ERROR(clusters_->Lookup(call, cluster_id).status());
   }
   const std::string today = Today();
   auto load = [&]() -> absl::StatusOr<std::string> {
