@@ -145,7 +145,7 @@ pids+=($!) names+=(support)
 
 "$BIN/services/promotion/clustergov-promotion" --listen="0.0.0.0:$PROMOTION_PORT" \
   --metrics_listen="0.0.0.0:$PROMOTION_METRICS_PORT" --db="$RUN/data/promotion.db" \
-  --clusters_addr="127.0.0.1:$CLUSTERS_PORT" --support_addr="127.0.0.1:$SUPPORT_PORT" \
+  --clusters_addr="127.0.0.1:$CLUSTERS_PORT" --support_addr="127.0.0.1:$SUPPORT_PORT" --enterprises_addr="127.0.0.1:$ENTERPRISES_PORT" \
   > "$RUN/logs/promotion.log" 2>&1 &
 pids+=($!) names+=(promotion)
 

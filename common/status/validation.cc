@@ -6,6 +6,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/type/date.pb.h"
 
 namespace clustergov {
 
@@ -72,5 +76,19 @@ absl::StatusOr<int64_t> ParseNumberedName(absl::string_view field, absl::string_
   }
   return id;
 }
+
+bool IsCalendarDate(const google::type::Date& d, int min_year, int max_year) {
+  if (d.year() < min_year || d.year() > max_year || d.month() < 1 || d.month() > 12 || d.day() < 1) return false;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (d.year() % 4 == 0 && d.year() % 100 != 0) || d.year() % 400 == 0;
+  return d.day() <= kDays[d.month() - 1] + (d.month() == 2 && leap ? 1 : 0);
+}
+
+std::string DateKey(const google::type::Date& d) {
+  if (d.year() == 0) return "";
+  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+}
+
+std::string TodayInChina() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::FixedTimeZone(8 * 3600)); }
 
 }  // namespace clustergov

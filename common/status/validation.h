@@ -9,6 +9,10 @@
 #include "absl/strings/string_view.h"
 #include "common/status/status.h"
 
+namespace google::type {
+class Date;
+}
+
 namespace clustergov {
 
 // Characters (code points) of UTF-8 text.
@@ -33,5 +37,16 @@ absl::StatusOr<std::string> ParseResourceName(absl::string_view field, absl::str
 // "{collection}/{n}" with n a positive integer in canonical form → n; INVALID_ARGUMENT otherwise.
 absl::StatusOr<int64_t> ParseNumberedName(absl::string_view field, absl::string_view name,
                                           absl::string_view collection);
+
+// A real date of the Gregorian calendar (month lengths, 29 February only in leap years) with the
+// year in [min_year, max_year].
+bool IsCalendarDate(const google::type::Date& d, int min_year, int max_year);
+
+// "YYYY-MM-DD" of a date, zero-padded so that keys compare as the dates do; empty when unset.
+std::string DateKey(const google::type::Date& d);
+
+// Today in China Standard Time (UTC+8) as "YYYY-MM-DD": validity periods and deadlines run by
+// calendar day there.
+std::string TodayInChina();
 
 }  // namespace clustergov

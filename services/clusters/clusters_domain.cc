@@ -107,13 +107,15 @@ const std::set<std::string>& UpdatablePaths() {
 
 std::string Hex(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
 
+// The organization of the promotion service's own token: the only caller of SetPromotionOrganization.
+constexpr absl::string_view kPromotionService = "services/promotion";
+
 // The common precondition of writes to an existing cluster: it exists, and the caller is an
-// admin or acts for one of its lead departments (or holds one of `extra_roles`).
+// admin or acts for one of its lead departments.
 absl::Status CheckWritable(const Principal& p, const std::optional<v1::Cluster>& current, const std::string& id,
-                           absl::string_view action, std::initializer_list<absl::string_view> extra_roles = {}) {
+                           absl::string_view action) {
   if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
   bool allowed = p.HasRole(roles::kAdmin) || ActsForAnyDepartment(p, current->lead_departments());
-  for (auto role : extra_roles) allowed = allowed || p.HasRole(role);
   if (!allowed) {
     return PermissionDenied(absl::StrCat("only a lead department of clusters/", id, " (or an admin) may ", action));
   }
@@ -603,12 +605,15 @@ absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallC
   CG_RETURN_IF_ERROR(errors.ToStatus());
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
-  if (!p.HasAnyRole({roles::kService, roles::kAdmin, roles::kGovernment})) {
-    return PermissionDenied("setting the promotion organization needs the service role or a lead department");
+  // Only the designation workflow sets it: the promotion service, with its own service token.
+  // A lead department designates through that workflow (ApproveDesignation), never here.
+  if (!p.HasRole(roles::kService) || p.organization != kPromotionService) {
+    return PermissionDenied(absl::StrCat("the promotion organization is set only by the designation workflow (",
+                                         kPromotionService, "); approve a designation instead"));
   }
   WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "set its promotion organization", {roles::kService}));
+    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
     if (current->state() == v1::Cluster::DELETED) {
       return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted"));
     }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status/status.h"
+#include "common/status/validation.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
@@ -620,11 +621,6 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
 };
 
 }  // namespace
-
-std::string DateKey(const google::type::Date& d) {
-  if (d.year() == 0) return "";
-  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
-}
 
 absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateSqliteEnterpriseRepository(store::Database* db) {
   auto repo = std::make_unique<SqliteEnterpriseRepository>(db);

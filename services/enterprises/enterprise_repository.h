@@ -133,7 +133,4 @@ class EnterpriseRepository {
 
 absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateSqliteEnterpriseRepository(store::Database* db);
 
-// "YYYY-MM-DD" of a date (zero-padded); empty for an unset date.
-std::string DateKey(const google::type::Date& d);
-
 }  // namespace clustergov::enterprises

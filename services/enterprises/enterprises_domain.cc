@@ -8,8 +8,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/auth/principal.h"
 #include "common/indicators/indicators.h"
@@ -112,14 +110,7 @@ bool ActsForEnterprise(const Principal& p, absl::string_view uscc) {
   return p.HasRole(roles::kEnterprise) && p.organization == absl::StrCat("enterprises/", uscc);
 }
 
-bool ValidDate(const google::type::Date& d) {
-  if (d.year() < 1900 || d.year() > 2200 || d.month() < 1 || d.month() > 12 || d.day() < 1) return false;
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int days = kDays[d.month() - 1];
-  bool leap = (d.year() % 4 == 0 && d.year() % 100 != 0) || d.year() % 400 == 0;
-  if (d.month() == 2 && leap) days = 29;
-  return d.day() <= days;
-}
+bool ValidDate(const google::type::Date& d) { return IsCalendarDate(d, 1900, 2200); }
 
 // The state a certification has today.
 v1::Certification::State StateOn(const v1::Certification& c, const std::string& today) {
@@ -170,9 +161,7 @@ void SetActor(common::v1::Actor* actor, const Principal& p) {
 
 }  // namespace
 
-std::string EnterprisesDomain::Today() {
-  return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::FixedTimeZone(8 * 3600));
-}
+std::string EnterprisesDomain::Today() { return TodayInChina(); }
 
 EnterprisesDomain::EnterprisesDomain(std::unique_ptr<EnterpriseRepository> repository,
                                      std::unique_ptr<cache::Cache> cache, clusters::ClusterDirectory* clusters,
@@ -752,6 +741,8 @@ absl::StatusOr<v1::CultivationPipeline> EnterprisesDomain::GetCultivationPipelin
   std::string cluster_id;
   if (req.cluster() != "clusters/-") {
     CG_ASSIGN_OR_RETURN(cluster_id, ParseClusterName("cluster", req.cluster()));
+    // The cluster must exist (NOT_FOUND otherwise; answer cached), not just have no members.
+    CG_RETURN_IF_ERROR(clusters_->Lookup(call, cluster_id).status());
   }
   const std::string today = Today();
   auto load = [&]() -> absl::StatusOr<std::string> {

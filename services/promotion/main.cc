@@ -11,13 +11,15 @@
 #include "common/server/runtime.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/clusters/seed.h"
+#include "services/enterprises/client/enterprise_directory.h"
 #include "services/promotion/promotion_domain.h"
 #include "services/promotion/promotion_repository.h"
 #include "services/promotion/promotion_service.h"
 
 ABSL_FLAG(std::string, clusters_addr, "127.0.0.1:50051", "Clusters service address");
 ABSL_FLAG(std::string, support_addr, "127.0.0.1:50053", "Support service address (funding applications)");
-ABSL_FLAG(int, directory_cache_seconds, 60, "How long cluster lookups are cached");
+ABSL_FLAG(std::string, enterprises_addr, "127.0.0.1:50052", "Enterprises service address (founders' enterprises)");
+ABSL_FLAG(int, directory_cache_seconds, 60, "How long cluster lookups and positive enterprise answers are cached");
 ABSL_FLAG(int, sync_seconds, 10, "How often designation changes not yet taken by the clusters service are retried");
 ABSL_FLAG(bool, seed, true, "Register the promotion bodies the plan names and designate them");
 
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
   if (absl::GetFlag(FLAGS_clusters_addr).empty()) return Fail("--clusters_addr is required");
   if (absl::GetFlag(FLAGS_support_addr).empty()) return Fail("--support_addr is required");
+  if (absl::GetFlag(FLAGS_enterprises_addr).empty()) return Fail("--enterprises_addr is required");
   if (absl::GetFlag(FLAGS_directory_cache_seconds) <= 0) return Fail("--directory_cache_seconds must be positive");
   if (absl::GetFlag(FLAGS_sync_seconds) <= 0) return Fail("--sync_seconds must be positive");
   auto runtime = server::Runtime::Create(*config);
@@ -52,6 +55,9 @@ int main(int argc, char** argv) {
   clusters::ClusterDirectory directory(
       clusters_channel,
       rt.MakeCache("clusterinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
+  enterprises::EnterpriseDirectory enterprise_directory(
+      server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
+      rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
   auto repo = promotion::CreateSqlitePromotionRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   promotion::PromotionDeps deps;
@@ -59,6 +65,7 @@ int main(int argc, char** argv) {
   deps.clusters_channel = clusters_channel;
   deps.support_channel = server::MakeChannel(absl::GetFlag(FLAGS_support_addr), config->server.max_message_bytes);
   deps.service_token = *service_token;
+  deps.enterprises = &enterprise_directory;
   promotion::PromotionDomain domain(std::move(*repo), deps, &rt.page_tokens(), &rt.db());
   if (absl::GetFlag(FLAGS_seed)) {
     auto seed = clusters::LoadSeedData("");

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -82,6 +83,26 @@ void SetActor(common::v1::Actor* a, const Principal& p) {
 
 google::protobuf::Timestamp Now() { return TimeUtil::MicrosecondsToTimestamp(store::NowMicros()); }
 
+// Founders: a kind and a name each; an enterprise founder may name its registry entry
+// ("enterprises/{uscc}", a valid credit code), no other kind may.
+void ValidateFounders(const google::protobuf::RepeatedPtrField<v1::Founder>& founders, FieldErrors& errors) {
+  for (int i = 0; i < founders.size(); ++i) {
+    const v1::Founder& f = founders[i];
+    const std::string field = absl::StrCat("promotion_org.founders[", i, "]");
+    if (!v1::FounderKind_IsValid(f.kind()) || f.kind() == v1::FOUNDER_KIND_UNSPECIFIED) {
+      errors.Add(field + ".kind", "required");
+    }
+    CheckText(errors, field + ".name", f.name(), kMaxName, true);
+    if (f.enterprise().empty()) continue;
+    if (f.kind() != v1::ENTERPRISE) {
+      errors.Add(field + ".enterprise", "only an ENTERPRISE founder names an enterprise");
+    } else if (!absl::StartsWith(f.enterprise(), "enterprises/") ||
+               !refdata::ValidateUscc(f.enterprise().substr(12)).ok()) {
+      errors.Add(field + ".enterprise", "must be enterprises/{uscc} with a valid unified social credit code");
+    }
+  }
+}
+
 void ValidateOrg(const v1::PromotionOrg& o, FieldErrors& errors) {
   CheckText(errors, "promotion_org.display_name_zh", o.display_name_zh(), kMaxName, true);
   CheckText(errors, "promotion_org.display_name_en", o.display_name_en(), kMaxName, false);
@@ -92,13 +113,7 @@ void ValidateOrg(const v1::PromotionOrg& o, FieldErrors& errors) {
   if (!uscc.ok()) {
     for (const auto& v : GetFieldViolations(uscc)) errors.Add(v.field, v.description);
   }
-  for (int i = 0; i < o.founders_size(); ++i) {
-    std::string f = absl::StrCat("promotion_org.founders[", i, "]");
-    if (!v1::FounderKind_IsValid(o.founders(i).kind()) || o.founders(i).kind() == v1::FOUNDER_KIND_UNSPECIFIED) {
-      errors.Add(f + ".kind", "required");
-    }
-    CheckText(errors, f + ".name", o.founders(i).name(), kMaxName, true);
-  }
+  ValidateFounders(o.founders(), errors);
   CheckText(errors, "promotion_org.governance.legal_representative", o.governance().legal_representative(), kMaxName,
             false);
   for (int i = 0; i < o.governance().board_members_size(); ++i) {
@@ -106,9 +121,8 @@ void ValidateOrg(const v1::PromotionOrg& o, FieldErrors& errors) {
               o.governance().board_members(i).name(), kMaxName, true);
   }
   const auto& d = o.governance().bylaws_adopted();
-  if (d.year() != 0 && (d.year() < 1949 || d.year() > 2100 || d.month() < 1 || d.month() > 12 || d.day() < 1 ||
-                        d.day() > 31)) {
-    errors.Add("promotion_org.governance.bylaws_adopted", "not a calendar date");
+  if (d.year() != 0 && !IsCalendarDate(d, 1949, 2100)) {
+    errors.Add("promotion_org.governance.bylaws_adopted", "not a calendar date between 1949 and 2100");
   }
   if (o.full_time_staff() < 0 || o.full_time_staff() > 100000) {
     errors.Add("promotion_org.full_time_staff", "must be 0 to 100000");
@@ -201,12 +215,33 @@ v1::EligibilityResult PromotionDomain::Evaluate(const v1::PromotionOrg& org) {
       met = org.services_size() > 0;
       reason = absl::StrCat(org.services_size(), " public services offered");
     }
+    // A seed record holds only what the plan states: what it lacks was never recorded.
+    if (!met && org.sample()) {
+      reason = absl::StrCat("not recorded (", reason, "): a seed record holds only what the plan states; "
+                            "the organization records the rest with UpdatePromotionOrg");
+    }
     r->set_met(met);
     r->set_reason(reason);
     all = all && met;
   }
   out.set_eligible(all);
   return out;
+}
+
+void PromotionDomain::MarkIncomplete(v1::PromotionOrg& org) { org.set_incomplete(org.sample() && !Evaluate(org).eligible()); }
+
+absl::Status PromotionDomain::CheckFounderEnterprises(const CallContext& call,
+                                                      const google::protobuf::RepeatedPtrField<v1::Founder>& founders) {
+  for (int i = 0; i < founders.size(); ++i) {
+    const std::string& enterprise = founders[i].enterprise();
+    if (enterprise.empty()) continue;
+    if (deps_.enterprises == nullptr) return absl::UnavailableError("no enterprises service to check founders with");
+    absl::Status s = deps_.enterprises->CheckRegistered(call, enterprise.substr(12));
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("promotion_org.founders[", i, "].enterprise: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 PromotionDomain::PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
@@ -287,6 +322,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::RegisterPromotionOrg(const Cal
   if (!ActsForOrg(p, name) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
     return PermissionDenied("a promotion organization registers itself; government and admins may register any");
   }
+  CG_RETURN_IF_ERROR(CheckFounderEnterprises(call, req.promotion_org().founders()));
   WriteContext w{&p, "RegisterPromotionOrg", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetOrg(req.promotion_org_id()));
@@ -297,6 +333,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::RegisterPromotionOrg(const Cal
     org.set_name(name);
     org.set_state(v1::PromotionOrg::ACTIVE);
     org.set_sample(false);
+    org.set_incomplete(false);
     CG_RETURN_IF_ERROR(tx.PutOrg(org, /*create=*/true));
     CG_RETURN_IF_ERROR(tx.Audit(name, "", org.etag()));
     return org;
@@ -336,6 +373,14 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallC
   if (!ActsForOrg(p, in.name()) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("a promotion organization updates only itself");
   }
+  if (std::find(paths.begin(), paths.end(), "founders") != paths.end()) {
+    // Founders' enterprises are asked of the enterprises service before the write (only when
+    // well formed; the whole record is validated inside it).
+    FieldErrors founder_errors;
+    ValidateFounders(in.founders(), founder_errors);
+    CG_RETURN_IF_ERROR(founder_errors.ToStatus());
+    CG_RETURN_IF_ERROR(CheckFounderEnterprises(call, in.founders()));
+  }
   WriteContext w{&p, "UpdatePromotionOrg", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
     CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(id));
@@ -348,6 +393,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallC
     CG_RETURN_IF_ERROR(errors.ToStatus());
     CG_ASSIGN_OR_RETURN(bool taken, tx.UsccTaken(org->uscc(), id));
     if (taken) return absl::AlreadyExistsError("an organization with this credit code is registered");
+    MarkIncomplete(*org);
     CG_RETURN_IF_ERROR(tx.PutOrg(*org, /*create=*/false));
     CG_RETURN_IF_ERROR(tx.Audit(org->name(), before, org->etag()));
     return *org;
@@ -949,13 +995,14 @@ absl::StatusOr<int> PromotionDomain::Seed(const clusters::v1::SeedData& seed) {
       if (existing.has_value()) return *existing;
       v1::PromotionOrg org;
       org.set_name(absl::StrCat("promotionOrgs/", id));
+      // Only what the plan states (the body's name; an association, by that name) and a sample
+      // credit code: no invented governance, staff, income or services. Marked incomplete.
       org.set_display_name_zh(body);
       org.set_legal_form(v1::ASSOCIATION);
       org.set_uscc(uscc);
-      org.set_independent_legal_person(true);
-      org.add_services(v1::INDUSTRY_MONITORING);
       org.set_state(v1::PromotionOrg::ACTIVE);
       org.set_sample(true);
+      MarkIncomplete(org);
       CG_RETURN_IF_ERROR(tx.PutOrg(org, /*create=*/true));
       CG_RETURN_IF_ERROR(tx.Audit(org.name(), "", org.etag()));
       // The plan itself designates it ("以…为集群发展促进组织").

@@ -20,6 +20,7 @@
 #include "common/server/call.h"
 #include "common/store/sqlite.h"
 #include "services/clusters/client/cluster_directory.h"
+#include "services/enterprises/client/enterprise_directory.h"
 #include "services/promotion/promotion_repository.h"
 
 namespace clustergov::clusters::v1 {
@@ -35,6 +36,7 @@ struct PromotionDeps {
   std::shared_ptr<grpc::Channel> clusters_channel;  // SetPromotionOrganization
   std::shared_ptr<grpc::Channel> support_channel;   // funding applications
   const ServiceTokenSource* service_token = nullptr;  // this service's own tokens (null: forward the caller's)
+  enterprises::EnterpriseDirectory* enterprises = nullptr;  // founders' enterprise references (cached)
 };
 
 class PromotionDomain {
@@ -101,6 +103,12 @@ class PromotionDomain {
  private:
   absl::StatusOr<v1::Designation> Decide(const CallContext& call, const v1::DesignationDecisionRequest& req,
                                          const char* method);
+  // Each founder's enterprise reference names a registered, active enterprise (asked of the
+  // enterprises service); FAILED_PRECONDITION naming the founder otherwise.
+  absl::Status CheckFounderEnterprises(const CallContext& call,
+                                       const google::protobuf::RepeatedPtrField<v1::Founder>& founders);
+  // A seed record is incomplete while it lacks what the eligibility check needs.
+  static void MarkIncomplete(v1::PromotionOrg& org);
   absl::StatusOr<v1::AnnualReport> DecideReport(const CallContext& call, const v1::AnnualReportDecisionRequest& req,
                                                 bool accept);
   std::mutex& ClusterLock(const std::string& cluster);

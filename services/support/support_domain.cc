@@ -27,6 +27,8 @@ using State = v1::Application::State;
 constexpr size_t kMaxName = 200;
 constexpr size_t kMaxLongText = 2000;
 constexpr int kMaxItems = 20;
+// The largest quantity kept (pool capacity, item, parcel area), in the kind's base unit: sums of
+// such amounts, and their products with 10,000 for basis points in 128 bits, never overflow.
 constexpr int64_t kMaxQuantity = int64_t{1} << 50;
 constexpr absl::string_view kPoolLists = "pools";
 
@@ -87,6 +89,11 @@ absl::StatusOr<int64_t> ParseApplicationName(absl::string_view field, absl::stri
 
 absl::Status PermissionDenied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
+// "{min} to 1125899906842624 (2^50) {unit}": the accepted range of a quantity, for messages.
+std::string QuantityRange(int64_t min, absl::string_view unit) {
+  return absl::StrCat(min, " to ", kMaxQuantity, " (2^50) ", unit);
+}
+
 std::string Hex(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
 
 // What an application may ask, checked on create and update (existence of pools at submit).
@@ -128,9 +135,26 @@ void ValidateApplication(const v1::Application& a, FieldErrors& errors) {
         }
       }
     } else if (item.quantity() <= 0 || item.quantity() > kMaxQuantity) {
-      errors.Add(f + ".quantity", absl::StrCat("required: a positive amount in ", kind->unit));
+      errors.Add(f + ".quantity", absl::StrCat("required: ", QuantityRange(1, kind->unit)));
     }
   }
+}
+
+// A land bundle's quantity is its parcels' total area, from the pool: set on submission so the
+// reviewer sees what is asked. FAILED_PRECONDITION naming a parcel the pool does not have.
+absl::Status SetBundleArea(const v1::Pool& pool, int index, v1::Item& item) {
+  if (item.parcel_ids_size() == 0) return absl::OkStatus();
+  int64_t area = 0;
+  for (const auto& id : item.parcel_ids()) {
+    auto it = std::find_if(pool.parcels().begin(), pool.parcels().end(),
+                           [&](const v1::Parcel& p) { return p.id() == id; });
+    if (it == pool.parcels().end()) {
+      return absl::FailedPreconditionError(absl::StrCat("items[", index, "]: parcel ", id, " is not in ", pool.name()));
+    }
+    area += it->area_m2();
+  }
+  item.set_quantity(area);
+  return absl::OkStatus();
 }
 
 void Record(v1::Application& app, State to, const Principal& p, absl::string_view reason) {
@@ -266,7 +290,10 @@ absl::StatusOr<v1::Pool> SupportDomain::CreatePool(const CallContext& call, cons
   } else if (in.kind() != v1::ENVIRONMENT && !in.pollutant().empty()) {
     errors.Add("pool.pollutant", "only for ENVIRONMENT pools");
   }
-  if (in.capacity() < 0 || in.capacity() > kMaxQuantity) errors.Add("pool.capacity", "must be 0 or more");
+  if (in.capacity() < 0 || in.capacity() > kMaxQuantity) {
+    errors.Add("pool.capacity",
+               absl::StrCat("must be ", QuantityRange(0, kind != nullptr ? kind->unit : "base units")));
+  }
   int64_t parcel_area = 0;
   std::set<std::string> ids;
   if (in.parcels_size() > 0 && in.kind() != v1::LAND) errors.Add("pool.parcels", "only for LAND pools");
@@ -275,7 +302,9 @@ absl::StatusOr<v1::Pool> SupportDomain::CreatePool(const CallContext& call, cons
     std::string f = absl::StrCat("pool.parcels[", i, "]");
     if (!ValidParcelId(p.id())) errors.Add(f + ".id", "required: 1-32 of [A-Za-z0-9-]");
     if (!ids.insert(p.id()).second) errors.Add(f + ".id", "duplicate parcel id");
-    if (p.area_m2() <= 0 || p.area_m2() > kMaxQuantity) errors.Add(f + ".area_m2", "must be positive");
+    if (p.area_m2() <= 0 || p.area_m2() > kMaxQuantity) {
+      errors.Add(f + ".area_m2", absl::StrCat("must be ", QuantityRange(1, "m2")));
+    }
     CheckText(errors, f + ".location", p.location(), kMaxName, false);
     parcel_area += std::max<int64_t>(0, std::min(p.area_m2(), kMaxQuantity));
   }
@@ -372,7 +401,9 @@ absl::StatusOr<v1::Pool> SupportDomain::SetPoolCapacity(const CallContext& call,
                                                         const v1::SetPoolCapacityRequest& req) {
   if (!absl::StartsWith(req.name(), "pools/")) return InvalidField("name", "must be pools/{region}-{year}-{kind}");
   FieldErrors errors;
-  if (req.capacity() < 0 || req.capacity() > kMaxQuantity) errors.Add("capacity", "must be 0 or more");
+  if (req.capacity() < 0 || req.capacity() > kMaxQuantity) {
+    errors.Add("capacity", absl::StrCat("must be ", QuantityRange(0, "in the pool's base unit")));
+  }
   CheckText(errors, "reason", req.reason(), kMaxLongText, true);
   CG_RETURN_IF_ERROR(errors.ToStatus());
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
@@ -550,7 +581,14 @@ absl::StatusOr<v1::Application> SupportDomain::UpdateApplication(const CallConte
     if (paths.count("cluster")) app->set_cluster(in.cluster());
     if (paths.count("region")) app->set_region(in.region());
     if (paths.count("year")) app->set_year(in.year());
-    if (paths.count("items")) *app->mutable_items() = in.items();
+    if (paths.count("items")) {
+      *app->mutable_items() = in.items();
+    } else {
+      // A bundle's area is output only: worked out again on the next submission.
+      for (auto& item : *app->mutable_items()) {
+        if (item.parcel_ids_size() > 0) item.clear_quantity();
+      }
+    }
     FieldErrors errors;
     ValidateApplication(*app, errors);
     CG_RETURN_IF_ERROR(errors.ToStatus());
@@ -657,6 +695,7 @@ absl::StatusOr<v1::Application> SupportDomain::SubmitApplication(const CallConte
                           return absl::FailedPreconditionError(
                               absl::StrCat("items[", i, "]: there is no pool ", app.items(i).pool()));
                         }
+                        CG_RETURN_IF_ERROR(SetBundleArea(*pool, i, *app.mutable_items(i)));
                       }
                       Record(app, v1::Application::SUBMITTED, call.principal, req.reason());
                       *app.mutable_submit_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
@@ -796,22 +835,21 @@ absl::StatusOr<v1::ConsistencyReport> SupportDomain::CheckConsistency(const Call
   if (!call.principal.HasAnyRole({roles::kGovernment, roles::kAuditor, roles::kAdmin})) {
     return PermissionDenied("the ledger is open to government, auditors and admins");
   }
+  // One snapshot: the ledger's sums and the stored balances are read in the same transaction.
   CG_ASSIGN_OR_RETURN(auto sums, repo_->SumLedger());
   v1::ConsistencyReport report;
   report.set_consistent(true);
   for (const auto& s : sums) {
-    CG_ASSIGN_OR_RETURN(auto pool, repo_->GetPool(s.pool));
-    if (!pool.has_value()) continue;
     auto* check = report.add_pools();
     check->set_pool(s.pool);
-    check->set_capacity(pool->capacity());
-    check->set_stored_reserved(pool->reserved());
-    check->set_stored_allocated(pool->allocated());
+    check->set_capacity(s.stored_capacity);
+    check->set_stored_reserved(s.stored_reserved);
+    check->set_stored_allocated(s.stored_allocated);
     check->set_ledger_capacity(s.capacity_adjusted);
     check->set_ledger_reserved(s.reserved);
     check->set_ledger_allocated(s.allocated);
-    bool ok = s.capacity_adjusted == pool->capacity() && s.reserved == pool->reserved() &&
-              s.allocated == pool->allocated() && pool->reserved() + pool->allocated() <= pool->capacity();
+    bool ok = s.capacity_adjusted == s.stored_capacity && s.reserved == s.stored_reserved &&
+              s.allocated == s.stored_allocated && s.stored_reserved + s.stored_allocated <= s.stored_capacity;
     check->set_consistent(ok);
     if (!ok) report.set_consistent(false);
   }

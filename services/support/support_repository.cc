@@ -333,13 +333,14 @@ class SqliteSupportRepository : public SupportRepository {
           " coalesce((SELECT sum(quantity) FROM ledger WHERE pool = p.name AND type = 4), 0),"
           " coalesce((SELECT sum(CASE type WHEN 1 THEN quantity WHEN 2 THEN -quantity WHEN 3 THEN -quantity END)"
           "   FROM ledger WHERE pool = p.name AND type IN (1, 2, 3)), 0),"
-          " coalesce((SELECT sum(quantity) FROM ledger WHERE pool = p.name AND type = 3), 0)"
+          " coalesce((SELECT sum(quantity) FROM ledger WHERE pool = p.name AND type = 3), 0),"
+          " p.capacity, p.reserved, p.allocated"
           " FROM pools p ORDER BY p.name"));
       std::vector<LedgerSums> out;
       while (true) {
         CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        out.push_back({stmt.Text(0), stmt.Int(1), stmt.Int(2), stmt.Int(3)});
+        out.push_back({stmt.Text(0), stmt.Int(1), stmt.Int(2), stmt.Int(3), stmt.Int(4), stmt.Int(5), stmt.Int(6)});
       }
       return out;
     });

@@ -56,11 +56,15 @@ struct ListQuery {
   std::string applicant;        // applications: restrict to one applicant (empty = all)
 };
 
+// One pool's balances as recomputed from the ledger and as stored, read in one snapshot.
 struct LedgerSums {
   std::string pool;
   int64_t capacity_adjusted = 0;  // sum of ADJUST
   int64_t reserved = 0;           // RESERVE - RELEASE - ALLOCATE
   int64_t allocated = 0;          // ALLOCATE
+  int64_t stored_capacity = 0;
+  int64_t stored_reserved = 0;
+  int64_t stored_allocated = 0;
 };
 
 struct ClusterUse {
@@ -120,7 +124,8 @@ class SupportRepository {
   virtual absl::StatusOr<std::optional<v1::Application>> GetApplication(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplications(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<v1::LedgerEntry>> ListLedger(const ListQuery& q) = 0;
-  // Per pool, sums recomputed from the ledger alone; plus every pool as stored.
+  // Per pool, sums recomputed from the ledger alone next to the stored balances, all from one
+  // read transaction (so concurrent approvals never make a consistent store look inconsistent).
   virtual absl::StatusOr<std::vector<LedgerSums>> SumLedger() = 0;
   virtual absl::StatusOr<std::vector<ClusterUse>> UseByCluster() = 0;
   // `cluster` is "clusters/{id}"; `year` the applications' (and so the pools') year.

@@ -83,11 +83,16 @@ bool IsTalentSelf(const Principal& p, absl::string_view talent_name) {
   return p.HasRole(roles::kTalent) && p.organization == talent_name;
 }
 
-// HR & Social Security, Education and Industry & IT manage talent programmes.
+// HR & Social Security, Education and Industry & IT register talents and see contact data.
 bool IsTalentAuthority(const Principal& p) {
   return p.ActsForDepartment("hr_social_security") || p.ActsForDepartment("education") ||
          p.ActsForDepartment("industry_it");
 }
+
+// HR & Social Security grants levels and programme memberships (refdata department code).
+constexpr absl::string_view kGrantingDepartment = "hr_social_security";
+
+bool IsGrantingDepartment(const Principal& p) { return p.ActsForDepartment(kGrantingDepartment); }
 
 void SetActor(common::v1::Actor* a, const Principal& p) {
   a->set_subject(p.subject);
@@ -96,14 +101,22 @@ void SetActor(common::v1::Actor* a, const Principal& p) {
   for (const auto& r : p.roles) a->add_roles(r);
 }
 
-bool ValidDate(const google::type::Date& d) {
-  return d.year() >= 2000 && d.year() <= 2100 && d.month() >= 1 && d.month() <= 12 && d.day() >= 1 && d.day() <= 31;
-}
+bool ValidDate(const google::type::Date& d) { return IsCalendarDate(d, 2000, 2100); }
+
+// Past its deadline (a calendar day in China Standard Time; the deadline day itself is open).
+bool PastDeadline(const v1::Demand& d) { return DateKey(d.deadline()) < TodayInChina(); }
 
 // Universities, research institutes, state-owned enterprises and public institutions are public
 // bodies (事业单位/国有): their staff need the home institution's consent to take a placement.
 bool NeedsConsent(v1::InstitutionKind kind) {
   return kind == v1::UNIVERSITY || kind == v1::RESEARCH_INSTITUTE || kind == v1::STATE_OWNED_OR_PUBLIC;
+}
+
+void ValidateMembership(const v1::ProgrammeMembership& m, absl::string_view field, FieldErrors& errors) {
+  if (!InVocabulary(kProgrammes, m.programme())) {
+    errors.Add(absl::StrCat(field, ".programme"), "unknown programme code");
+  }
+  if (m.year() < 2000 || m.year() > 2100) errors.Add(absl::StrCat(field, ".year"), "a year between 2000 and 2100");
 }
 
 void ValidateTalent(const v1::Talent& t, FieldErrors& errors) {
@@ -122,8 +135,8 @@ void ValidateTalent(const v1::Talent& t, FieldErrors& errors) {
   for (int i = 0; i < t.tags_size() && i < 20; ++i) {
     CheckText(errors, absl::StrCat("talent.tags[", i, "]"), t.tags(i), 40, true);
   }
-  if (!v1::Level_IsValid(t.level()) || t.level() == v1::LEVEL_UNSPECIFIED) {
-    errors.Add("talent.level", "required: SKILLED_WORKER, ENGINEER, SENIOR_ENGINEER, HIGH_LEVEL or LEADING");
+  if (!v1::Level_IsValid(t.level())) {
+    errors.Add("talent.level", "SKILLED_WORKER, ENGINEER, SENIOR_ENGINEER, HIGH_LEVEL, LEADING or none yet");
   }
   CheckText(errors, "talent.home_institution", t.home_institution(), kMaxName, true);
   if (!v1::InstitutionKind_IsValid(t.institution_kind()) || t.institution_kind() == v1::INSTITUTION_KIND_UNSPECIFIED) {
@@ -131,12 +144,7 @@ void ValidateTalent(const v1::Talent& t, FieldErrors& errors) {
   }
   if (!refdata::IsRegionCode(t.region())) errors.Add("talent.region", "required: a league region code");
   for (int i = 0; i < t.programmes_size(); ++i) {
-    if (!InVocabulary(kProgrammes, t.programmes(i).programme())) {
-      errors.Add(absl::StrCat("talent.programmes[", i, "].programme"), "unknown programme code");
-    }
-    if (t.programmes(i).year() < 2000 || t.programmes(i).year() > 2100) {
-      errors.Add(absl::StrCat("talent.programmes[", i, "].year"), "a year between 2000 and 2100");
-    }
+    ValidateMembership(t.programmes(i), absl::StrCat("talent.programmes[", i, "]"), errors);
   }
   for (int i = 0; i < t.recognized_qualifications_size(); ++i) {
     CheckText(errors, absl::StrCat("talent.recognized_qualifications[", i, "]"), t.recognized_qualifications(i),
@@ -165,7 +173,9 @@ int TalentDomain::Score(const v1::Demand& demand, const MatchRow& row, std::vect
   std::sort(sorted.begin(), sorted.end());
   reasons->push_back(absl::StrCat("skills ", matched, "/", wanted, ": ", absl::StrJoin(sorted, ", ")));
   int gap = demand.level() - row.level;
-  if (gap <= 0) {
+  if (row.level == v1::LEVEL_UNSPECIFIED) {
+    reasons->push_back(absl::StrCat("no level granted yet; ", v1::Level_Name(demand.level()), " wanted"));
+  } else if (gap <= 0) {
     reasons->push_back(absl::StrCat("level ", v1::Level_Name(static_cast<v1::Level>(row.level)), " meets ",
                                     v1::Level_Name(demand.level())));
   } else {
@@ -262,6 +272,11 @@ absl::StatusOr<v1::Talent> TalentDomain::RegisterTalent(const CallContext& call,
   if (!IsTalentSelf(p, name) && !IsTalentAuthority(p) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("a talent registers itself; HR & Social Security, Education or Industry & IT may too");
   }
+  if ((req.talent().level() != v1::LEVEL_UNSPECIFIED || req.talent().programmes_size() > 0) &&
+      !IsGrantingDepartment(p)) {
+    return PermissionDenied(
+        "a level and programme memberships are granted by HR & Social Security, not declared: register without them");
+  }
   WriteContext w{&p, "RegisterTalent", req.request_id(), call.request_id, "", &req};
   return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetTalent(req.talent_id()));
@@ -298,9 +313,16 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
   const auto& in = req.talent();
   CG_ASSIGN_OR_RETURN(std::string id, ParseTalentName("talent.name", in.name()));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
-  static const std::set<std::string> kPaths{"display_name", "field", "skills", "tags", "level", "home_institution",
-                                            "institution_kind", "region", "programmes", "recognized_qualifications",
+  static const std::set<std::string> kPaths{"display_name",     "field",  "skills",
+                                            "tags",             "home_institution",
+                                            "institution_kind", "region", "recognized_qualifications",
                                             "contact"};
+  for (const auto& path : req.update_mask().paths()) {
+    if (path == "level" || path == "programmes") {
+      return InvalidField("update_mask", absl::StrCat("\"", path, "\" is granted by HR & Social Security ",
+                                                      "(SetTalentLevel, GrantProgramme, RevokeProgramme)"));
+    }
+  }
   CG_ASSIGN_OR_RETURN(std::vector<std::string> paths, ResolveUpdateMask(req.update_mask(), kPaths));
   const Principal& p = call.principal;
   if (!IsTalentSelf(p, in.name()) && !IsTalentAuthority(p) && !p.HasRole(roles::kAdmin)) {
@@ -320,6 +342,80 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
     CG_RETURN_IF_ERROR(tx.Audit(t->name(), before, t->etag()));
     return *t;
   }));
+}
+
+absl::StatusOr<v1::Talent> TalentDomain::Grant(const CallContext& call, const google::protobuf::Message& req,
+                                                const char* method, const std::string& name, const std::string& reason,
+                                                const std::string& etag, const std::string& request_id,
+                                                const std::function<absl::Status(v1::Talent&)>& change) {
+  CG_ASSIGN_OR_RETURN(std::string id, ParseTalentName("name", name));
+  FieldErrors errors;
+  CheckText(errors, "reason", reason, 2000, true);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(request_id));
+  const Principal& p = call.principal;
+  if (!IsGrantingDepartment(p)) {
+    return PermissionDenied("levels and programme memberships are granted by HR & Social Security alone");
+  }
+  WriteContext w{&p, method, request_id, call.request_id, reason, &req};
+  return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
+    CG_ASSIGN_OR_RETURN(auto t, tx.GetTalent(id));
+    if (!t.has_value()) return absl::NotFoundError(absl::StrCat(name, " not found"));
+    CG_RETURN_IF_ERROR(CheckEtag("etag", etag, t->etag()));
+    std::string before = t->etag();
+    CG_RETURN_IF_ERROR(change(*t));
+    FieldErrors invalid;
+    ValidateTalent(*t, invalid);
+    CG_RETURN_IF_ERROR(invalid.ToStatus());
+    CG_RETURN_IF_ERROR(tx.PutTalent(*t, /*create=*/false));
+    CG_RETURN_IF_ERROR(tx.Audit(t->name(), before, t->etag()));
+    return *t;
+  }));
+}
+
+absl::StatusOr<v1::Talent> TalentDomain::SetTalentLevel(const CallContext& call, const v1::SetTalentLevelRequest& req) {
+  if (!v1::Level_IsValid(req.level())) {
+    return InvalidField("level", "SKILLED_WORKER, ENGINEER, SENIOR_ENGINEER, HIGH_LEVEL, LEADING or LEVEL_UNSPECIFIED");
+  }
+  return Grant(call, req, "SetTalentLevel", req.name(), req.reason(), req.etag(), req.request_id(),
+               [&](v1::Talent& t) -> absl::Status {
+                 t.set_level(req.level());
+                 return absl::OkStatus();
+               });
+}
+
+absl::StatusOr<v1::Talent> TalentDomain::GrantProgramme(const CallContext& call, const v1::GrantProgrammeRequest& req) {
+  FieldErrors errors;
+  ValidateMembership(req.membership(), "membership", errors);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  return Grant(call, req, "GrantProgramme", req.name(), req.reason(), req.etag(), req.request_id(),
+               [&](v1::Talent& t) -> absl::Status {
+                 for (const auto& m : t.programmes()) {
+                   if (m.programme() == req.membership().programme()) {
+                     return absl::AlreadyExistsError(
+                         absl::StrCat(req.name(), " is already in ", m.programme(), " (", m.year(), ")"));
+                   }
+                 }
+                 *t.add_programmes() = req.membership();
+                 return absl::OkStatus();
+               });
+}
+
+absl::StatusOr<v1::Talent> TalentDomain::RevokeProgramme(const CallContext& call,
+                                                         const v1::RevokeProgrammeRequest& req) {
+  if (!InVocabulary(kProgrammes, req.programme())) return InvalidField("programme", "unknown programme code");
+  return Grant(call, req, "RevokeProgramme", req.name(), req.reason(), req.etag(), req.request_id(),
+               [&](v1::Talent& t) -> absl::Status {
+                 auto* programmes = t.mutable_programmes();
+                 auto it = std::find_if(programmes->begin(), programmes->end(), [&](const v1::ProgrammeMembership& m) {
+                   return m.programme() == req.programme();
+                 });
+                 if (it == programmes->end()) {
+                   return absl::NotFoundError(absl::StrCat(req.name(), " is not in ", req.programme()));
+                 }
+                 programmes->erase(it);
+                 return absl::OkStatus();
+               });
 }
 
 // ----------------------------------------------------------------------------- demands
@@ -345,7 +441,11 @@ absl::StatusOr<v1::Demand> TalentDomain::PostDemand(const CallContext& call, con
   if (!v1::Level_IsValid(in.level()) || in.level() == v1::LEVEL_UNSPECIFIED) errors.Add("demand.level", "required");
   if (in.count() < 1 || in.count() > 10000) errors.Add("demand.count", "1 to 10000 positions");
   if (!refdata::IsRegionCode(in.region())) errors.Add("demand.region", "required: a league region code");
-  if (!ValidDate(in.deadline())) errors.Add("demand.deadline", "required: a calendar date");
+  if (!ValidDate(in.deadline())) {
+    errors.Add("demand.deadline", "required: a calendar date");
+  } else if (PastDeadline(in)) {
+    errors.Add("demand.deadline", absl::StrCat("must not be in the past (today is ", TodayInChina(), ")"));
+  }
   CG_RETURN_IF_ERROR(errors.ToStatus());
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   if (!p.HasRole(roles::kEnterprise) || !absl::StartsWith(p.organization, "enterprises/")) {
@@ -423,6 +523,10 @@ absl::StatusOr<v1::MatchTalentsResponse> TalentDomain::MatchTalents(const CallCo
   if (!(p.HasRole(roles::kEnterprise) && p.organization == demand->enterprise()) &&
       !p.HasAnyRole({roles::kGovernment, roles::kPromotionOrg, roles::kAdmin})) {
     return PermissionDenied("matches are for the posting enterprise, government and promotion organizations");
+  }
+  if (PastDeadline(*demand)) {
+    return absl::FailedPreconditionError(absl::StrCat(req.demand(), "'s deadline (", DateKey(demand->deadline()),
+                                                      ") has passed: it is no longer matched"));
   }
   CG_RETURN_IF_ERROR(EnsureIndex());
   int64_t offset = 0;

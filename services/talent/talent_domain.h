@@ -3,6 +3,7 @@
 // The talent domain: profiles with a personal-data rule, enterprise demands, deterministic
 // matching with reasons, placements (consent, counts, reopening), and per-cluster statistics.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -31,6 +32,10 @@ class TalentDomain {
   absl::StatusOr<v1::Talent> GetTalent(const CallContext& call, const v1::GetTalentRequest& req);
   absl::StatusOr<v1::ListTalentsResponse> ListTalents(const CallContext& call, const v1::ListTalentsRequest& req);
   absl::StatusOr<v1::Talent> UpdateTalent(const CallContext& call, const v1::UpdateTalentRequest& req);
+  // Level and programme memberships: granted by HR & Social Security alone.
+  absl::StatusOr<v1::Talent> SetTalentLevel(const CallContext& call, const v1::SetTalentLevelRequest& req);
+  absl::StatusOr<v1::Talent> GrantProgramme(const CallContext& call, const v1::GrantProgrammeRequest& req);
+  absl::StatusOr<v1::Talent> RevokeProgramme(const CallContext& call, const v1::RevokeProgrammeRequest& req);
   absl::StatusOr<v1::Demand> PostDemand(const CallContext& call, const v1::PostDemandRequest& req);
   absl::StatusOr<v1::Demand> GetDemand(const CallContext& call, const v1::GetDemandRequest& req);
   absl::StatusOr<v1::ListDemandsResponse> ListDemands(const CallContext& call, const v1::ListDemandsRequest& req);
@@ -78,6 +83,13 @@ class TalentDomain {
     if (t.ok()) IndexPut(*t);
     return t;
   }
+
+  // One grant by HR & Social Security on talents/{id}: checks the caller, the reason and the etag,
+  // then applies `change` to the stored talent in one write, validated, audited and indexed.
+  absl::StatusOr<v1::Talent> Grant(const CallContext& call, const google::protobuf::Message& req, const char* method,
+                                   const std::string& name, const std::string& reason, const std::string& etag,
+                                   const std::string& request_id,
+                                   const std::function<absl::Status(v1::Talent&)>& change);
 
   // Clears personal data unless the caller may see it.
   absl::Status Redact(const Principal& p, v1::Talent* t);

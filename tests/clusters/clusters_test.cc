@@ -754,6 +754,14 @@ TEST_F(ClustersTest, SetPromotionOrganization) {
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(Call(&Stub::SetPromotionOrganization, energy_, req, &out).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  // Only the designation workflow sets it: not the lead department, not an admin, not another
+  // service; the record is left as it was.
+  const std::string support_service = testing::MakeToken("support-svc", "services/support", {"service"});
+  for (const std::string* token : {&gov_, &admin_, &support_service}) {
+    grpc::Status denied = Call(&Stub::SetPromotionOrganization, *token, req, &out);
+    EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
+  }
+  EXPECT_EQ(Get("baotou-rare-earth").promotion_organization(), "");
   Get("baotou-rare-earth");  // warm the cache
   ASSERT_TRUE(Call(&Stub::SetPromotionOrganization, service_token_, req, &out).ok());
   EXPECT_EQ(Get("baotou-rare-earth").promotion_organization(), "promotionOrgs/baotou-rare-earth-alliance");

@@ -1301,6 +1301,18 @@ TEST_F(EnterprisesTest, CultivationPipelineCounts) {
   EXPECT_THAT(FieldsOf(Call(&Stub::GetCultivationPipeline, industry_it_, bad, &out)), ElementsAre("cluster"));
 }
 
+TEST_F(EnterprisesTest, CultivationPipelineOfAnUnknownClusterIsNotFound) {
+  v1::GetCultivationPipelineRequest req;
+  req.set_cluster("clusters/no-such-cluster");
+  v1::CultivationPipeline out;
+  grpc::Status s = Call(&Stub::GetCultivationPipeline, industry_it_, req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("clusters/no-such-cluster"));
+  // Asked again (nothing cached for it): still NOT_FOUND; a known cluster still answers.
+  EXPECT_EQ(Call(&Stub::GetCultivationPipeline, industry_it_, req, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Pipeline("clusters/hohhot-dairy").cluster(), "clusters/hohhot-dairy");
+}
+
 // ------------------------------------------------------------------ cache
 
 TEST_F(EnterprisesTest, GetEnterpriseIsCachedAndInvalidatedOnUpdate) {

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "clustergov/promotion/v1/promotion.grpc.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
 #include "common/refdata/uscc.h"
@@ -58,6 +59,7 @@ namespace {
 
 namespace cv1 = ::clustergov::clusters::v1;
 namespace sv1 = ::clustergov::support::v1;
+namespace ev1 = ::clustergov::enterprises::v1;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
@@ -227,8 +229,10 @@ class PromotionTest : public ::testing::Test {
         clusters_channel, prt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
     auto prepo = CreateSqlitePromotionRepository(&prt_->db());
     ASSERT_TRUE(prepo.ok()) << prepo.status();
-    PromotionDeps deps{pdirectory_.get(), clusters_channel,
-                       server::MakeChannel(support_.address()), *service_token};
+    penterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
+        server::MakeChannel(enterprises_.address()), prt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+    PromotionDeps deps{pdirectory_.get(), clusters_channel, server::MakeChannel(support_.address()), *service_token,
+                       penterprises_.get()};
     pdomain_ = std::make_unique<PromotionDomain>(std::move(*prepo), deps, &prt_->page_tokens(), &prt_->db());
     auto created = pdomain_->Seed(seed_);
     ASSERT_TRUE(created.ok()) << created.status();
@@ -246,6 +250,7 @@ class PromotionTest : public ::testing::Test {
     pservice_.reset();
     pdomain_.reset();  // joins the sync thread
     pdirectory_.reset();
+    penterprises_.reset();
     prt_.reset();
     support_.Stop();
     enterprises_.Stop();
@@ -535,6 +540,7 @@ class PromotionTest : public ::testing::Test {
 
   std::unique_ptr<server::Runtime> prt_;
   std::unique_ptr<clusters::ClusterDirectory> pdirectory_;
+  std::unique_ptr<enterprises::EnterpriseDirectory> penterprises_;
   std::unique_ptr<PromotionDomain> pdomain_;
   std::unique_ptr<PromotionServiceImpl> pservice_;
   std::unique_ptr<Stub> stub_;
@@ -625,6 +631,130 @@ TEST_F(PromotionTest, RegisterValidatesEveryField) {
   EXPECT_EQ(list.promotion_orgs(0).name(), kSeedOrg);
 }
 
+TEST_F(PromotionTest, TheBylawsDateMustBeOnTheCalendar) {
+  auto with_bylaws = [](int n, int year, int month, int day) {
+    v1::PromotionOrg spec = EligibleSpec(n);
+    auto* d = spec.mutable_governance()->mutable_bylaws_adopted();
+    d->set_year(year);
+    d->set_month(month);
+    d->set_day(day);
+    return spec;
+  };
+  struct Date {
+    int year, month, day;
+  };
+  for (const Date& d : {Date{2024, 2, 31}, Date{2024, 2, 30}, Date{2023, 2, 29}, Date{2024, 4, 31}, Date{1900, 2, 29}}) {
+    grpc::Status s = Register(industry_it_, "dated", with_bylaws(1, d.year, d.month, d.day));
+    EXPECT_EQ(s.error_code(), Code::INVALID_ARGUMENT) << d.year << "-" << d.month << "-" << d.day;
+    EXPECT_THAT(FieldsOf(s), ElementsAre("promotion_org.governance.bylaws_adopted"));
+  }
+  // A leap day in a leap year is a date.
+  v1::PromotionOrg leap;
+  grpc::Status s = Register(industry_it_, "dated", with_bylaws(1, 2024, 2, 29), &leap);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  // Updates are checked the same way; the record keeps its date.
+  v1::PromotionOrg change = with_bylaws(1, 2025, 2, 29);
+  change.set_name(leap.name());
+  s = Update(OrgToken("dated"), change, {"governance"});
+  EXPECT_THAT(FieldsOf(s), ElementsAre("promotion_org.governance.bylaws_adopted"));
+  EXPECT_EQ(GetOrg(leap.name()).governance().bylaws_adopted().day(), 29);
+}
+
+TEST_F(PromotionTest, AFoundersEnterpriseMustBeARegisteredEnterprise) {
+  auto estub = ev1::EnterprisesService::NewStub(
+      grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
+  const std::string registered = testing::Uscc(501);
+  ev1::RegisterEnterpriseRequest reg;
+  auto* e = reg.mutable_enterprise();
+  e->set_uscc(registered);
+  e->set_legal_name_zh("包头稀土高新材料有限公司");
+  e->set_region("150200");
+  e->set_industry("rare_earth");
+  e->set_size_class(ev1::MEDIUM);
+  e->set_employees(300);
+  ev1::Enterprise enterprise;
+  grpc::Status s = Invoke(estub.get(), &ev1::EnterprisesService::Stub::RegisterEnterprise, industry_it_, reg, &enterprise);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+
+  // The reference's form: "enterprises/{uscc}" with a valid code, on an ENTERPRISE founder.
+  for (const std::string& bad : {std::string("enterprises/123"), std::string("companies/") + registered,
+                                 std::string("enterprises/") + absl::AsciiStrToLower(registered), registered}) {
+    v1::PromotionOrg spec = EligibleSpec(1);
+    spec.mutable_founders(0)->set_enterprise(bad);
+    s = Register(industry_it_, "founded", spec);
+    EXPECT_EQ(s.error_code(), Code::INVALID_ARGUMENT) << bad;
+    EXPECT_THAT(FieldsOf(s), ElementsAre("promotion_org.founders[0].enterprise")) << bad;
+  }
+  v1::PromotionOrg university = EligibleSpec(1);
+  university.mutable_founders(1)->set_enterprise("enterprises/" + registered);
+  s = Register(industry_it_, "founded", university);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("promotion_org.founders[1].enterprise"));
+
+  // Well formed but not registered: refused, naming it.
+  const std::string unknown = "enterprises/" + testing::Uscc(502);
+  v1::PromotionOrg spec = EligibleSpec(1);
+  spec.mutable_founders(0)->set_enterprise(unknown);
+  s = Register(industry_it_, "founded", spec);
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_THAT(s.error_message(), HasSubstr(unknown));
+  v1::GetPromotionOrgRequest get;
+  get.set_name("promotionOrgs/founded");
+  v1::PromotionOrg none;
+  EXPECT_EQ(Call(&Stub::GetPromotionOrg, auditor_, get, &none).error_code(), Code::NOT_FOUND);
+
+  // Registered: stored.
+  v1::PromotionOrg founded;
+  spec.mutable_founders(0)->set_enterprise("enterprises/" + registered);
+  s = Register(industry_it_, "founded", spec, &founded);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(founded.founders(0).enterprise(), "enterprises/" + registered);
+
+  // An update is checked the same way and changes nothing when refused.
+  v1::PromotionOrg change;
+  change.set_name(founded.name());
+  *change.mutable_founders() = founded.founders();
+  change.mutable_founders(0)->set_enterprise(unknown);
+  s = Update(OrgToken("founded"), change, {"founders"});
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_EQ(GetOrg(founded.name()).founders(0).enterprise(), "enterprises/" + registered);
+}
+
+TEST_F(PromotionTest, TheSeedRecordHoldsOnlyWhatThePlanStatesAndSaysTheRestIsNotRecorded) {
+  v1::PromotionOrg org = GetOrg(kSeedOrg);
+  EXPECT_TRUE(org.sample());
+  EXPECT_TRUE(org.incomplete());
+  // Nothing invented: no governance, staff, income or services the plan does not state.
+  EXPECT_EQ(org.governance().legal_representative(), "");
+  EXPECT_FALSE(org.governance().has_bylaws_adopted());
+  EXPECT_EQ(org.full_time_staff(), 0);
+  EXPECT_EQ(org.income_sources_size(), 0);
+  EXPECT_EQ(org.services_size(), 0);
+  // Its eligibility says the data is not recorded rather than failed.
+  v1::EligibilityResult r = Eligibility(kSeedOrg);
+  EXPECT_FALSE(r.eligible());
+  for (const auto& c : r.criteria()) {
+    EXPECT_FALSE(c.met()) << c.code();
+    EXPECT_THAT(c.reason(), HasSubstr("not recorded")) << c.code();
+  }
+
+  // Once the organization records its data, it is checked like any other.
+  v1::PromotionOrg data = EligibleSpec(7);
+  data.set_name(kSeedOrg);
+  v1::PromotionOrg partly;
+  grpc::Status s = Update(seed_org_, data, {"governance"}, &partly);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_TRUE(partly.incomplete());
+  v1::PromotionOrg completed;
+  s = Update(seed_org_, data, {"independent_legal_person", "full_time_staff", "income_sources", "services"},
+             &completed);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_FALSE(completed.incomplete());
+  EXPECT_TRUE(completed.sample());
+  r = Eligibility(kSeedOrg);
+  EXPECT_TRUE(r.eligible());
+  for (const auto& c : r.criteria()) EXPECT_THAT(c.reason(), Not(HasSubstr("not recorded"))) << c.code();
+}
+
 TEST_F(PromotionTest, RegisterAuthorizationAndDuplicates) {
   // An organization registers itself...
   v1::PromotionOrg x;
@@ -650,10 +780,12 @@ TEST_F(PromotionTest, RegisterAuthorizationAndDuplicates) {
   // Output-only fields are the service's.
   v1::PromotionOrg sneaky = EligibleSpec(4);
   sneaky.set_sample(true);
+  sneaky.set_incomplete(true);
   sneaky.set_state(v1::PromotionOrg::DEREGISTERED);
   v1::PromotionOrg w;
   ASSERT_TRUE(Register(industry_it_, "w-assoc", sneaky, &w).ok());
   EXPECT_FALSE(w.sample());
+  EXPECT_FALSE(w.incomplete());
   EXPECT_EQ(w.state(), v1::PromotionOrg::ACTIVE);
 
   // Duplicates: the same id, the same credit code (another id), the seed's credit code.

@@ -470,6 +470,47 @@ TEST_F(SupportProcessTest, ConcurrentTwoPoolApprovalsAreAllOrNothing) {
   EXPECT_TRUE(support_->process().Running()) << support_->Describe();
 }
 
+TEST_F(SupportProcessTest, ConsistencyChecksDuringConcurrentApprovalsSeeOneSnapshot) {
+  // The ledger sums and the stored balances must come from one read: a check racing approvals
+  // must never report a consistent store as inconsistent.
+  ASSERT_NO_FATAL_FAILURE(MakePool(v1::ENERGY, 100000, energy_));
+  ASSERT_NO_FATAL_FAILURE(MakePool(v1::WATER, 100000, development_reform_));
+  auto cases = UnderReview({v1::ENERGY, v1::WATER}, [](int i, int k) { return 1 + (i + k) % 7; });
+  ASSERT_EQ(cases.size(), static_cast<size_t>(kApplications));
+
+  std::atomic<bool> done{false};
+  std::atomic<int> checks{0};
+  std::mutex mu;
+  int inconsistent = 0;
+  std::string example;  // the first inconsistent answer
+  std::vector<std::thread> checkers;
+  for (int t = 0; t < 3; ++t) {
+    checkers.emplace_back([&] {
+      auto stub = v1::SupportService::NewStub(Connect(port_));
+      while (!done.load()) {
+        v1::ConsistencyReport report;
+        grpc::Status s = Invoke(stub.get(), &Stub::CheckConsistency, auditor_, v1::CheckConsistencyRequest(), &report);
+        if (s.error_code() == Code::UNAVAILABLE) {  // no answer (the connection, under load): ask again
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        checks.fetch_add(1);
+        if (s.ok() && report.consistent()) continue;
+        std::lock_guard<std::mutex> lock(mu);
+        if (inconsistent++ == 0) example = s.ok() ? report.DebugString() : Describe(s);
+      }
+    });
+  }
+  auto outcomes = ApproveAll(cases, absl::ZeroDuration());
+  done = true;
+  for (auto& th : checkers) th.join();
+  std::printf("%d consistency checks during %d approvals\n", checks.load(), kApplications);
+  EXPECT_GT(checks.load(), 10);
+  EXPECT_EQ(inconsistent, 0) << "of " << checks.load() << "; the first:\n" << example;
+  for (const auto& o : outcomes) EXPECT_TRUE(o.approved) << o.error;
+  EXPECT_TRUE(Check().consistent());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Crash safety.
 // ---------------------------------------------------------------------------------------------

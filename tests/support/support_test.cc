@@ -747,6 +747,32 @@ TEST_F(SupportTest, PoolValidationNamesTheField) {
   EXPECT_TRUE(CreatePool(energy_, PoolSpec(v1::ENERGY, k2Pow50)).ok());
 }
 
+TEST_F(SupportTest, QuantitiesOverTheLimitAreRefusedNamingTheLimit) {
+  // Every quantity is at most 2^50 base units; a refusal says so (not "must be 0 or more").
+  const std::string limit = absl::StrCat(k2Pow50);
+  grpc::Status s = CreatePool(energy_, PoolSpec(v1::ENERGY, k2Pow50 + 1));
+  EXPECT_THAT(FieldsOf(s), ElementsAre("pool.capacity"));
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr(limit), HasSubstr("kgce")));
+  v1::Pool parcels = PoolSpec(v1::LAND, k2Pow50);
+  *parcels.add_parcels() = MakeParcel("P1", k2Pow50 + 1);
+  s = CreatePool(industry_it_, parcels);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("pool.parcels[0].area_m2"));
+  EXPECT_THAT(s.error_message(), HasSubstr(limit));
+
+  v1::Pool pool = MakePool(v1::ENERGY, 1000);
+  s = SetCapacity(energy_, pool.name(), k2Pow50 + 1, "扩容");
+  EXPECT_THAT(FieldsOf(s), ElementsAre("capacity"));
+  EXPECT_THAT(s.error_message(), HasSubstr(limit));
+  s = SetCapacity(energy_, pool.name(), -1, "扩容");
+  EXPECT_THAT(FieldsOf(s), ElementsAre("capacity"));
+  EXPECT_THAT(s.error_message(), HasSubstr(limit));
+
+  s = CreateApp(enterprise_a_, AppSpec({Qty(v1::ENERGY, k2Pow50 + 1)}));
+  EXPECT_THAT(FieldsOf(s), ElementsAre("application.items[0].quantity"));
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr(limit), HasSubstr("kgce")));
+  EXPECT_EQ(GetPool(pool.name()).capacity(), 1000);
+}
+
 TEST_F(SupportTest, SetPoolCapacityNeverGoesBelowWhatIsUsed) {
   v1::Pool created = MakePool(v1::ENERGY, 1000);
   const std::string name = created.name();
@@ -828,7 +854,7 @@ TEST_F(SupportTest, FullLifecycleReservesThenAllocatesExactly) {
   EXPECT_EQ(app.items(0).pool(), "pools/150100-2025-energy");
   EXPECT_EQ(app.items(1).pool(), "pools/150100-2025-land");
   EXPECT_EQ(app.items(2).pool(), "pools/150100-2025-subsidy");
-  EXPECT_EQ(app.items(1).quantity(), 0);  // a bundle's area is known on approval
+  EXPECT_EQ(app.items(1).quantity(), 0);  // a bundle's area is known on submission
   ASSERT_EQ(app.history_size(), 1);
   EXPECT_EQ(app.history(0).to(), App::DRAFT);
   EXPECT_EQ(app.history(0).actor().organization(), EnterpriseName(kA));
@@ -948,6 +974,36 @@ TEST_F(SupportTest, FullLifecycleReservesThenAllocatesExactly) {
   ASSERT_TRUE(Call(&Stub::ListAuditEvents, auditor_, audit, &events).ok());
   EXPECT_EQ(events.events_size(), 6);
   EXPECT_TRUE(Check().consistent());
+}
+
+TEST_F(SupportTest, ALandBundlesAreaIsShownFromSubmission) {
+  MakePool(v1::LAND, 100000, "", {MakeParcel("P1", 20000), MakeParcel("P2", 30000)});
+  MakePool(v1::ENERGY, 5000);
+  App app = MakeApp({Qty(v1::ENERGY, 100), Land({"P1", "P2"})});
+  EXPECT_EQ(app.items(1).quantity(), 0);  // a draft's parcels are not checked yet
+
+  // Submitted: the reviewer sees the area asked for, before any approval.
+  grpc::Status s = Act(Action::kSubmit, enterprise_a_, app.name(), &app);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(app.items(1).quantity(), 50000);
+  EXPECT_EQ(Get(app.name(), industry_it_).items(1).quantity(), 50000);
+  EXPECT_EQ(GetPool(PoolOf(v1::LAND)).reserved(), 0);
+
+  // Returned and changed without touching the items, then resubmitted: still shown.
+  ASSERT_TRUE(Do(Action::kStartReview, app.name()).ok());
+  ASSERT_TRUE(Do(Action::kReturn, app.name(), nullptr, "补充材料").ok());
+  s = Act(Action::kUpdate, enterprise_a_, app.name(), &app);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  s = Act(Action::kSubmit, enterprise_a_, app.name(), &app);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(app.items(1).quantity(), 50000);
+
+  // A parcel the pool does not have is refused at submission, naming it; the draft stays.
+  App unknown = MakeApp({Land({"P1", "P9"})});
+  s = Act(Action::kSubmit, enterprise_a_, unknown.name());
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_THAT(s.error_message(), AllOf(HasSubstr("items[0]"), HasSubstr("parcel P9")));
+  EXPECT_EQ(Get(unknown.name()).state(), App::DRAFT);
 }
 
 TEST_F(SupportTest, ReturnedApplicationsAreChangedAndResubmitted) {
@@ -1339,9 +1395,6 @@ TEST_F(SupportTest, ApprovalIsAllOrNothing) {
   v1::Pool land = GetPool(PoolOf(v1::LAND));
   EXPECT_EQ(FindParcel(land, "P2")->held_by(), "");
   EXPECT_EQ(land.reserved(), 10000);
-  // A parcel the pool does not have.
-  App unknown = NewAppIn(App::UNDER_REVIEW, {Land({"P3", "P9"})});
-  expect_refused(unknown, {"items[0]", "parcel P9"});
 
   // Once there is room, the same application is approved whole.
   ASSERT_TRUE(Act(Action::kReject, industry_it_, holder.name(), nullptr, "让出地块").ok());

@@ -6,6 +6,7 @@
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "common/log/log.h"
 #include "common/server/client.h"
+#include "common/status/status.h"
 
 namespace clustergov::enterprises {
 namespace {
@@ -22,21 +23,37 @@ class EnterpriseDirectory::Impl {
   Impl(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache, absl::Duration timeout)
       : stub_(v1::EnterprisesService::NewStub(channel)), cache_(std::move(cache)), timeout_(timeout) {}
 
+  // Asks the enterprises service whether enterprises/{uscc} is registered and active.
+  absl::Status FetchRegistered(const server::CallContext& call, const std::string& uscc) {
+    const std::string name = absl::StrCat("enterprises/", uscc);
+    v1::GetEnterpriseRequest get;
+    get.set_name(name);
+    v1::Enterprise enterprise;
+    auto ctx = server::OutgoingContext(call, timeout_);
+    grpc::Status s = stub_->GetEnterprise(ctx.get(), get, &enterprise);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      return absl::FailedPreconditionError(absl::StrCat(name, " is not registered"));
+    }
+    if (!s.ok()) return Unavailable(s);
+    if (enterprise.state() != v1::Enterprise::ACTIVE) {
+      return absl::FailedPreconditionError(absl::StrCat(name, " is deregistered"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckRegistered(const server::CallContext& call, const std::string& uscc) {
+    auto fetch = [&]() -> absl::StatusOr<std::string> {
+      CG_RETURN_IF_ERROR(FetchRegistered(call, uscc));
+      return std::string("registered");
+    };
+    auto answer = cache_ != nullptr ? cache_->GetOrLoad(absl::StrCat("registered:", uscc), fetch) : fetch();
+    return answer.status();
+  }
+
   absl::Status CheckMember(const server::CallContext& call, const std::string& uscc, const std::string& cluster_id) {
     auto fetch = [&]() -> absl::StatusOr<std::string> {
+      CG_RETURN_IF_ERROR(FetchRegistered(call, uscc));
       const std::string name = absl::StrCat("enterprises/", uscc);
-      v1::GetEnterpriseRequest get;
-      get.set_name(name);
-      v1::Enterprise enterprise;
-      auto ctx = server::OutgoingContext(call, timeout_);
-      grpc::Status s = stub_->GetEnterprise(ctx.get(), get, &enterprise);
-      if (s.error_code() == grpc::StatusCode::NOT_FOUND || s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-        return absl::FailedPreconditionError(absl::StrCat(name, " is not registered"));
-      }
-      if (!s.ok()) return Unavailable(s);
-      if (enterprise.state() != v1::Enterprise::ACTIVE) {
-        return absl::FailedPreconditionError(absl::StrCat(name, " is deregistered"));
-      }
       v1::ListMembershipsRequest list;
       list.set_parent(name);
       list.set_page_size(500);
@@ -63,6 +80,10 @@ class EnterpriseDirectory::Impl {
   std::unique_ptr<cache::Cache> cache_;
   absl::Duration timeout_;
 };
+
+absl::Status EnterpriseDirectory::CheckRegistered(const server::CallContext& call, const std::string& uscc) {
+  return impl_->CheckRegistered(call, uscc);
+}
 
 EnterpriseDirectory::EnterpriseDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
                                          absl::Duration timeout)

@@ -28,6 +28,9 @@ class EnterpriseDirectory {
   // FAILED_PRECONDITION saying which of those is not true; UNAVAILABLE when the enterprises
   // service cannot answer.
   absl::Status CheckMember(const server::CallContext& call, const std::string& uscc, const std::string& cluster_id);
+  // OK when enterprises/{uscc} is registered and active; FAILED_PRECONDITION saying which is not
+  // true; UNAVAILABLE when the enterprises service cannot answer.
+  absl::Status CheckRegistered(const server::CallContext& call, const std::string& uscc);
 
  private:
   class Impl;
