@@ -116,7 +116,7 @@ class SqliteTx : public SupportTx {
         .Bind(9, revision)
         .BindBlob(10, pool.SerializeAsString());
     absl::Status s = stmt.Run();
-    if (absl::IsAlreadyExists(s)) {
+    if (absl::IsFailedPrecondition(s)) {
       // The CHECK constraint: the domain never gets here, but the database refuses an overdraft too.
       return absl::FailedPreconditionError(absl::StrCat(pool.name(), " would be overdrawn"));
     }

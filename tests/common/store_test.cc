@@ -1,7 +1,9 @@
 // Tests for the SQLite store (common/store/sqlite.h) and the audit trail / idempotency records
 // built on it (common/store/audit.h). Every test uses real database files in a TempDir.
 
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -165,7 +167,7 @@ TEST(DatabaseOpenTest, ForeignKeysAreEnforced) {
                         "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id));")
                   .ok());
   absl::Status s = Exec(*db, "INSERT INTO child (id, parent_id) VALUES (1, 42)");
-  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;  // SQLITE_CONSTRAINT_FOREIGNKEY
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;  // SQLITE_CONSTRAINT_FOREIGNKEY
   EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM child"), 0);
 }
 
@@ -209,18 +211,63 @@ TEST(DatabaseOpenTest, FileThatIsNotADatabaseIsUnavailable) {
   EXPECT_THAT(db.status().message(), HasSubstr(path));
 }
 
-TEST(DatabaseOpenTest, UnwritableDirectoryIsUnavailable) {
-  if (geteuid() == 0) {
-    GTEST_SKIP() << "root ignores directory permissions; the missing-directory cases cover UNAVAILABLE";
+// For its lifetime, the calling thread (capabilities are per thread) loses the effective
+// capabilities that bypass file permissions, so that root meets permission checks as anyone does
+// (tests run as root in CI). They stay permitted, and are restored on destruction.
+class WithoutPermissionOverrides {
+ public:
+  WithoutPermissionOverrides() {
+    if (syscall(SYS_capget, &header_, saved_) != 0) return;
+    __user_cap_data_struct reduced[2] = {saved_[0], saved_[1]};
+    for (int cap : {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER}) {
+      reduced[cap / 32].effective &= ~(1u << (cap % 32));
+    }
+    active_ = syscall(SYS_capset, &header_, reduced) == 0;
   }
+  ~WithoutPermissionOverrides() {
+    if (active_) syscall(SYS_capset, &header_, saved_);
+  }
+  WithoutPermissionOverrides(const WithoutPermissionOverrides&) = delete;
+  WithoutPermissionOverrides& operator=(const WithoutPermissionOverrides&) = delete;
+  bool active() const { return active_; }
+
+ private:
+  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct saved_[2] = {};
+  bool active_ = false;
+};
+
+TEST(DatabaseOpenTest, UnwritableDirectoryIsUnavailable) {
   TempDir dir;
   const std::string ro = dir.File("ro");
   ASSERT_EQ(mkdir(ro.c_str(), 0555), 0);
-  auto db = Database::Open(DatabaseOptions{ro + "/store.db"});
+  absl::StatusOr<std::unique_ptr<Database>> db;
+  {
+    WithoutPermissionOverrides as_anyone;
+    ASSERT_TRUE(as_anyone.active());
+    db = Database::Open(DatabaseOptions{ro + "/store.db"});
+  }
   chmod(ro.c_str(), 0755);  // let TempDir clean up
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), absl::StatusCode::kUnavailable) << db.status();
   EXPECT_THAT(db.status().message(), HasSubstr(ro));
+  EXPECT_FALSE(std::filesystem::exists(ro + "/store.db"));
+}
+
+TEST(DatabaseOpenTest, ReadOnlyStoreFileIsUnavailable) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  { ASSERT_NE(MustOpen(path), nullptr); }
+  ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+  absl::StatusOr<std::unique_ptr<Database>> db;
+  {
+    WithoutPermissionOverrides as_anyone;
+    ASSERT_TRUE(as_anyone.active());
+    db = Database::Open(DatabaseOptions{path});
+  }
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kUnavailable) << db.status();
+  EXPECT_THAT(db.status().message(), HasSubstr(path));
 }
 
 TEST(DatabaseOpenTest, InMemoryAndEmptyPathsAreRefused) {
@@ -430,6 +477,60 @@ TEST(WriteTest, UnitErrorsAreReturnedUnchangedAndRolledBack) {
   // The writer is healthy afterwards.
   ASSERT_TRUE(Exec(*db, "INSERT INTO t VALUES ('c', 3)").ok());
   EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM t"), 2);
+}
+
+TEST(WriteTest, ConstraintFailuresMapByKindRollBackAndLeakNoSql) {
+  TempDir dir;
+  auto db = MustOpen(dir.File("c.db"));
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(Exec(*db,
+                   "CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE);"
+                   "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id),"
+                   " quantity INTEGER NOT NULL CHECK (quantity >= 0));"
+                   "CREATE TABLE keyed (a TEXT, b TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;"
+                   "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL);"
+                   "CREATE TRIGGER ledger_append_only BEFORE UPDATE ON ledger"
+                   " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;"
+                   "INSERT INTO parent VALUES (1, 'a'); INSERT INTO child VALUES (1, 1, 5);"
+                   "INSERT INTO keyed VALUES ('x', 'y'); INSERT INTO ledger VALUES (1, 10);")
+                  .ok());
+  struct Case {
+    const char* what;
+    const char* sql;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      // A uniqueness conflict: the record exists.
+      {"integer primary key", "INSERT INTO parent VALUES (1, 'b')", absl::StatusCode::kAlreadyExists},
+      {"composite primary key", "INSERT INTO keyed VALUES ('x', 'y')", absl::StatusCode::kAlreadyExists},
+      {"unique", "INSERT INTO parent VALUES (2, 'a')", absl::StatusCode::kAlreadyExists},
+      // Any other rule of the stored records refuses the change.
+      {"check", "UPDATE child SET quantity = -1 WHERE id = 1", absl::StatusCode::kFailedPrecondition},
+      {"not null", "INSERT INTO child (id, parent_id, quantity) VALUES (2, 1, NULL)",
+       absl::StatusCode::kFailedPrecondition},
+      {"foreign key, missing parent", "INSERT INTO child VALUES (3, 42, 1)", absl::StatusCode::kFailedPrecondition},
+      {"foreign key, parent still referenced", "DELETE FROM parent WHERE id = 1",
+       absl::StatusCode::kFailedPrecondition},
+      {"trigger RAISE(ABORT)", "UPDATE ledger SET amount = 0", absl::StatusCode::kFailedPrecondition},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::Status s = db->Write([&](Connection& conn) -> absl::Status {
+      CG_RETURN_IF_ERROR(conn.Exec("INSERT INTO ledger (amount) VALUES (99)"));  // undone with the unit
+      return conn.Exec(c.sql);
+    });
+    EXPECT_EQ(s.code(), c.code) << s;
+    for (const char* leak : {"INSERT", "UPDATE", "DELETE", "CHECK", "UNIQUE", "constraint", "parent", "child",
+                             "keyed", "ledger", "quantity", "append-only"}) {
+      EXPECT_THAT(s.message(), Not(HasSubstr(leak))) << s;
+    }
+  }
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM ledger"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT amount FROM ledger"), 10);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM parent"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT quantity FROM child"), 5);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM child"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM keyed"), 1);
 }
 
 TEST(WriteTest, WriteResultReturnsValuesAndErrors) {
