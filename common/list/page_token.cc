@@ -61,15 +61,35 @@ std::string PageTokenCodec::Mac(std::string_view data) const {
   return std::string(reinterpret_cast<const char*>(digest), kMacSize);
 }
 
-std::string PageTokenCodec::Encode(const clustergov::common::v1::PageTokenPayload& payload) const {
+std::string PageTokenCodec::Encode(clustergov::common::v1::PageTokenPayload payload, const Principal& caller) const {
+  payload.set_caller_hash(CallerHash(caller));
   std::string raw = payload.SerializeAsString();
   const std::string mac = Mac(raw);
   raw += mac;
   return absl::WebSafeBase64Escape(raw);
 }
 
-absl::StatusOr<clustergov::common::v1::PageTokenPayload> PageTokenCodec::Decode(
-    std::string_view token, uint64_t query_hash) const {
+absl::StatusOr<clustergov::common::v1::PageTokenPayload> PageTokenCodec::Decode(std::string_view token,
+                                                                                uint64_t query_hash,
+                                                                                const Principal& caller) const {
+  auto payload = Verify(token, query_hash);
+  if (!payload.ok()) return payload.status();
+  if (payload->caller_hash() != CallerHash(caller)) {
+    return MalformedToken("it was issued to another caller; start over without a page token");
+  }
+  return payload;
+}
+
+absl::StatusOr<std::string> PageTokenCodec::Reissue(std::string_view token, uint64_t query_hash,
+                                                    const Principal& caller) const {
+  auto payload = Verify(token, query_hash);
+  if (!payload.ok()) return payload.status();
+  if (payload->caller_hash() == CallerHash(caller)) return std::string(token);
+  return Encode(*std::move(payload), caller);
+}
+
+absl::StatusOr<clustergov::common::v1::PageTokenPayload> PageTokenCodec::Verify(std::string_view token,
+                                                                                uint64_t query_hash) const {
   if (token.empty()) {
     return MalformedToken("empty");
   }
@@ -122,6 +142,10 @@ uint64_t QueryHash(std::initializer_list<std::string_view> parts) {
     hash = (hash << 8) | digest[i];
   }
   return hash;
+}
+
+uint64_t CallerHash(const Principal& caller) {
+  return QueryHash({"caller", caller.subject, caller.organization});
 }
 
 absl::StatusOr<int> NormalizePageSize(int32_t requested, int default_size, int max_size) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// Opaque, tamper-evident page tokens bound to the query that produced them, plus page-size
-// normalization shared by every List method.
+// Opaque, tamper-evident page tokens bound to the query that produced them and to the caller
+// they were issued to, plus page-size normalization shared by every List method.
 
 #include <cstdint>
 #include <initializer_list>
@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "clustergov/common/v1/common.pb.h"
+#include "common/auth/principal.h"
 
 namespace clustergov {
 
@@ -28,25 +29,34 @@ class PageTokenCodec {
   // (a deployment error that must never silently produce forgeable tokens).
   explicit PageTokenCodec(std::string secret);
 
-  std::string Encode(const clustergov::common::v1::PageTokenPayload& payload) const;
+  // Issues a token to `caller`: its caller_hash is set to CallerHash(caller).
+  std::string Encode(clustergov::common::v1::PageTokenPayload payload, const Principal& caller) const;
 
   // INVALID_ARGUMENT naming field "page_token" when the token is malformed (including empty or
-  // not in canonical base64url form), its signature is wrong, or its query_hash differs from
-  // `query_hash`.
-  absl::StatusOr<clustergov::common::v1::PageTokenPayload> Decode(std::string_view token,
-                                                                  uint64_t query_hash) const;
+  // not in canonical base64url form), its signature is wrong, its query_hash differs from
+  // `query_hash`, or it was issued to another caller than `caller`.
+  absl::StatusOr<clustergov::common::v1::PageTokenPayload> Decode(std::string_view token, uint64_t query_hash,
+                                                                  const Principal& caller) const;
+
+  // The same position for `caller`: a token from a page cached for every caller was issued to
+  // whoever loaded it. Checks the signature and the query as Decode does, not the caller.
+  absl::StatusOr<std::string> Reissue(std::string_view token, uint64_t query_hash, const Principal& caller) const;
 
  private:
   std::string Mac(std::string_view data) const;
+  absl::StatusOr<clustergov::common::v1::PageTokenPayload> Verify(std::string_view token, uint64_t query_hash) const;
 
   std::string secret_;
 };
 
-// A hash of the query parameters that a page token is bound to (filter, order, caller, ...).
+// A hash of the query parameters that a page token is bound to (filter, order, scope, ...).
 // Stable across processes, machines and releases: the first 8 bytes, read big-endian, of
 // SHA-256 over the concatenation, for each part, of its length as an 8-byte big-endian integer
 // followed by its bytes. The length prefix keeps ("ab", "c") and ("a", "bc") apart.
 uint64_t QueryHash(std::initializer_list<std::string_view> parts);
+
+// Who a page token is issued to: a hash (as QueryHash) of the caller's subject and organization.
+uint64_t CallerHash(const Principal& caller);
 
 // Validates a requested page size: negative → INVALID_ARGUMENT naming field "page_size";
 // 0 → `default_size`; above `max_size` → `max_size`; otherwise `requested`.

@@ -2,10 +2,12 @@
 
 namespace clustergov {
 
-absl::StatusOr<ListPlan> PlanList(const PageTokenCodec& tokens, int32_t page_size, const std::string& page_token,
-                                  const std::string& filter, const std::vector<FilterField>& fields,
+absl::StatusOr<ListPlan> PlanList(const PageTokenCodec& tokens, const Principal& caller, int32_t page_size,
+                                  const std::string& page_token, const std::string& filter,
+                                  const std::vector<FilterField>& fields,
                                   std::initializer_list<std::string_view> query_parts) {
   ListPlan plan;
+  plan.caller = caller;
   auto size = NormalizePageSize(page_size);
   if (!size.ok()) return size.status();
   plan.page_size = *size;
@@ -14,7 +16,7 @@ absl::StatusOr<ListPlan> PlanList(const PageTokenCodec& tokens, int32_t page_siz
   plan.filter = std::move(*compiled);
   plan.query_hash = QueryHash(query_parts);
   if (!page_token.empty()) {
-    auto payload = tokens.Decode(page_token, plan.query_hash);
+    auto payload = tokens.Decode(page_token, plan.query_hash, caller);
     if (!payload.ok()) return payload.status();
     plan.after_key = payload->last_key();
   }
@@ -25,7 +27,13 @@ std::string NextPageToken(const PageTokenCodec& tokens, const ListPlan& plan, co
   common::v1::PageTokenPayload next;
   next.set_query_hash(plan.query_hash);
   next.set_last_key(last_key);
-  return tokens.Encode(next);
+  return tokens.Encode(next, plan.caller);
+}
+
+absl::StatusOr<std::string> NextPageTokenForCaller(const PageTokenCodec& tokens, const ListPlan& plan,
+                                                   const std::string& cached_token) {
+  if (cached_token.empty()) return cached_token;
+  return tokens.Reissue(cached_token, plan.query_hash, plan.caller);
 }
 
 }  // namespace clustergov

@@ -4,11 +4,13 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/list/filter.h"
+#include "common/list/paging.h"
 #include "common/status/status.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/message.h"
@@ -34,8 +36,13 @@ std::string Fingerprint(const google::protobuf::Message& request) {
 
 }  // namespace
 
-const std::vector<Migration>& CoreMigrations() {
-  static const auto* migrations = new std::vector<Migration>{
+std::vector<Migration> CoreMigrations(const google::protobuf::ServiceDescriptor& service) {
+  // RPC names are identifiers and a service name is dotted identifiers: safe to quote in SQL.
+  std::vector<std::string> rpcs;
+  for (int i = 0; i < service.method_count(); ++i) rpcs.push_back(absl::StrCat("'", service.method(i)->name(), "'"));
+  const std::string qualify = absl::StrCat("SET method = '/", service.full_name(), "/' || method WHERE method IN (",
+                                           absl::StrJoin(rpcs, ", "), ")");
+  return {
       {1, R"sql(
 CREATE TABLE audit_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,14 +69,20 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_micros);
 )sql"},
+      {2, absl::StrCat("ALTER TABLE audit_events ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';",
+                       " UPDATE audit_events ", qualify, "; UPDATE idempotency_keys ", qualify, ";")},
   };
-  return *migrations;
+}
+
+std::string FullMethod(const google::protobuf::ServiceDescriptor& service, absl::string_view rpc) {
+  if (service.FindMethodByName(std::string(rpc)) == nullptr) return std::string(rpc);
+  return absl::StrCat("/", service.full_name(), "/", rpc);
 }
 
 absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecord& r) {
   auto stmt = c.Prepare(
       "INSERT INTO audit_events (method, resource, actor_subject, actor_organization, actor_roles, etag_before,"
-      " etag_after, reason, request_id, time_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      " etag_after, reason, request_id, idempotency_key, time_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, r.method)
       .Bind(2, r.resource)
@@ -80,11 +93,13 @@ absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecor
       .Bind(7, r.etag_after)
       .Bind(8, r.reason)
       .Bind(9, r.request_id)
-      .Bind(10, NowMicros());
+      .Bind(10, r.idempotency_key)
+      .Bind(11, NowMicros());
   return stmt->Run();
 }
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db, const PageTokenCodec& tokens,
+                                                                     const Principal& caller,
                                                                      const common::v1::ListAuditEventsRequest& req) {
   static const auto* fields = new std::vector<FilterField>{
       {"resource", FilterField::Type::kString, "resource", {}},
@@ -92,38 +107,32 @@ absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db
       {"actor.subject", FilterField::Type::kString, "actor_subject", {}},
       {"actor.organization", FilterField::Type::kString, "actor_organization", {}},
       {"request_id", FilterField::Type::kString, "request_id", {}},
+      {"idempotency_key", FilterField::Type::kString, "idempotency_key", {}},
   };
-  auto page_size = NormalizePageSize(req.page_size());
-  if (!page_size.ok()) return page_size.status();
-  auto filter = CompileFilter(req.filter(), *fields);
-  if (!filter.ok()) return filter.status();
-  uint64_t query_hash = QueryHash({"ListAuditEvents", req.filter()});
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(tokens, caller, req.page_size(), req.page_token(), req.filter(), *fields,
+                                              {"ListAuditEvents", req.filter()}));
   int64_t before_id = INT64_MAX;
-  if (!req.page_token().empty()) {
-    auto payload = tokens.Decode(req.page_token(), query_hash);
-    if (!payload.ok()) return payload.status();
-    before_id = payload->offset();
+  if (!plan.after_key.empty() && !absl::SimpleAtoi(plan.after_key, &before_id)) {
+    return InvalidField("page_token", "invalid page token: not a position in the audit trail");
   }
   return db.ReadResult<common::v1::ListAuditEventsResponse>(
       [&](Connection& c) -> absl::StatusOr<common::v1::ListAuditEventsResponse> {
         auto stmt = c.Prepare(absl::StrCat(
             "SELECT id, method, resource, actor_subject, actor_organization, actor_roles, etag_before, etag_after,"
-            " reason, request_id, time_micros FROM audit_events WHERE id < ? AND ",
-            filter->where, " ORDER BY id DESC LIMIT ?"));
+            " reason, request_id, time_micros, idempotency_key FROM audit_events WHERE id < ? AND ",
+            plan.filter.where, " ORDER BY id DESC LIMIT ?"));
         if (!stmt.ok()) return stmt.status();
         stmt->Bind(1, before_id);
-        stmt->BindAll(2, filter->args);
-        stmt->Bind(2 + static_cast<int>(filter->args.size()), static_cast<int64_t>(*page_size + 1));
+        stmt->BindAll(2, plan.filter.args);
+        stmt->Bind(2 + static_cast<int>(plan.filter.args.size()), static_cast<int64_t>(plan.page_size + 1));
         common::v1::ListAuditEventsResponse out;
         while (true) {
           auto row = stmt->Step();
           if (!row.ok()) return row.status();
           if (!*row) break;
-          if (out.events_size() == *page_size) {
-            common::v1::PageTokenPayload next;
-            next.set_query_hash(query_hash);
-            next.set_offset(out.events(out.events_size() - 1).id());
-            out.set_next_page_token(tokens.Encode(next));
+          if (out.events_size() == plan.page_size) {
+            const int64_t last_id = out.events(out.events_size() - 1).id();
+            out.set_next_page_token(NextPageToken(tokens, plan, std::to_string(last_id)));
             break;
           }
           auto* e = out.add_events();
@@ -140,6 +149,7 @@ absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db
           e->set_reason(stmt->Text(8));
           e->set_request_id(stmt->Text(9));
           *e->mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(stmt->Int(10));
+          e->set_idempotency_key(stmt->Text(11));
         }
         return out;
       });
@@ -151,7 +161,7 @@ absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEventsFor(const Pri
   if (!caller.HasAnyRole({roles::kAuditor, roles::kGovernment, roles::kAdmin})) {
     return absl::PermissionDeniedError("the audit trail is open to auditors, government and admins");
   }
-  return ListAuditEvents(db, tokens, req);
+  return ListAuditEvents(db, tokens, caller, req);
 }
 
 absl::Status ValidateRequestId(absl::string_view request_id) {

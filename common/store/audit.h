@@ -17,28 +17,39 @@
 
 namespace google::protobuf {
 class Message;
-}
+class ServiceDescriptor;
+}  // namespace google::protobuf
 
 namespace clustergov::store {
 
-// Tables shared by every service (audit_events, idempotency_keys); apply with
-// db.Migrate("core", CoreMigrations()) before the service's own migrations.
-const std::vector<Migration>& CoreMigrations();
+// Tables shared by every service (audit_events, idempotency_keys) of the store of `service` (the
+// gRPC service whose calls the store records); apply with db.Migrate("core", CoreMigrations(s))
+// before the service's own migrations. Version 2 adds the audit events' idempotency key and
+// rewrites the RPC names recorded before it (audit and idempotency) into full gRPC methods.
+std::vector<Migration> CoreMigrations(const google::protobuf::ServiceDescriptor& service);
+
+// The full gRPC method of `rpc` in `service`, e.g. "/clustergov.clusters.v1.ClustersService/CreateCluster":
+// what the audit trail and the idempotency records name a call by. A name that is not a method of
+// `service` (a write no RPC made, such as "Seed") is returned unchanged.
+std::string FullMethod(const google::protobuf::ServiceDescriptor& service, absl::string_view rpc);
 
 struct AuditRecord {
-  std::string method;       // RPC name, e.g. "UpdateCluster"
-  std::string resource;     // "clusters/hohhot-dairy"
+  std::string method;           // full gRPC method (FullMethod), or "Seed"
+  std::string resource;         // "clusters/hohhot-dairy"
   std::string etag_before;
   std::string etag_after;
   std::string reason;
-  std::string request_id;   // the call's x-request-id
+  std::string request_id;       // the call's x-request-id, as in the logs
+  std::string idempotency_key;  // the request's `request_id` field (may be empty)
 };
 
 // Appends one event; call inside the Write() that makes the change.
 absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecord& record);
 
-// Newest first. Filter fields: resource, method, actor.subject, actor.organization, request_id.
+// Newest first. Filter fields: resource, method, actor.subject, actor.organization, request_id,
+// idempotency_key. Page tokens are issued to `caller`.
 absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db, const PageTokenCodec& tokens,
+                                                                     const Principal& caller,
                                                                      const common::v1::ListAuditEventsRequest& req);
 
 // The same, for a caller: PERMISSION_DENIED unless an auditor, government or admin. Every

@@ -25,12 +25,26 @@ int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
   const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   log::Error("store error", {{"context", context}, {"sqlite", detail}, {"rc", std::to_string(rc)}});
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_ROWID:
+      return absl::AlreadyExistsError("conflicts with an existing record");
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return absl::FailedPreconditionError("refers to a record that does not exist, or removes one still referred to");
+    case SQLITE_CONSTRAINT_NOTNULL:
+      return absl::FailedPreconditionError("a required value of the record is missing");
+    case SQLITE_CONSTRAINT_TRIGGER:
+      return absl::FailedPreconditionError("the change is not allowed on the stored records");
+    default:
+      break;
+  }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return absl::UnavailableError("store busy, retry");
-    case SQLITE_CONSTRAINT:
-      return absl::AlreadyExistsError("conflicts with an existing record");
+    case SQLITE_CONSTRAINT:  // CHECK, and any other rule of the schema
+      return absl::FailedPreconditionError("the change would break a rule of the stored records");
     case SQLITE_FULL:
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
@@ -197,6 +211,11 @@ absl::Status Database::Init() {
       std::string why = handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
       sqlite3_close_v2(handle);
       return absl::UnavailableError(absl::StrCat("cannot open store ", options_.path, ": ", why));
+    }
+    if (writer && sqlite3_db_readonly(handle, "main") == 1) {
+      // SQLite opens a file it may not write read-only instead of failing.
+      sqlite3_close_v2(handle);
+      return absl::UnavailableError(absl::StrCat("store ", options_.path, " is not writable"));
     }
     sqlite3_extended_result_codes(handle, 1);
     sqlite3_busy_timeout(handle, options_.busy_timeout_ms);

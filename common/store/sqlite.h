@@ -10,8 +10,11 @@
 //   Write() returns only after the commit is durable.
 // - Migrations: versioned per component, applied once, recorded in schema_migrations.
 //
-// SQL never leaves this layer in an error message seen by callers: errors are INTERNAL or
-// UNAVAILABLE with the detail logged.
+// SQL never leaves this layer in an error message seen by callers (the detail is logged). A
+// uniqueness conflict (UNIQUE, PRIMARY KEY) is ALREADY_EXISTS; any other constraint (FOREIGN
+// KEY, NOT NULL, CHECK, a trigger's RAISE) is FAILED_PRECONDITION: the request passed
+// validation, and the stored records refuse the change; busy and I/O errors are UNAVAILABLE;
+// the rest INTERNAL.
 
 #include "absl/strings/string_view.h"
 #include <sqlite3.h>
@@ -106,7 +109,8 @@ class Connection {
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
-// Maps a SQLite result code to a status without leaking SQL; logs `context` and the message.
+// Maps a SQLite (extended) result code to a status without leaking SQL, as described at the top;
+// logs `context` and SQLite's message.
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context);
 
 struct Migration {

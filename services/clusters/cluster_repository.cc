@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status/status.h"
 #include "common/store/records.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::clusters {
@@ -12,6 +13,11 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 using store::Connection;
+
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& Service() {
+  return *v1::Cluster::descriptor()->file()->FindServiceByName("ClustersService");
+}
 
 const std::vector<store::Migration>& Migrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -159,7 +165,8 @@ class SqliteClusterRepository : public ClusterRepository {
       return std::move(change.cluster);
     };
     if (w.request == nullptr) return db_->WriteResult<v1::Cluster>(body);
-    return store::IdempotentWrite<v1::Cluster>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::Cluster>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                              *w.request, body);
   }
 
   // The body of Mutate on `c`, inside the caller's transaction.
@@ -183,8 +190,9 @@ class SqliteClusterRepository : public ClusterRepository {
     if (change.designation.has_value()) {
       CG_RETURN_IF_ERROR(AppendDesignation(c, id, *w.actor, now, &*change.designation));
     }
-    store::AuditRecord audit{w.method, cluster.name(), current.has_value() ? current->etag() : "",
-                             cluster.etag(), w.reason, w.call_id};
+    store::AuditRecord audit{store::FullMethod(Service(), w.method), cluster.name(),
+                             current.has_value() ? current->etag() : "", cluster.etag(), w.reason, w.call_id,
+                             w.request_id};
     CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
     return change;
   }
@@ -204,7 +212,8 @@ class SqliteClusterRepository : public ClusterRepository {
         *cluster.mutable_update_time() = cluster.create_time();
         CG_RETURN_IF_ERROR(Insert(c, id, 1, cluster));
         CG_RETURN_IF_ERROR(InsertTasks(c, id));
-        store::AuditRecord audit{"Seed", cluster.name(), "", cluster.etag(), "seed data: 内蒙古自治区先进制造业集群建设行动方案", ""};
+        store::AuditRecord audit{"Seed", cluster.name(), "", cluster.etag(), "seed data: 内蒙古自治区先进制造业集群建设行动方案", "",
+                                 ""};
         CG_RETURN_IF_ERROR(store::AppendAudit(c, actor, audit));
         ++created;
       }
@@ -263,12 +272,14 @@ class SqliteClusterRepository : public ClusterRepository {
           .Bind(5, cluster_id)
           .Bind(6, task_number);
       CG_RETURN_IF_ERROR(update.Run());
-      store::AuditRecord audit{w.method, next.name(), current.etag(), next.etag(), w.reason, w.call_id};
+      store::AuditRecord audit{store::FullMethod(Service(), w.method), next.name(), current.etag(), next.etag(),
+                               w.reason, w.call_id, w.request_id};
       CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
       return next;
     };
     if (w.request == nullptr) return db_->WriteResult<v1::TaskProgress>(body);
-    return store::IdempotentWrite<v1::TaskProgress>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::TaskProgress>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                              *w.request, body);
   }
 
   absl::StatusOr<std::vector<v1::TaskProgress>> ListTasks(const TaskQuery& q) override {
@@ -297,7 +308,7 @@ class SqliteClusterRepository : public ClusterRepository {
   }
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
     return db_->Migrate("clusters", Migrations());
   }
 

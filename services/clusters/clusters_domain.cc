@@ -295,8 +295,9 @@ std::optional<absl::StatusOr<v1::Cluster>> ClustersDomain::GetClusterFast(const 
 absl::StatusOr<v1::ListClustersResponse> ClustersDomain::ListClusters(const CallContext& call,
                                                                       const v1::ListClustersRequest& req) {
   const std::string deleted = req.show_deleted() ? "1" : "0";
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
-                                              repo_->ClusterFilterFields(), {"ListClusters", req.filter(), deleted}));
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->ClusterFilterFields(),
+                                              {"ListClusters", req.filter(), deleted}));
   ClusterQuery query;
   query.filter = plan.filter;
   query.show_deleted = req.show_deleted();
@@ -316,6 +317,8 @@ absl::StatusOr<v1::ListClustersResponse> ClustersDomain::ListClusters(const Call
   if (!bytes.ok()) return bytes.status();
   v1::ListClustersResponse resp;
   if (!resp.ParseFromString(*bytes)) return absl::InternalError("cached list does not parse");
+  CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
+                      NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
 }
 
@@ -424,7 +427,7 @@ absl::StatusOr<v1::ListTierDesignationsResponse> ClustersDomain::ListTierDesigna
   uint64_t query_hash = QueryHash({"ListTierDesignations", id});
   int64_t after = 0;
   if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
+    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash, call.principal));
     after = payload.offset();
   }
   CG_ASSIGN_OR_RETURN(auto cluster, repo_->Get(id));
@@ -438,7 +441,7 @@ absl::StatusOr<v1::ListTierDesignationsResponse> ClustersDomain::ListTierDesigna
     common::v1::PageTokenPayload next;
     next.set_query_hash(query_hash);
     next.set_offset(after + page_size);
-    resp.set_next_page_token(page_tokens_->Encode(next));
+    resp.set_next_page_token(page_tokens_->Encode(next, call.principal));
   }
   return resp;
 }
@@ -563,8 +566,8 @@ absl::StatusOr<v1::ListTaskProgressResponse> ClustersDomain::ListTaskProgress(co
   if (req.parent() != "clusters/-") {
     CG_ASSIGN_OR_RETURN(id, ParseClusterName("parent", req.parent()));
   }
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
-                                              repo_->TaskFilterFields(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->TaskFilterFields(),
                                               {"ListTaskProgress", req.parent(), req.filter()}));
   TaskQuery query;
   query.cluster_id = id;
@@ -591,6 +594,8 @@ absl::StatusOr<v1::ListTaskProgressResponse> ClustersDomain::ListTaskProgress(co
   if (!bytes.ok()) return bytes.status();
   v1::ListTaskProgressResponse resp;
   if (!resp.ParseFromString(*bytes)) return absl::InternalError("cached list does not parse");
+  CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
+                      NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
 }
 

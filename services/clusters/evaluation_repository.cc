@@ -10,6 +10,13 @@
 namespace clustergov::clusters {
 namespace {
 
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& EvaluationService() {
+  return *v1::Cluster::descriptor()->file()->FindServiceByName("ClustersService");
+}
+
+std::string Method(const WriteContext& w) { return store::FullMethod(EvaluationService(), w.method); }
+
 using google::protobuf::util::TimeUtil;
 using store::Connection;
 using store::Etag;
@@ -97,7 +104,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     std::function<absl::StatusOr<v1::RuleSet>(Connection&)> body =
         [&](Connection& c) -> absl::StatusOr<v1::RuleSet> { return Insert(c, *w.actor, w, id, rule_set); };
     if (w.request == nullptr) return db_->WriteResult<v1::RuleSet>(body);
-    return store::IdempotentWrite<v1::RuleSet>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::RuleSet>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
   }
 
   absl::StatusOr<bool> SeedRuleSet(const Principal& actor, const std::string& id,
@@ -129,7 +136,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       return StoreSnapshot(c, w, cluster_id, year, current, snapshot, /*locked=*/false);
     };
     if (w.request == nullptr) return db_->WriteResult<v1::IndicatorSnapshot>(body);
-    return store::IdempotentWrite<v1::IndicatorSnapshot>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::IndicatorSnapshot>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
   }
 
   absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluation(const std::string& cluster_id, int year) override {
@@ -180,12 +187,12 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       *evaluation.mutable_update_time() = evaluation.create_time();
       StampLastStep(*w.actor, now, &evaluation);
       CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, 1, evaluation, /*insert=*/true));
-      store::AuditRecord audit{w.method, evaluation.name(), "", evaluation.etag(), w.reason, w.call_id};
+      store::AuditRecord audit{Method(w), evaluation.name(), "", evaluation.etag(), w.reason, w.call_id, w.request_id};
       CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
       return evaluation;
     };
     if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
-    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
   }
 
   absl::StatusOr<v1::Evaluation> MutateEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
@@ -209,12 +216,13 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       *evaluation.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
       StampLastStep(*w.actor, now, &evaluation);
       CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, revision, evaluation, /*insert=*/false));
-      store::AuditRecord audit{w.method, evaluation.name(), current->etag(), evaluation.etag(), w.reason, w.call_id};
+      store::AuditRecord audit{Method(w), evaluation.name(), current->etag(), evaluation.etag(), w.reason, w.call_id,
+                               w.request_id};
       CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
       return evaluation;
     };
     if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
-    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
   }
 
  private:
@@ -243,7 +251,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
                                              " VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM rule_sets), ?)"));
     stmt.Bind(1, id).BindBlob(2, rs.SerializeAsString());
     CG_RETURN_IF_ERROR(stmt.Run());
-    store::AuditRecord audit{w.method, rs.name(), "", "v1", w.reason, w.call_id};
+    store::AuditRecord audit{Method(w), rs.name(), "", "v1", w.reason, w.call_id, w.request_id};
     CG_RETURN_IF_ERROR(store::AppendAudit(c, actor, audit));
     return rs;
   }
@@ -273,8 +281,9 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     stmt.Bind(1, cluster_id).Bind(2, year).Bind(3, revision).Bind(4, locked ? 1 : 0).BindBlob(
         5, snapshot.SerializeAsString());
     CG_RETURN_IF_ERROR(stmt.Run());
-    store::AuditRecord audit{locked ? absl::StrCat(w.method, ":LockSnapshot") : w.method, snapshot.name(),
-                             current.has_value() ? current->etag() : "", snapshot.etag(), w.reason, w.call_id};
+    store::AuditRecord audit{locked ? absl::StrCat(Method(w), ":LockSnapshot") : Method(w), snapshot.name(),
+                             current.has_value() ? current->etag() : "", snapshot.etag(), w.reason, w.call_id,
+                             w.request_id};
     CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
     return snapshot;
   }

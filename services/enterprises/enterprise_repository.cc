@@ -11,6 +11,7 @@
 #include "common/status/validation.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::enterprises {
@@ -18,6 +19,11 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 using store::Connection;
+
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& Service() {
+  return *v1::Enterprise::descriptor()->file()->FindServiceByName("EnterprisesService");
+}
 
 const std::vector<store::Migration>& Migrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -134,7 +140,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
   explicit SqliteEnterpriseRepository(store::Database* db) : db_(db) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
     return db_->Migrate("enterprises", Migrations());
   }
 
@@ -576,7 +582,8 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       return fn(c, view);
     };
     if (w.request == nullptr) return db_->WriteResult<T>(body);
-    return store::IdempotentWrite<T>(*db_, *w.actor, w.method, w.request_id, *w.request, body);
+    return store::IdempotentWrite<T>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                     *w.request, body);
   }
 
   static void Stamp(v1::Enterprise* e, int64_t revision, bool created) {
@@ -613,7 +620,8 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
 
   static absl::Status Audit(Connection& c, const WriteContext& w, const std::string& resource,
                             const std::string& before, const std::string& after) {
-    store::AuditRecord record{w.method, resource, before, after, w.reason, w.call_id};
+    store::AuditRecord record{store::FullMethod(Service(), w.method), resource, before, after, w.reason,
+                              w.call_id, w.request_id};
     return store::AppendAudit(c, *w.actor, record);
   }
 

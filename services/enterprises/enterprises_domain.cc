@@ -243,8 +243,8 @@ std::optional<absl::StatusOr<v1::Enterprise>> EnterprisesDomain::GetEnterpriseFa
 absl::StatusOr<v1::ListEnterprisesResponse> EnterprisesDomain::ListEnterprises(const CallContext& call,
                                                                                const v1::ListEnterprisesRequest& req) {
   const std::string deregistered = req.show_deregistered() ? "1" : "0";
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
-                                              repo_->EnterpriseFilterFields(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->EnterpriseFilterFields(),
                                               {"ListEnterprises", req.filter(), deregistered}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, req.show_deregistered(), ""};
   auto load = [&]() -> absl::StatusOr<std::string> {
@@ -260,6 +260,8 @@ absl::StatusOr<v1::ListEnterprisesResponse> EnterprisesDomain::ListEnterprises(c
   if (!bytes.ok()) return bytes.status();
   v1::ListEnterprisesResponse resp;
   if (!resp.ParseFromString(*bytes)) return absl::InternalError("cached list does not parse");
+  CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
+                      NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
 }
 
@@ -457,8 +459,8 @@ absl::StatusOr<v1::ListMembershipsResponse> EnterprisesDomain::ListMemberships(c
                                                                                const v1::ListMembershipsRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string uscc, ParseEnterpriseName("parent", req.parent()));
   static const std::vector<FilterField> kNoFields;
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", kNoFields,
-                                              {"ListMemberships", uscc}));
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              "", kNoFields, {"ListMemberships", uscc}));
   CG_ASSIGN_OR_RETURN(auto e, LoadCached(uscc));
   (void)e;
   ListQuery q{plan.filter, plan.after_key, plan.page_size, false, uscc};
@@ -472,8 +474,8 @@ absl::StatusOr<v1::ListMembershipsResponse> EnterprisesDomain::ListMemberships(c
 absl::StatusOr<v1::ListClusterMembersResponse> EnterprisesDomain::ListClusterMembers(
     const CallContext& call, const v1::ListClusterMembersRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string cluster_id, ParseClusterName("cluster", req.cluster()));
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
-                                              repo_->MemberFilterFields(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->MemberFilterFields(),
                                               {"ListClusterMembers", cluster_id, req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, false, cluster_id};
   auto load = [&]() -> absl::StatusOr<std::string> {
@@ -489,6 +491,8 @@ absl::StatusOr<v1::ListClusterMembersResponse> EnterprisesDomain::ListClusterMem
   if (!bytes.ok()) return bytes.status();
   v1::ListClusterMembersResponse resp;
   if (!resp.ParseFromString(*bytes)) return absl::InternalError("cached list does not parse");
+  CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
+                      NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
 }
 
@@ -610,8 +614,8 @@ absl::StatusOr<v1::ListCertificationsResponse> EnterprisesDomain::ListCertificat
   if (req.parent() != "enterprises/-") {
     CG_ASSIGN_OR_RETURN(uscc, ParseEnterpriseName("parent", req.parent()));
   }
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
-                                              repo_->CertificationFilterFields(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->CertificationFilterFields(),
                                               {"ListCertifications", req.parent(), req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, false, uscc};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListCertifications(q));
@@ -724,7 +728,8 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
 
 absl::StatusOr<v1::ListSupplyLinksResponse> EnterprisesDomain::ListSupplyLinks(const CallContext& call,
                                                                                const v1::ListSupplyLinksRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->SupplyLinkFilterFields(), {"ListSupplyLinks", req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, false, ""};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListSupplyLinks(q));

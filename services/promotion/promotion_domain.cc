@@ -350,7 +350,8 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::GetPromotionOrg(const CallCont
 
 absl::StatusOr<v1::ListPromotionOrgsResponse> PromotionDomain::ListPromotionOrgs(
     const CallContext& call, const v1::ListPromotionOrgsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->OrgFilterFields(), {"ListPromotionOrgs", req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListOrgs(q));
@@ -471,7 +472,8 @@ absl::StatusOr<v1::Designation> PromotionDomain::GetDesignation(const CallContex
 
 absl::StatusOr<v1::ListDesignationsResponse> PromotionDomain::ListDesignations(const CallContext& call,
                                                                                const v1::ListDesignationsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->DesignationFilterFields(), {"ListDesignations", req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListDesignations(q));
@@ -717,7 +719,8 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::GetAnnualReport(const CallCont
 
 absl::StatusOr<v1::ListAnnualReportsResponse> PromotionDomain::ListAnnualReports(
     const CallContext& call, const v1::ListAnnualReportsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->ReportFilterFields(), {"ListAnnualReports", req.filter()}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, ""};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListReports(q));
@@ -943,8 +946,8 @@ absl::StatusOr<v1::ListEvaluationsResponse> PromotionDomain::ListEvaluations(con
                                                                              const v1::ListEvaluationsRequest& req) {
   CG_ASSIGN_OR_RETURN(std::string org_id, ParseOrgName("parent", req.parent()));
   static const std::vector<FilterField> kNoFields;
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", kNoFields,
-                                              {"ListEvaluations", org_id}));
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              "", kNoFields, {"ListEvaluations", org_id}));
   ListQuery q{plan.filter, plan.after_key, plan.page_size, org_id};
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListEvaluations(q));
   v1::ListEvaluationsResponse resp;

@@ -4,6 +4,7 @@
 #include "common/status/status.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::promotion {
@@ -15,6 +16,11 @@ using store::Etag;
 using store::RevisionOf;
 using store::SelectAll;
 using store::SelectOne;
+
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& Service() {
+  return *v1::PromotionOrg::descriptor()->file()->FindServiceByName("PromotionService");
+}
 
 const std::vector<store::Migration>& Migrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -157,7 +163,8 @@ class SqliteTx : public PromotionTx {
     return stmt.Run();
   }
   absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{w_.method, resource, before, after, w_.reason, w_.call_id};
+    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
+                              w_.call_id, w_.request_id};
     return store::AppendAudit(c_, *w_.actor, record);
   }
 
@@ -171,7 +178,7 @@ class SqlitePromotionRepository : public PromotionRepository {
   explicit SqlitePromotionRepository(store::Database* db) : db_(db) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
     return db_->Migrate("promotion", Migrations());
   }
 
@@ -269,7 +276,8 @@ class SqlitePromotionRepository : public PromotionRepository {
       return body(tx);
     };
     if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, w.method, w.request_id, *w.request, run);
+    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                       *w.request, run);
   }
 
  private:

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth/principal.h"
 #include "common/indicators/indicators.h"
+#include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
 #include "common/status/status.h"
@@ -367,33 +368,26 @@ absl::StatusOr<v1::Pool> SupportDomain::GetPool(const CallContext& call, const v
 
 absl::StatusOr<v1::ListPoolsResponse> SupportDomain::ListPools(const CallContext& call,
                                                                const v1::ListPoolsRequest& req) {
-  CG_ASSIGN_OR_RETURN(int page_size, NormalizePageSize(req.page_size()));
-  CG_ASSIGN_OR_RETURN(SqlFilter filter, CompileFilter(req.filter(), repo_->PoolFilterFields()));
-  uint64_t query_hash = QueryHash({"ListPools", req.filter()});
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(), repo_->PoolFilterFields(), {"ListPools", req.filter()}));
   ListQuery q;
-  q.filter = std::move(filter);
-  q.limit = page_size;
-  if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
-    q.after = payload.last_key();
-  }
+  q.filter = plan.filter;
+  q.limit = plan.page_size;
+  q.after = plan.after_key;
   auto load = [&]() -> absl::StatusOr<std::string> {
     CG_ASSIGN_OR_RETURN(auto pools, repo_->ListPools(q));
     v1::ListPoolsResponse resp;
-    for (size_t i = 0; i < pools.size() && static_cast<int>(i) < page_size; ++i) *resp.add_pools() = pools[i];
-    if (static_cast<int>(pools.size()) > page_size) {
-      common::v1::PageTokenPayload next;
-      next.set_query_hash(query_hash);
-      next.set_last_key(resp.pools(page_size - 1).name());
-      resp.set_next_page_token(page_tokens_->Encode(next));
-    }
+    resp.set_next_page_token(
+        TakePage(*page_tokens_, plan, pools, resp.mutable_pools(), [](const v1::Pool& p) { return p.name(); }));
     return resp.SerializeAsString();
   };
-  std::string key = absl::StrCat("list:", Hex(QueryHash({req.filter(), q.after, std::to_string(page_size)})));
+  std::string key = absl::StrCat("list:", Hex(QueryHash({req.filter(), q.after, std::to_string(plan.page_size)})));
   auto bytes = cache_ != nullptr ? cache_->GetOrLoadList(kPoolLists, key, load) : load();
   if (!bytes.ok()) return bytes.status();
   v1::ListPoolsResponse resp;
   if (!resp.ParseFromString(*bytes)) return absl::InternalError("cached list does not parse");
+  CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
+                      NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
 }
 
@@ -519,7 +513,7 @@ absl::StatusOr<v1::ListApplicationsResponse> SupportDomain::ListApplications(con
   }
   uint64_t query_hash = QueryHash({"ListApplications", req.filter(), req.order_by(), q.applicant});
   if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
+    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash, call.principal));
     q.after = payload.last_key();
   }
   CG_ASSIGN_OR_RETURN(auto apps, repo_->ListApplications(q));
@@ -541,7 +535,7 @@ absl::StatusOr<v1::ListApplicationsResponse> SupportDomain::ListApplications(con
       std::snprintf(buf, sizeof(buf), "%020lld", static_cast<long long>(id));
       next.set_last_key(buf);
     }
-    resp.set_next_page_token(page_tokens_->Encode(next));
+    resp.set_next_page_token(page_tokens_->Encode(next, call.principal));
   }
   return resp;
 }
@@ -815,7 +809,7 @@ absl::StatusOr<v1::ListLedgerEntriesResponse> SupportDomain::ListLedgerEntries(
   q.filter = std::move(filter);
   q.limit = page_size;
   if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
+    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash, call.principal));
     q.after = payload.last_key();
   }
   CG_ASSIGN_OR_RETURN(auto entries, repo_->ListLedger(q));
@@ -825,7 +819,7 @@ absl::StatusOr<v1::ListLedgerEntriesResponse> SupportDomain::ListLedgerEntries(
     common::v1::PageTokenPayload next;
     next.set_query_hash(query_hash);
     next.set_last_key(std::to_string(resp.entries(page_size - 1).id()));
-    resp.set_next_page_token(page_tokens_->Encode(next));
+    resp.set_next_page_token(page_tokens_->Encode(next, call.principal));
   }
   return resp;
 }

@@ -8,6 +8,7 @@
 #include "common/status/status.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::support {
@@ -15,6 +16,11 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 using store::Connection;
+
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& Service() {
+  return *v1::Pool::descriptor()->file()->FindServiceByName("SupportService");
+}
 
 const std::vector<store::Migration>& Migrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -116,7 +122,7 @@ class SqliteTx : public SupportTx {
         .Bind(9, revision)
         .BindBlob(10, pool.SerializeAsString());
     absl::Status s = stmt.Run();
-    if (absl::IsAlreadyExists(s)) {
+    if (absl::IsFailedPrecondition(s)) {
       // The CHECK constraint: the domain never gets here, but the database refuses an overdraft too.
       return absl::FailedPreconditionError(absl::StrCat(pool.name(), " would be overdrawn"));
     }
@@ -206,7 +212,8 @@ class SqliteTx : public SupportTx {
   }
 
   absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{w_.method, resource, before, after, w_.reason, w_.call_id};
+    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
+                              w_.call_id, w_.request_id};
     return store::AppendAudit(c_, *w_.actor, record);
   }
 
@@ -220,7 +227,7 @@ class SqliteSupportRepository : public SupportRepository {
   explicit SqliteSupportRepository(store::Database* db) : db_(db) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
     return db_->Migrate("support", Migrations());
   }
 
@@ -463,7 +470,8 @@ class SqliteSupportRepository : public SupportRepository {
       return body(tx);
     };
     if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, w.method, w.request_id, *w.request, run);
+    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                       *w.request, run);
   }
 
  private:

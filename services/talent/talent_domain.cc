@@ -299,7 +299,8 @@ absl::StatusOr<v1::Talent> TalentDomain::GetTalent(const CallContext& call, cons
 
 absl::StatusOr<v1::ListTalentsResponse> TalentDomain::ListTalents(const CallContext& call,
                                                                   const v1::ListTalentsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->TalentFilterFields(), {"ListTalents", req.filter()}));
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListTalents(ListQuery{plan.filter, plan.after_key, plan.page_size}));
   for (auto& t : items) CG_RETURN_IF_ERROR(Redact(call.principal, &t));
@@ -479,7 +480,8 @@ absl::StatusOr<v1::Demand> TalentDomain::GetDemand(const CallContext& call, cons
 
 absl::StatusOr<v1::ListDemandsResponse> TalentDomain::ListDemands(const CallContext& call,
                                                                   const v1::ListDemandsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->DemandFilterFields(), {"ListDemands", req.filter()}));
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListDemands(ListQuery{plan.filter, plan.after_key, plan.page_size}));
   v1::ListDemandsResponse resp;
@@ -515,8 +517,8 @@ absl::StatusOr<v1::MatchTalentsResponse> TalentDomain::MatchTalents(const CallCo
                                                                     const v1::MatchTalentsRequest& req) {
   CG_ASSIGN_OR_RETURN(int64_t id, ParseNumbered("demand", req.demand(), "demands"));
   static const std::vector<FilterField> kNoFields;
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", kNoFields,
-                                              {"MatchTalents", req.demand()}));
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              "", kNoFields, {"MatchTalents", req.demand()}));
   CG_ASSIGN_OR_RETURN(auto demand, repo_->GetDemand(id));
   if (!demand.has_value()) return absl::NotFoundError(absl::StrCat(req.demand(), " not found"));
   const Principal& p = call.principal;
@@ -698,7 +700,8 @@ absl::StatusOr<v1::Placement> TalentDomain::EndPlacement(const CallContext& call
 
 absl::StatusOr<v1::ListPlacementsResponse> TalentDomain::ListPlacements(const CallContext& call,
                                                                         const v1::ListPlacementsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), req.filter(),
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
+                                              req.filter(),
                                               repo_->PlacementFilterFields(), {"ListPlacements", req.filter()}));
   CG_ASSIGN_OR_RETURN(auto items, repo_->ListPlacements(ListQuery{plan.filter, plan.after_key, plan.page_size}));
   v1::ListPlacementsResponse resp;

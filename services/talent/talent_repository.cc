@@ -9,6 +9,7 @@
 #include "common/status/status.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::talent {
@@ -20,6 +21,11 @@ using store::Etag;
 using store::RevisionOf;
 using store::SelectAll;
 using store::SelectOne;
+
+// The gRPC service whose calls this store records.
+const google::protobuf::ServiceDescriptor& Service() {
+  return *v1::Talent::descriptor()->file()->FindServiceByName("TalentService");
+}
 
 const std::vector<store::Migration>& Migrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -176,7 +182,8 @@ class SqliteTx : public TalentTx {
                                     [&](store::Statement& s) { s.Bind(1, talent); });
   }
   absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{w_.method, resource, before, after, w_.reason, w_.call_id};
+    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
+                              w_.call_id, w_.request_id};
     return store::AppendAudit(c_, *w_.actor, record);
   }
 
@@ -196,7 +203,7 @@ class SqliteTalentRepository : public TalentRepository {
   explicit SqliteTalentRepository(store::Database* db) : db_(db) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
     return db_->Migrate("talent", Migrations());
   }
 
@@ -379,7 +386,8 @@ class SqliteTalentRepository : public TalentRepository {
       return body(tx);
     };
     if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, w.method, w.request_id, *w.request, run);
+    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
+                                       *w.request, run);
   }
 
  private:

@@ -568,14 +568,20 @@ TEST_F(ClustersTest, RetryWithTheSameRequestIdReturnsTheFirstResult) {
   ASSERT_TRUE(Call(&Stub::ListAuditEvents, auditor_, audit, &events).ok());
   ASSERT_EQ(events.events_size(), 1);  // written once
   const auto& e = events.events(0);
-  EXPECT_EQ(e.method(), "CreateCluster");
+  EXPECT_EQ(e.method(), "/clustergov.clusters.v1.ClustersService/CreateCluster");
+  EXPECT_EQ(e.method(), absl::StrCat("/", v1::ClustersService::service_full_name(), "/CreateCluster"));
   EXPECT_EQ(e.actor().subject(), "wang.li");
   EXPECT_EQ(e.actor().organization(), "departments/industry_it");
   EXPECT_THAT(e.actor().roles(), ElementsAre("government"));
   EXPECT_EQ(e.etag_before(), "");
   EXPECT_EQ(e.etag_after(), first.etag());
-  EXPECT_EQ(e.request_id(), "test-call");
+  EXPECT_EQ(e.request_id(), "test-call");    // the call's x-request-id, as in the logs
+  EXPECT_EQ(e.idempotency_key(), "req-0001");  // the request_id the client sent
   EXPECT_TRUE(e.has_time());
+  audit.set_filter("idempotency_key = \"req-0001\"");
+  ASSERT_TRUE(Call(&Stub::ListAuditEvents, auditor_, audit, &events).ok());
+  ASSERT_EQ(events.events_size(), 1);
+  EXPECT_EQ(events.events(0).resource(), "clusters/idem");
 }
 
 TEST_F(ClustersTest, AuditRecordsWhoWhatWhy) {
@@ -586,18 +592,74 @@ TEST_F(ClustersTest, AuditRecordsWhoWhatWhy) {
   v1::Cluster deleted;
   ASSERT_TRUE(Call(&Stub::DeleteCluster, gov_, del, &deleted).ok());
   common::v1::ListAuditEventsRequest audit;
-  audit.set_filter("resource = \"clusters/hohhot-dairy\" AND method = \"DeleteCluster\"");
+  audit.set_filter(
+      "resource = \"clusters/hohhot-dairy\" AND method = \"/clustergov.clusters.v1.ClustersService/DeleteCluster\"");
   common::v1::ListAuditEventsResponse events;
   ASSERT_TRUE(Call(&Stub::ListAuditEvents, gov_, audit, &events).ok());
   ASSERT_EQ(events.events_size(), 1);
   EXPECT_EQ(events.events(0).reason(), "合并至其他集群");
   EXPECT_EQ(events.events(0).etag_before(), dairy.etag());
   EXPECT_EQ(events.events(0).etag_after(), deleted.etag());
+  EXPECT_EQ(events.events(0).idempotency_key(), "");  // none sent
   audit.set_filter("resource = ");
   EXPECT_EQ(Call(&Stub::ListAuditEvents, gov_, audit, &events).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 // ------------------------------------------------------------------ lists
+
+TEST_F(ClustersTest, PageTokensAreBoundToTheCallerTheyWereIssuedTo) {
+  // ListClusters pages are cached for every caller; each caller still gets tokens of its own.
+  const std::string same_department = testing::MakeToken("li.na", "departments/industry_it", {"government"});
+  v1::ListClustersRequest req;
+  req.set_page_size(5);
+  v1::ListClustersResponse gov_page, energy_page;
+  // Until the page is served from the cache (a write, such as the seed, keeps list pages out of
+  // it for a moment).
+  auto& registry = rt_->metrics().registry();
+  bool cached = false;
+  for (int attempt = 0; attempt < 100 && !cached; ++attempt) {
+    double hits = CounterValue(registry, "clustergov_cache_hits_total");
+    ASSERT_TRUE(Call(&Stub::ListClusters, gov_, req, &gov_page).ok());
+    cached = CounterValue(registry, "clustergov_cache_hits_total") > hits;
+    if (!cached) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(cached);
+  ASSERT_FALSE(gov_page.next_page_token().empty());
+  double hits = CounterValue(registry, "clustergov_cache_hits_total");
+  ASSERT_TRUE(Call(&Stub::ListClusters, energy_, req, &energy_page).ok());
+  EXPECT_GT(CounterValue(registry, "clustergov_cache_hits_total"), hits);  // the page gov_ loaded
+  ASSERT_FALSE(energy_page.next_page_token().empty());
+  EXPECT_NE(energy_page.next_page_token(), gov_page.next_page_token());
+
+  v1::ListClustersRequest next = req;
+  v1::ListClustersResponse resp;
+  for (const std::string* other : {&energy_, &same_department, &auditor_}) {
+    next.set_page_token(gov_page.next_page_token());
+    grpc::Status s = Call(&Stub::ListClusters, *other, next, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(FieldsOf(s), ElementsAre("page_token"));
+    EXPECT_THAT(s.error_message(), HasSubstr("another caller"));
+  }
+  next.set_page_token(gov_page.next_page_token());
+  v1::ListClustersResponse gov_second;
+  ASSERT_TRUE(Call(&Stub::ListClusters, gov_, next, &gov_second).ok());
+  next.set_page_token(energy_page.next_page_token());
+  v1::ListClustersResponse energy_second;
+  ASSERT_TRUE(Call(&Stub::ListClusters, energy_, next, &energy_second).ok());
+  ASSERT_EQ(gov_second.clusters_size(), 5);
+  EXPECT_EQ(energy_second.clusters(0).name(), gov_second.clusters(0).name());
+
+  // The audit trail's tokens too.
+  common::v1::ListAuditEventsRequest audit;
+  audit.set_page_size(2);
+  common::v1::ListAuditEventsResponse events;
+  ASSERT_TRUE(Call(&Stub::ListAuditEvents, auditor_, audit, &events).ok());
+  ASSERT_FALSE(events.next_page_token().empty());
+  audit.set_page_token(events.next_page_token());
+  grpc::Status s = Call(&Stub::ListAuditEvents, gov_, audit, &events);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("page_token"));
+}
 
 TEST_F(ClustersTest, PaginationAndTamperedTokens) {
   v1::ListClustersRequest req;

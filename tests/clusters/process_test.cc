@@ -809,7 +809,8 @@ TEST_F(ProcessTest, AcknowledgedUpdateSurvivesSigkillAndSeedIsIdempotent) {
     grpc::ClientContext ctx;
     Authorize(&ctx, AuditorToken());
     common::v1::ListAuditEventsRequest req;
-    req.set_filter("method = \"UpdateCluster\" AND resource = \"clusters/hohhot-dairy\"");
+    req.set_filter(
+        "method = \"/clustergov.clusters.v1.ClustersService/UpdateCluster\" AND resource = \"clusters/hohhot-dairy\"");
     common::v1::ListAuditEventsResponse resp;
     status = stub->ListAuditEvents(&ctx, req, &resp);
     ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();

@@ -14,6 +14,7 @@
 #include "clustergov/common/v1/common.pb.h"
 #include "common/list/filter.h"
 #include "common/list/page_token.h"
+#include "common/list/paging.h"
 #include "common/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -503,6 +504,9 @@ TEST_F(SqliteFilterTest, InjectionIsMatchedLiterally) {
 // ---------------------------------------------------------------------------------------------
 // Page tokens.
 
+const Principal kAlice{"alice", "departments/industry_it", {"government"}};
+const Principal kBob{"bob", "enterprises/91150100MA0N000000", {"enterprise"}};
+
 PageTokenPayload SamplePayload(uint64_t query_hash) {
   PageTokenPayload payload;
   payload.set_query_hash(query_hash);
@@ -515,23 +519,23 @@ PageTokenPayload SamplePayload(uint64_t query_hash) {
 TEST(PageTokenTest, RoundTrip) {
   const PageTokenCodec codec("test-secret");
   const uint64_t hash = QueryHash({"clusters", "tier = TIER_REGION", "name asc"});
-  const std::string token = codec.Encode(SamplePayload(hash));
+  const std::string token = codec.Encode(SamplePayload(hash), kAlice);
   EXPECT_FALSE(token.empty());
   for (char c : token) {
     EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')
         << "not base64url: " << token;
   }
 
-  absl::StatusOr<PageTokenPayload> decoded = codec.Decode(token, hash);
+  absl::StatusOr<PageTokenPayload> decoded = codec.Decode(token, hash, kAlice);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->query_hash(), hash);
   EXPECT_EQ(decoded->offset(), 100);
   EXPECT_EQ(decoded->last_key(), "clusters/hohhot-dairy");
   EXPECT_EQ(decoded->issued_unix(), 1700000000);
 
-  // An empty payload (hash 0) is just a MAC, and still round-trips.
-  const std::string empty_token = codec.Encode(PageTokenPayload());
-  absl::StatusOr<PageTokenPayload> empty = codec.Decode(empty_token, 0);
+  // An empty payload (hash 0) round-trips too.
+  const std::string empty_token = codec.Encode(PageTokenPayload(), kAlice);
+  absl::StatusOr<PageTokenPayload> empty = codec.Decode(empty_token, 0, kAlice);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_EQ(empty->offset(), 0);
 }
@@ -539,14 +543,14 @@ TEST(PageTokenTest, RoundTrip) {
 TEST(PageTokenTest, WrongQueryHash) {
   const PageTokenCodec codec("test-secret");
   const uint64_t hash = QueryHash({"clusters", "tier = TIER_REGION"});
-  const std::string token = codec.Encode(SamplePayload(hash));
-  ExpectPageTokenError(codec.Decode(token, hash + 1).status());
-  ExpectPageTokenError(codec.Decode(token, QueryHash({"clusters", "tier = TIER_NONE"})).status());
+  const std::string token = codec.Encode(SamplePayload(hash), kAlice);
+  ExpectPageTokenError(codec.Decode(token, hash + 1, kAlice).status());
+  ExpectPageTokenError(codec.Decode(token, QueryHash({"clusters", "tier = TIER_NONE"}), kAlice).status());
 }
 
 TEST(PageTokenTest, EveryAlteredCharacterIsRejected) {
   const PageTokenCodec codec("test-secret");
-  const std::string token = codec.Encode(SamplePayload(7));
+  const std::string token = codec.Encode(SamplePayload(7), kAlice);
   for (size_t i = 0; i < token.size(); ++i) {
     for (char replacement : {'A', 'B', 'z', '0', '-', '_'}) {
       if (token[i] == replacement) {
@@ -555,34 +559,34 @@ TEST(PageTokenTest, EveryAlteredCharacterIsRejected) {
       std::string altered = token;
       altered[i] = replacement;
       SCOPED_TRACE(absl::StrCat("position ", i, " -> ", std::string(1, replacement)));
-      ExpectPageTokenError(codec.Decode(altered, 7).status());
+      ExpectPageTokenError(codec.Decode(altered, 7, kAlice).status());
     }
   }
 }
 
 TEST(PageTokenTest, FlippedDecodedByteIsRejected) {
   const PageTokenCodec codec("test-secret");
-  const std::string token = codec.Encode(SamplePayload(7));
+  const std::string token = codec.Encode(SamplePayload(7), kAlice);
   std::string raw;
   ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &raw));
   for (size_t i = 0; i < raw.size(); ++i) {
     std::string flipped = raw;
     flipped[i] = static_cast<char>(flipped[i] ^ 0x01);
     SCOPED_TRACE(absl::StrCat("byte ", i));
-    ExpectPageTokenError(codec.Decode(absl::WebSafeBase64Escape(flipped), 7).status());
+    ExpectPageTokenError(codec.Decode(absl::WebSafeBase64Escape(flipped), 7, kAlice).status());
   }
 }
 
 TEST(PageTokenTest, TruncatedOrExtendedIsRejected) {
   const PageTokenCodec codec("test-secret");
-  const std::string token = codec.Encode(SamplePayload(7));
+  const std::string token = codec.Encode(SamplePayload(7), kAlice);
   for (size_t n = 0; n < token.size(); ++n) {
     SCOPED_TRACE(absl::StrCat("length ", n));
-    ExpectPageTokenError(codec.Decode(token.substr(0, n), 7).status());
+    ExpectPageTokenError(codec.Decode(token.substr(0, n), 7, kAlice).status());
   }
-  ExpectPageTokenError(codec.Decode(token + "A", 7).status());
-  ExpectPageTokenError(codec.Decode(token + "=", 7).status());
-  ExpectPageTokenError(codec.Decode(token + " ", 7).status());
+  ExpectPageTokenError(codec.Decode(token + "A", 7, kAlice).status());
+  ExpectPageTokenError(codec.Decode(token + "=", 7, kAlice).status());
+  ExpectPageTokenError(codec.Decode(token + " ", 7, kAlice).status());
 }
 
 TEST(PageTokenTest, GarbageIsRejected) {
@@ -591,17 +595,82 @@ TEST(PageTokenTest, GarbageIsRejected) {
        {"", "not a token!", "====", "AAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "eyJhbGciOiJub25lIn0", "\xff\xfe"}) {
     SCOPED_TRACE(garbage);
-    ExpectPageTokenError(codec.Decode(garbage, 0).status());
+    ExpectPageTokenError(codec.Decode(garbage, 0, kAlice).status());
   }
-  ExpectPageTokenError(codec.Decode(std::string(100000, 'A'), 0).status());
+  ExpectPageTokenError(codec.Decode(std::string(100000, 'A'), 0, kAlice).status());
 }
 
 TEST(PageTokenTest, OtherSecretIsRejected) {
   const PageTokenCodec codec("test-secret");
   const PageTokenCodec other("another-secret");
-  const std::string token = other.Encode(SamplePayload(7));
-  ExpectPageTokenError(codec.Decode(token, 7).status());
-  EXPECT_TRUE(other.Decode(token, 7).ok());
+  const std::string token = other.Encode(SamplePayload(7), kAlice);
+  ExpectPageTokenError(codec.Decode(token, 7, kAlice).status());
+  EXPECT_TRUE(other.Decode(token, 7, kAlice).ok());
+}
+
+TEST(PageTokenTest, BoundToTheCallerItWasIssuedTo) {
+  const PageTokenCodec codec("test-secret");
+  const std::string token = codec.Encode(SamplePayload(7), kAlice);
+  ASSERT_TRUE(codec.Decode(token, 7, kAlice).ok());
+  const Principal other_subject{"carol", kAlice.organization, kAlice.roles};
+  const Principal other_organization{kAlice.subject, "departments/development_reform", kAlice.roles};
+  const Principal other_roles{kAlice.subject, kAlice.organization, {"auditor"}};
+  for (const Principal* caller : {&kBob, &other_subject, &other_organization}) {
+    SCOPED_TRACE(absl::StrCat(caller->subject, " of ", caller->organization));
+    absl::Status s = codec.Decode(token, 7, *caller).status();
+    ExpectPageTokenError(s);
+    EXPECT_THAT(s.message(), HasSubstr("another caller"));
+  }
+  // The caller is who acts (subject, organization), not what roles the token carries today.
+  EXPECT_TRUE(codec.Decode(token, 7, other_roles).ok());
+  EXPECT_NE(CallerHash(kAlice), CallerHash(kBob));
+  EXPECT_NE(CallerHash(Principal{"ab", "c", {}}), CallerHash(Principal{"a", "bc", {}}));
+}
+
+TEST(PageTokenTest, ReissueGivesTheSamePositionToAnotherCaller) {
+  const PageTokenCodec codec("test-secret");
+  const std::string token = codec.Encode(SamplePayload(7), kAlice);
+  absl::StatusOr<std::string> reissued = codec.Reissue(token, 7, kBob);
+  ASSERT_TRUE(reissued.ok()) << reissued.status();
+  absl::StatusOr<PageTokenPayload> decoded = codec.Decode(*reissued, 7, kBob);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->last_key(), "clusters/hohhot-dairy");
+  ExpectPageTokenError(codec.Decode(*reissued, 7, kAlice).status());
+  EXPECT_EQ(*codec.Reissue(token, 7, kAlice), token);  // already the caller's
+
+  // Reissue checks the signature and the query.
+  ExpectPageTokenError(codec.Reissue(token, 8, kBob).status());
+  ExpectPageTokenError(PageTokenCodec("another-secret").Reissue(token, 7, kBob).status());
+  std::string tampered = token;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  ExpectPageTokenError(codec.Reissue(tampered, 7, kBob).status());
+}
+
+TEST(PagingTest, PlansIssueAndCheckTokensForTheirCaller) {
+  const PageTokenCodec codec("test-secret");
+  const std::vector<FilterField> fields = {{"name", FilterField::Type::kString, "name", {}}};
+  absl::StatusOr<ListPlan> first = PlanList(codec, kAlice, 2, "", "name = \"x\"", fields, {"ListThings", "x"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->page_size, 2);
+  EXPECT_EQ(first->after_key, "");
+  const std::string token = NextPageToken(codec, *first, "things/b");
+
+  absl::StatusOr<ListPlan> second = PlanList(codec, kAlice, 2, token, "name = \"x\"", fields, {"ListThings", "x"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->after_key, "things/b");
+
+  absl::StatusOr<ListPlan> stolen = PlanList(codec, kBob, 2, token, "name = \"x\"", fields, {"ListThings", "x"});
+  ExpectPageTokenError(stolen.status());
+
+  // A page cached for everyone carries the loader's token: each caller gets it as their own.
+  absl::StatusOr<ListPlan> bobs = PlanList(codec, kBob, 2, "", "name = \"x\"", fields, {"ListThings", "x"});
+  ASSERT_TRUE(bobs.ok()) << bobs.status();
+  absl::StatusOr<std::string> for_bob = NextPageTokenForCaller(codec, *bobs, token);
+  ASSERT_TRUE(for_bob.ok()) << for_bob.status();
+  absl::StatusOr<ListPlan> bobs_next = PlanList(codec, kBob, 2, *for_bob, "name = \"x\"", fields, {"ListThings", "x"});
+  ASSERT_TRUE(bobs_next.ok()) << bobs_next.status();
+  EXPECT_EQ(bobs_next->after_key, "things/b");
+  EXPECT_EQ(*NextPageTokenForCaller(codec, *bobs, ""), "");  // the last page stays the last
 }
 
 TEST(PageTokenDeathTest, EmptySecretAborts) {

@@ -1,7 +1,9 @@
 // Tests for the SQLite store (common/store/sqlite.h) and the audit trail / idempotency records
 // built on it (common/store/audit.h). Every test uses real database files in a TempDir.
 
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +29,8 @@
 #include "common/store/audit.h"
 #include "common/store/sqlite.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -165,7 +169,7 @@ TEST(DatabaseOpenTest, ForeignKeysAreEnforced) {
                         "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id));")
                   .ok());
   absl::Status s = Exec(*db, "INSERT INTO child (id, parent_id) VALUES (1, 42)");
-  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;  // SQLITE_CONSTRAINT_FOREIGNKEY
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;  // SQLITE_CONSTRAINT_FOREIGNKEY
   EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM child"), 0);
 }
 
@@ -209,18 +213,63 @@ TEST(DatabaseOpenTest, FileThatIsNotADatabaseIsUnavailable) {
   EXPECT_THAT(db.status().message(), HasSubstr(path));
 }
 
-TEST(DatabaseOpenTest, UnwritableDirectoryIsUnavailable) {
-  if (geteuid() == 0) {
-    GTEST_SKIP() << "root ignores directory permissions; the missing-directory cases cover UNAVAILABLE";
+// For its lifetime, the calling thread (capabilities are per thread) loses the effective
+// capabilities that bypass file permissions, so that root meets permission checks as anyone does
+// (tests run as root in CI). They stay permitted, and are restored on destruction.
+class WithoutPermissionOverrides {
+ public:
+  WithoutPermissionOverrides() {
+    if (syscall(SYS_capget, &header_, saved_) != 0) return;
+    __user_cap_data_struct reduced[2] = {saved_[0], saved_[1]};
+    for (int cap : {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER}) {
+      reduced[cap / 32].effective &= ~(1u << (cap % 32));
+    }
+    active_ = syscall(SYS_capset, &header_, reduced) == 0;
   }
+  ~WithoutPermissionOverrides() {
+    if (active_) syscall(SYS_capset, &header_, saved_);
+  }
+  WithoutPermissionOverrides(const WithoutPermissionOverrides&) = delete;
+  WithoutPermissionOverrides& operator=(const WithoutPermissionOverrides&) = delete;
+  bool active() const { return active_; }
+
+ private:
+  __user_cap_header_struct header_{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct saved_[2] = {};
+  bool active_ = false;
+};
+
+TEST(DatabaseOpenTest, UnwritableDirectoryIsUnavailable) {
   TempDir dir;
   const std::string ro = dir.File("ro");
   ASSERT_EQ(mkdir(ro.c_str(), 0555), 0);
-  auto db = Database::Open(DatabaseOptions{ro + "/store.db"});
+  absl::StatusOr<std::unique_ptr<Database>> db;
+  {
+    WithoutPermissionOverrides as_anyone;
+    ASSERT_TRUE(as_anyone.active());
+    db = Database::Open(DatabaseOptions{ro + "/store.db"});
+  }
   chmod(ro.c_str(), 0755);  // let TempDir clean up
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), absl::StatusCode::kUnavailable) << db.status();
   EXPECT_THAT(db.status().message(), HasSubstr(ro));
+  EXPECT_FALSE(std::filesystem::exists(ro + "/store.db"));
+}
+
+TEST(DatabaseOpenTest, ReadOnlyStoreFileIsUnavailable) {
+  TempDir dir;
+  const std::string path = dir.File("store.db");
+  { ASSERT_NE(MustOpen(path), nullptr); }
+  ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+  absl::StatusOr<std::unique_ptr<Database>> db;
+  {
+    WithoutPermissionOverrides as_anyone;
+    ASSERT_TRUE(as_anyone.active());
+    db = Database::Open(DatabaseOptions{path});
+  }
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kUnavailable) << db.status();
+  EXPECT_THAT(db.status().message(), HasSubstr(path));
 }
 
 TEST(DatabaseOpenTest, InMemoryAndEmptyPathsAreRefused) {
@@ -430,6 +479,60 @@ TEST(WriteTest, UnitErrorsAreReturnedUnchangedAndRolledBack) {
   // The writer is healthy afterwards.
   ASSERT_TRUE(Exec(*db, "INSERT INTO t VALUES ('c', 3)").ok());
   EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM t"), 2);
+}
+
+TEST(WriteTest, ConstraintFailuresMapByKindRollBackAndLeakNoSql) {
+  TempDir dir;
+  auto db = MustOpen(dir.File("c.db"));
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(Exec(*db,
+                   "CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE);"
+                   "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id),"
+                   " quantity INTEGER NOT NULL CHECK (quantity >= 0));"
+                   "CREATE TABLE keyed (a TEXT, b TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;"
+                   "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL);"
+                   "CREATE TRIGGER ledger_append_only BEFORE UPDATE ON ledger"
+                   " BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;"
+                   "INSERT INTO parent VALUES (1, 'a'); INSERT INTO child VALUES (1, 1, 5);"
+                   "INSERT INTO keyed VALUES ('x', 'y'); INSERT INTO ledger VALUES (1, 10);")
+                  .ok());
+  struct Case {
+    const char* what;
+    const char* sql;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      // A uniqueness conflict: the record exists.
+      {"integer primary key", "INSERT INTO parent VALUES (1, 'b')", absl::StatusCode::kAlreadyExists},
+      {"composite primary key", "INSERT INTO keyed VALUES ('x', 'y')", absl::StatusCode::kAlreadyExists},
+      {"unique", "INSERT INTO parent VALUES (2, 'a')", absl::StatusCode::kAlreadyExists},
+      // Any other rule of the stored records refuses the change.
+      {"check", "UPDATE child SET quantity = -1 WHERE id = 1", absl::StatusCode::kFailedPrecondition},
+      {"not null", "INSERT INTO child (id, parent_id, quantity) VALUES (2, 1, NULL)",
+       absl::StatusCode::kFailedPrecondition},
+      {"foreign key, missing parent", "INSERT INTO child VALUES (3, 42, 1)", absl::StatusCode::kFailedPrecondition},
+      {"foreign key, parent still referenced", "DELETE FROM parent WHERE id = 1",
+       absl::StatusCode::kFailedPrecondition},
+      {"trigger RAISE(ABORT)", "UPDATE ledger SET amount = 0", absl::StatusCode::kFailedPrecondition},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::Status s = db->Write([&](Connection& conn) -> absl::Status {
+      CG_RETURN_IF_ERROR(conn.Exec("INSERT INTO ledger (amount) VALUES (99)"));  // undone with the unit
+      return conn.Exec(c.sql);
+    });
+    EXPECT_EQ(s.code(), c.code) << s;
+    for (const char* leak : {"INSERT", "UPDATE", "DELETE", "CHECK", "UNIQUE", "constraint", "parent", "child",
+                             "keyed", "ledger", "quantity", "append-only"}) {
+      EXPECT_THAT(s.message(), Not(HasSubstr(leak))) << s;
+    }
+  }
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM ledger"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT amount FROM ledger"), 10);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM parent"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT quantity FROM child"), 5);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM child"), 1);
+  EXPECT_EQ(MustInt(*db, "SELECT COUNT(*) FROM keyed"), 1);
 }
 
 TEST(WriteTest, WriteResultReturnsValuesAndErrors) {
@@ -768,12 +871,45 @@ TEST(DurabilityTest, TwoInstancesOfTheSameFileSeeEachOthersCommits) {
 
 // ================================================================== Audit
 
+// The gRPC service whose calls the audit tests record, built at run time:
+// test.v1.WidgetsService with CreateWidget and UpdateWidget.
+const google::protobuf::ServiceDescriptor& WidgetsService() {
+  static const google::protobuf::DescriptorPool* pool = [] {
+    google::protobuf::FileDescriptorProto file;
+    file.set_name("test/v1/widgets.proto");
+    file.set_package("test.v1");
+    file.set_syntax("proto3");
+    file.add_message_type()->set_name("Widget");
+    auto* service = file.add_service();
+    service->set_name("WidgetsService");
+    for (const char* rpc : {"CreateWidget", "UpdateWidget"}) {
+      auto* method = service->add_method();
+      method->set_name(rpc);
+      method->set_input_type(".test.v1.Widget");
+      method->set_output_type(".test.v1.Widget");
+    }
+    auto* built = new google::protobuf::DescriptorPool();
+    EXPECT_NE(built->BuildFile(file), nullptr);
+    return built;
+  }();
+  return *pool->FindServiceByName("test.v1.WidgetsService");
+}
+
+constexpr char kCreateWidget[] = "/test.v1.WidgetsService/CreateWidget";
+
+TEST(FullMethodTest, NamesTheRpcsOfTheServiceOnly) {
+  EXPECT_EQ(FullMethod(WidgetsService(), "CreateWidget"), kCreateWidget);
+  EXPECT_EQ(FullMethod(WidgetsService(), "UpdateWidget"), "/test.v1.WidgetsService/UpdateWidget");
+  EXPECT_EQ(FullMethod(WidgetsService(), "Seed"), "Seed");  // a write no RPC made
+  EXPECT_EQ(FullMethod(WidgetsService(), "DeleteWidget"), "DeleteWidget");
+}
+
 class AuditTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = MustOpen(dir_.File("audit.db"));
     ASSERT_NE(db_, nullptr);
-    ASSERT_TRUE(db_->Migrate("core", CoreMigrations()).ok());
+    ASSERT_TRUE(db_->Migrate("core", CoreMigrations(WidgetsService())).ok());
   }
 
   absl::Status Append(const Principal& actor, const AuditRecord& record) {
@@ -781,12 +917,12 @@ class AuditTest : public ::testing::Test {
   }
 
   absl::StatusOr<ListAuditEventsResponse> List(int page_size, const std::string& filter = "",
-                                               const std::string& token = "") {
+                                               const std::string& token = "", const Principal* caller = nullptr) {
     ListAuditEventsRequest req;
     req.set_page_size(page_size);
     req.set_filter(filter);
     req.set_page_token(token);
-    return ListAuditEvents(*db_, tokens_, req);
+    return ListAuditEvents(*db_, tokens_, caller != nullptr ? *caller : alice_, req);
   }
 
   // Every event id matching `filter`, following page tokens.
@@ -823,6 +959,7 @@ TEST_F(AuditTest, AppendsAndListsNewestFirstAcrossPages) {
     r.etag_after = absl::StrCat("e", i);
     r.reason = absl::StrCat("理由 ", i);
     r.request_id = absl::StrCat("req-", i);
+    r.idempotency_key = absl::StrCat("key-", i);
     ASSERT_TRUE(Append(i <= 4 ? alice_ : bob_, r).ok());
   }
 
@@ -844,6 +981,7 @@ TEST_F(AuditTest, AppendsAndListsNewestFirstAcrossPages) {
   EXPECT_EQ(e7.etag_after(), "e7");
   EXPECT_EQ(e7.reason(), "理由 7");
   EXPECT_EQ(e7.request_id(), "req-7");
+  EXPECT_EQ(e7.idempotency_key(), "key-7");
   EXPECT_GT(e7.time().seconds(), 1600000000);  // stored as real wall-clock microseconds
   EXPECT_LE(e7.time().seconds(), NowMicros() / 1000000);
 
@@ -871,12 +1009,13 @@ TEST_F(AuditTest, AppendsAndListsNewestFirstAcrossPages) {
   EXPECT_EQ(defaulted->events_size(), 7);
 }
 
-TEST_F(AuditTest, FiltersByResourceMethodActorAndRequestId) {
+TEST_F(AuditTest, FiltersByResourceMethodActorRequestIdAndIdempotencyKey) {
   for (int i = 1; i <= 9; ++i) {
     AuditRecord r;
     r.method = i <= 3 ? "CreateCluster" : "UpdateCluster";
     r.resource = absl::StrCat("clusters/", i % 3 == 0 ? "hohhot-dairy" : "baotou-rare-earth");
     r.request_id = absl::StrCat("req-", i);
+    if (i >= 7) r.idempotency_key = absl::StrCat("retry-", i % 2);  // 7 and 9 share one
     ASSERT_TRUE(Append(i % 2 ? alice_ : bob_, r).ok());
   }
   int pages = 0;
@@ -889,11 +1028,13 @@ TEST_F(AuditTest, FiltersByResourceMethodActorAndRequestId) {
   EXPECT_THAT(AllIds(50, "actor.organization = \"departments/industry_it\" AND method = \"UpdateCluster\"", &pages),
               ElementsAre(9, 7, 5));
   EXPECT_THAT(AllIds(50, "request_id = \"req-5\"", &pages), ElementsAre(5));
+  EXPECT_THAT(AllIds(50, "idempotency_key = \"retry-1\"", &pages), ElementsAre(9, 7));
+  EXPECT_THAT(AllIds(50, "idempotency_key = \"\"", &pages), ElementsAre(6, 5, 4, 3, 2, 1));
   EXPECT_THAT(AllIds(50, "resource = \"clusters/none\"", &pages), IsEmpty());
 }
 
 TEST_F(AuditTest, BadFilterAndPageSizeAreInvalidArgument) {
-  ASSERT_TRUE(Append(alice_, {"M", "clusters/a", "", "", "", ""}).ok());
+  ASSERT_TRUE(Append(alice_, {"M", "clusters/a", "", "", "", "", ""}).ok());
   for (const std::string filter : {"no_such_field = \"x\"", "resource =", "resource = \"a\" resource = \"b\"",
                                    "etag_before = \"x\"", "(resource = \"a\""}) {
     SCOPED_TRACE(filter);
@@ -909,7 +1050,7 @@ TEST_F(AuditTest, BadFilterAndPageSizeAreInvalidArgument) {
 }
 
 TEST_F(AuditTest, TamperedOrForeignPageTokensAreInvalidArgument) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Append(alice_, {"M", "clusters/a", "", "", "", ""}).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Append(alice_, {"M", "clusters/a", "", "", "", "", ""}).ok());
   auto page = List(2);
   ASSERT_TRUE(page.ok());
   const std::string token = page->next_page_token();
@@ -932,8 +1073,8 @@ TEST_F(AuditTest, TamperedOrForeignPageTokensAreInvalidArgument) {
     SCOPED_TRACE("forged with the right payload and another secret");
     common::v1::PageTokenPayload payload;
     payload.set_query_hash(QueryHash({"ListAuditEvents", ""}));
-    payload.set_offset(1000000);
-    expect_bad_token(PageTokenCodec("another-secret").Encode(payload), "");
+    payload.set_last_key("1000000");
+    expect_bad_token(PageTokenCodec("another-secret").Encode(payload, alice_), "");
   }
   {
     SCOPED_TRACE("valid token, different filter");
@@ -945,9 +1086,94 @@ TEST_F(AuditTest, TamperedOrForeignPageTokensAreInvalidArgument) {
   }
 }
 
+TEST_F(AuditTest, PageTokensAreBoundToTheCallerTheyWereIssuedTo) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Append(alice_, {"M", "clusters/a", "", "", "", "", ""}).ok());
+  auto page = List(2, "", "", &alice_);
+  ASSERT_TRUE(page.ok()) << page.status();
+  const std::string token = page->next_page_token();
+  ASSERT_FALSE(token.empty());
+  auto next = List(2, "", token, &alice_);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->events(0).id(), 3);
+
+  Principal same_org_other_subject{"carol", alice_.organization, alice_.roles};
+  Principal same_subject_other_org{alice_.subject, "departments/development_reform", alice_.roles};
+  for (const Principal* other : {&bob_, &same_org_other_subject, &same_subject_other_org}) {
+    SCOPED_TRACE(absl::StrCat(other->subject, " of ", other->organization));
+    auto r = List(2, "", token, other);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(ViolatedFields(r.status()), ElementsAre("page_token"));
+    EXPECT_THAT(r.status().message(), HasSubstr("another caller"));
+    // Their own first page works, and its token is theirs.
+    auto own = List(2, "", "", other);
+    ASSERT_TRUE(own.ok()) << own.status();
+    EXPECT_TRUE(List(2, "", own->next_page_token(), other).ok());
+  }
+}
+
+TEST_F(AuditTest, SecondCoreMigrationNamesRecordedRpcsByTheirFullMethod) {
+  // A store as the first core migration left it, with events and idempotency records that name
+  // RPCs by their short names.
+  TempDir dir;
+  auto old_db = MustOpen(dir.File("old.db"));
+  ASSERT_NE(old_db, nullptr);
+  const std::vector<Migration> core = CoreMigrations(WidgetsService());
+  ASSERT_GE(core.size(), 2u);
+  ASSERT_TRUE(old_db->Migrate("core", {core[0]}).ok());
+  ASSERT_TRUE(Exec(*old_db,
+                   "INSERT INTO audit_events (method, resource, actor_subject, actor_organization, actor_roles,"
+                   " etag_before, etag_after, reason, request_id, time_micros) VALUES"
+                   " ('CreateWidget', 'widgets/a', 'alice', 'departments/industry_it', 'government', '', 'v1', '',"
+                   " 'call-1', 1), ('Seed', 'widgets/b', 'seed', 'departments/industry_it', 'admin', '', 'v1', '',"
+                   " '', 2)")
+                  .ok());
+  StringValue request;
+  request.set_value("make a widget");
+  StringValue first_response;
+  first_response.set_value("widgets/a");
+  {
+    // What IdempotentWrite recorded for a CreateWidget call with request_id "retry-1".
+    int body_runs = 0;
+    auto recorded = IdempotentWrite<StringValue>(
+        *old_db, alice_, "CreateWidget", "retry-1", request,
+        [&](Connection&) -> absl::StatusOr<StringValue> {
+          ++body_runs;
+          return first_response;
+        });
+    ASSERT_TRUE(recorded.ok()) << recorded.status();
+    ASSERT_EQ(body_runs, 1);
+  }
+
+  ASSERT_TRUE(old_db->Migrate("core", core).ok());
+  EXPECT_THAT(AppliedVersions(*old_db, "core"), ElementsAre(1, 2));
+  auto events = ListAuditEvents(*old_db, tokens_, alice_, ListAuditEventsRequest());
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->events_size(), 2);
+  EXPECT_EQ(events->events(0).method(), "Seed");  // no RPC made it
+  EXPECT_EQ(events->events(1).method(), kCreateWidget);
+  EXPECT_EQ(events->events(1).request_id(), "call-1");
+  EXPECT_EQ(events->events(1).idempotency_key(), "");  // not recorded before
+
+  // A retry of the write that spans the upgrade is still answered from the record.
+  bool replayed = false;
+  int body_runs = 0;
+  auto retry = IdempotentWrite<StringValue>(
+      *old_db, alice_, FullMethod(WidgetsService(), "CreateWidget"), "retry-1", request,
+      [&](Connection&) -> absl::StatusOr<StringValue> {
+        ++body_runs;
+        return StringValue();
+      },
+      &replayed);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(replayed);
+  EXPECT_EQ(body_runs, 0);
+  EXPECT_EQ(retry->value(), "widgets/a");
+}
+
 TEST_F(AuditTest, AuditIsAtomicWithTheChange) {
   absl::Status s = db_->Write([&](Connection& c) -> absl::Status {
-    CG_RETURN_IF_ERROR(AppendAudit(c, alice_, {"DeleteCluster", "clusters/x", "e1", "", "", "r1"}));
+    CG_RETURN_IF_ERROR(AppendAudit(c, alice_, {"DeleteCluster", "clusters/x", "e1", "", "", "r1", "k1"}));
     return absl::FailedPreconditionError("change rejected after auditing");
   });
   ASSERT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);

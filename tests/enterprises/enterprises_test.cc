@@ -510,7 +510,7 @@ TEST_F(EnterprisesTest, RegisterRejectsEachCreditCodeRuleOnEnterpriseUscc) {
   }
   // Nothing was written.
   EXPECT_THAT(ListAll("sample = false"), IsEmpty());
-  EXPECT_THAT(Audit("method = \"RegisterEnterprise\""), IsEmpty());
+  EXPECT_THAT(Audit("method = \"/clustergov.enterprises.v1.EnterprisesService/RegisterEnterprise\""), IsEmpty());
   // The valid variant registers.
   EXPECT_TRUE(Register(NewEnterprise(valid, "好代码企业")).ok());
 }
@@ -563,7 +563,7 @@ TEST_F(EnterprisesTest, RegisterRejectsOtherFieldsAndWritesNothing) {
   Get(kC, &s);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(ListAll("sample = false", /*show_deregistered=*/true), IsEmpty());
-  EXPECT_THAT(Audit("method = \"RegisterEnterprise\""), IsEmpty());
+  EXPECT_THAT(Audit("method = \"/clustergov.enterprises.v1.EnterprisesService/RegisterEnterprise\""), IsEmpty());
 }
 
 TEST_F(EnterprisesTest, RegisterRetryWithRequestIdReturnsTheSameRecord) {
@@ -935,7 +935,7 @@ TEST_F(EnterprisesTest, UpdateMembershipAndLeave) {
   EXPECT_THAT(ClustersOf(kA), IsEmpty());
   EXPECT_EQ(Members("hohhot-dairy").size(), 2u);
   // The leave is audited with its reason.
-  auto events = Audit(absl::StrCat("method = \"LeaveCluster\""));
+  auto events = Audit("method = \"/clustergov.enterprises.v1.EnterprisesService/LeaveCluster\"");
   ASSERT_EQ(events.size(), 2u);  // newest first
   EXPECT_EQ(events[0].reason(), "removed by the lead department");
   EXPECT_EQ(events[0].actor().subject(), "wang.li");
@@ -1111,7 +1111,7 @@ TEST_F(EnterprisesTest, CertificationRevokeAndDateErrors) {
   // A revoked prerequisite does not open the ladder.
   EXPECT_EQ(Grant(industry_it_, kA, v1::LITTLE_GIANT, GrantDate(), ExpiryDate()).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  auto audit = Audit("method = \"RevokeCertification\"");
+  auto audit = Audit("method = \"/clustergov.enterprises.v1.EnterprisesService/RevokeCertification\"");
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].reason(), "found to misreport R&D spending");
   EXPECT_EQ(audit[0].resource(), sme.name());
@@ -1346,9 +1346,11 @@ TEST_F(EnterprisesTest, GetEnterpriseIsCachedAndInvalidatedOnUpdate) {
 // ------------------------------------------------------------------ audit, auth
 
 TEST_F(EnterprisesTest, AuditTrail) {
-  ASSERT_TRUE(Register(NewEnterprise(kA, "审计企业")).ok());
-  auto events = Audit(absl::StrCat("method = \"RegisterEnterprise\" AND resource = \"", NameOf(kA), "\""));
+  ASSERT_TRUE(Register(NewEnterprise(kA, "审计企业"), nullptr, "", "register-a-0001").ok());
+  auto events = Audit(absl::StrCat("method = \"/clustergov.enterprises.v1.EnterprisesService/RegisterEnterprise\" AND resource = \"", NameOf(kA), "\""));
   ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].method(), "/clustergov.enterprises.v1.EnterprisesService/RegisterEnterprise");
+  EXPECT_EQ(events[0].idempotency_key(), "register-a-0001");
   EXPECT_EQ(events[0].actor().subject(), "wang.li");
   EXPECT_EQ(events[0].actor().organization(), "departments/industry_it");
   EXPECT_THAT(events[0].actor().roles(), ElementsAre("government"));

@@ -1643,9 +1643,9 @@ TEST_F(PromotionTest, AuditTrailAndAuthentication) {
   std::vector<common::v1::AuditEvent> events = Audit(absl::StrCat("resource = \"", d.name(), "\""));
   std::vector<std::string> methods;
   for (const auto& e : events) methods.push_back(e.method());
-  EXPECT_THAT(methods, UnorderedElementsAre("ApplyForDesignation", "ApproveDesignation"));
+  EXPECT_THAT(methods, UnorderedElementsAre("/clustergov.promotion.v1.PromotionService/ApplyForDesignation", "/clustergov.promotion.v1.PromotionService/ApproveDesignation"));
   for (const auto& e : events) {
-    if (e.method() == "ApproveDesignation") {
+    if (e.method() == "/clustergov.promotion.v1.PromotionService/ApproveDesignation") {
       EXPECT_EQ(e.reason(), "审计可见的理由");
       EXPECT_EQ(e.actor().organization(), "departments/industry_it");
       EXPECT_FALSE(e.etag_before().empty());
@@ -1657,7 +1657,7 @@ TEST_F(PromotionTest, AuditTrailAndAuthentication) {
   }
   events = Audit("resource = \"promotionOrgs/audited\"");
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].method(), "RegisterPromotionOrg");
+  EXPECT_EQ(events[0].method(), "/clustergov.promotion.v1.PromotionService/RegisterPromotionOrg");
   // The seed's own records are in the trail too.
   EXPECT_FALSE(Audit(absl::StrCat("resource = \"", kSeedOrg, "\"")).empty());
 

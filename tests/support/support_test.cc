@@ -698,6 +698,22 @@ TEST_F(SupportTest, PoolsAreCreatedOnlyByTheResponsibleDepartment) {
   EXPECT_EQ(pools.pools(0).name(), "pools/150100-2026-energy");
 }
 
+TEST_F(SupportTest, WritesAreAuditedWithTheFullMethodAndTheClientsRequestId) {
+  v1::Pool land;
+  grpc::Status s = CreatePool(industry_it_, PoolSpec(v1::LAND, 100000), &land, "create-land-0001");
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  common::v1::ListAuditEventsRequest req;
+  req.set_filter("idempotency_key = \"create-land-0001\"");
+  common::v1::ListAuditEventsResponse resp;
+  s = Call(&Stub::ListAuditEvents, auditor_, req, &resp);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(resp.events_size(), 1);
+  EXPECT_EQ(resp.events(0).method(), "/clustergov.support.v1.SupportService/CreatePool");
+  EXPECT_EQ(resp.events(0).resource(), land.name());
+  EXPECT_EQ(resp.events(0).idempotency_key(), "create-land-0001");
+  EXPECT_FALSE(resp.events(0).request_id().empty());
+}
+
 TEST_F(SupportTest, PoolValidationNamesTheField) {
   auto fields = [&](const v1::Pool& spec, const std::string& token) {
     grpc::Status s = CreatePool(token, spec);

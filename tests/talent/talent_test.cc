@@ -604,7 +604,7 @@ TEST_F(TalentTest, WhoMayRegisterATalent) {
   EXPECT_THAT(TalentIds(""), UnorderedElementsAre("self-reg", "by-hr", "by-education", "by-industry"));
 
   // The audit trail records who registered.
-  auto events = Audit("method = \"RegisterTalent\" AND resource = \"talents/by-education\"");
+  auto events = Audit("method = \"/clustergov.talent.v1.TalentService/RegisterTalent\" AND resource = \"talents/by-education\"");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].actor().organization(), "departments/education");
 }
@@ -1242,10 +1242,15 @@ TEST_F(TalentTest, MatchingPagesOverLargerPools) {
     EXPECT_EQ(got[i].score, expected[i].score) << expected[i].id;
   }
 
-  // The second page again: the same candidates.
-  v1::MatchTalentsResponse a, b;
+  // The second page again: the same candidates, also for another caller paging with its own
+  // tokens (a token is bound to the caller it was issued to).
+  v1::MatchTalentsResponse a, b, first;
   ASSERT_TRUE(Match(enterprise_a_, demand.name(), 10, tokens[0], &a).ok());
-  ASSERT_TRUE(Match(industry_it_, demand.name(), 10, tokens[0], &b).ok());
+  grpc::Status foreign = Match(industry_it_, demand.name(), 10, tokens[0], &b);
+  EXPECT_EQ(foreign.error_code(), Code::INVALID_ARGUMENT) << Describe(foreign);
+  EXPECT_THAT(FieldsOf(foreign), ElementsAre("page_token"));
+  ASSERT_TRUE(Match(industry_it_, demand.name(), 10, "", &first).ok());
+  ASSERT_TRUE(Match(industry_it_, demand.name(), 10, first.next_page_token(), &b).ok());
   ASSERT_EQ(a.candidates_size(), 10);
   EXPECT_EQ(a.candidates(0).talent().name(), TalentName(expected[10].id));
   for (int i = 0; i < a.candidates_size(); ++i) {
@@ -1658,7 +1663,7 @@ TEST_F(TalentTest, AuditTrailForAuditors) {
 
   auto events = Audit("resource = \"talents/a-1\"");
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].method(), "RegisterTalent");
+  EXPECT_EQ(events[0].method(), "/clustergov.talent.v1.TalentService/RegisterTalent");
   EXPECT_EQ(events[0].actor().subject(), "zhang.hr");
   EXPECT_EQ(events[0].actor().organization(), "departments/hr_social_security");
   EXPECT_THAT(events[0].actor().roles(), ElementsAre("government"));
@@ -1669,17 +1674,17 @@ TEST_F(TalentTest, AuditTrailForAuditors) {
   // Newest first.
   events = Audit(absl::StrCat("resource = \"", p.name(), "\""));
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[1].method(), "CreatePlacement");
+  EXPECT_EQ(events[1].method(), "/clustergov.talent.v1.TalentService/CreatePlacement");
   EXPECT_EQ(events[1].actor().organization(), EnterpriseName(kA));
   EXPECT_TRUE(events[1].etag_before().empty());
-  EXPECT_EQ(events[0].method(), "EndPlacement");
+  EXPECT_EQ(events[0].method(), "/clustergov.talent.v1.TalentService/EndPlacement");
   EXPECT_EQ(events[0].actor().organization(), "talents/a-1");
   EXPECT_EQ(events[0].reason(), "个人原因");
   EXPECT_EQ(events[0].etag_before(), events[1].etag_after());
 
   std::vector<std::string> methods;
   for (const auto& e : Audit(absl::StrCat("resource = \"", d.name(), "\""))) methods.push_back(e.method());
-  EXPECT_THAT(methods, ElementsAre("EndPlacement", "CreatePlacement", "PostDemand"));
+  EXPECT_THAT(methods, ElementsAre("/clustergov.talent.v1.TalentService/EndPlacement", "/clustergov.talent.v1.TalentService/CreatePlacement", "/clustergov.talent.v1.TalentService/PostDemand"));
 
   common::v1::ListAuditEventsRequest req;
   common::v1::ListAuditEventsResponse resp;
