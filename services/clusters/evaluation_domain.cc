@@ -188,7 +188,7 @@ absl::StatusOr<v1::ListRuleSetsResponse> EvaluationDomain::ListRuleSets(const Ca
   const uint64_t query_hash = QueryHash({"ListRuleSets"});
   int64_t before = 0;
   if (!req.page_token().empty()) {
-    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash));
+    CG_ASSIGN_OR_RETURN(auto payload, page_tokens_->Decode(req.page_token(), query_hash, call.principal));
     before = payload.offset();
   }
   std::vector<int64_t> seqs;
@@ -201,7 +201,7 @@ absl::StatusOr<v1::ListRuleSetsResponse> EvaluationDomain::ListRuleSets(const Ca
     common::v1::PageTokenPayload next;
     next.set_query_hash(query_hash);
     next.set_offset(seqs[page_size - 1]);
-    resp.set_next_page_token(page_tokens_->Encode(next));
+    resp.set_next_page_token(page_tokens_->Encode(next, call.principal));
   }
   return resp;
 }
@@ -374,7 +374,7 @@ absl::StatusOr<v1::ListEvaluationsResponse> EvaluationDomain::ListEvaluations(co
   if (req.year() != 0 && (req.year() < kMinYear || req.year() > kMaxYear)) {
     return InvalidField("year", "a year between 2000 and 2100, or 0 for every year");
   }
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, req.page_size(), req.page_token(), "", {},
+  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(), "", {},
                                               {"ListEvaluations", req.parent(), absl::StrCat(req.year())}));
   CG_ASSIGN_OR_RETURN(auto evaluations,
                       repo_->ListEvaluations(cluster_id, req.year(), plan.after_key, plan.page_size + 1));

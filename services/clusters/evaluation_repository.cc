@@ -68,7 +68,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
   explicit SqliteEvaluationRepository(store::Database* db) : db_(db) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations()));
+    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(EvaluationService())));
     return db_->Migrate("evaluations", Migrations());
   }
 

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/indicators/indicator_source.h"
+#include "common/server/client.h"
 #include "services/clusters/seed.h"
 #include "services/enterprises/client/indicator_source.h"
 #include "services/promotion/client/indicator_source.h"
@@ -424,9 +425,9 @@ TEST_F(EvaluationTest, TheWholeReviewWorkflowDesignatesTheTier) {
   common::v1::ListAuditEventsResponse events;
   ASSERT_TRUE(Invoke(stub_.get(), &Stub::ListAuditEvents, auditor_, audit, &events).ok());
   ASSERT_EQ(events.events_size(), 7);
-  EXPECT_EQ(events.events(0).method(), "DecideEvaluation");  // newest first
+  EXPECT_EQ(events.events(0).method(), "/clustergov.clusters.v1.ClustersService/DecideEvaluation");  // newest first
   EXPECT_EQ(events.events(0).reason(), "综合评价");
-  EXPECT_EQ(events.events(6).method(), "OpenEvaluation");
+  EXPECT_EQ(events.events(6).method(), "/clustergov.clusters.v1.ClustersService/OpenEvaluation");
 
   // Progress toward 1/3/9: the dairy cluster's gap to world-class, 9,000 - 8,049.
   v1::GetTargetProgressRequest progress_req;

@@ -756,7 +756,7 @@ TEST_F(TalentTest, HrAndSocialSecurityGrantsLevelsAndProgrammes) {
   EXPECT_THAT(TalentIds("programmes: caoyuan_yingcai"), IsEmpty());
 
   // Each grant is audited with its reason.
-  auto events = Audit("method = \"SetTalentLevel\" AND resource = \"talents/granted\"");
+  auto events = Audit("method = \"/clustergov.talent.v1.TalentService/SetTalentLevel\" AND resource = \"talents/granted\"");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].actor().organization(), "departments/hr_social_security");
   EXPECT_EQ(events[0].reason(), "职称评审通过");
