@@ -9,7 +9,8 @@
 #   scripts/fuzz.sh --build                build only
 #
 # A crash, leak, timeout or out-of-memory stops with a non-zero status; the input is saved in
-# build-fuzz/tests/fuzz/work/<target>/artifacts/. Environment: FUZZ_BUILD_DIR (default build-fuzz),
+# <fuzz build dir>/tests/fuzz/work/<target>/artifacts/ (in the repository, ignored by git).
+# Environment: FUZZ_BUILD_DIR (default build-fuzz),
 # JOBS (build jobs, default nproc), FUZZ_JOBS (parallel CTest fuzzers for --test, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
