@@ -80,6 +80,12 @@ std::vector<absl::string_view> SplitCharacters(absl::string_view s) {
       for (size_t k = 1; well_formed && k < n; ++k) {
         well_formed = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
       }
+      // RFC 3629: no overlong forms, no UTF-16 surrogates (ED A0..BF), nothing above U+10FFFF.
+      if (well_formed) {
+        unsigned char second = static_cast<unsigned char>(s[i + 1]);
+        well_formed = !(lead == 0xE0 && second < 0xA0) && !(lead == 0xED && second > 0x9F) &&
+                      !(lead == 0xF0 && second < 0x90) && !(lead == 0xF4 && second > 0x8F);
+      }
       if (!well_formed) {
         n = 1;
       }

@@ -127,6 +127,20 @@ TEST(ValidateUsccTest, OtherCharacters) {
   EXPECT_THAT(Error("91150100\xffG0000001G"), HasSubstr("character 9 \"\\xff\" is not allowed"));
 }
 
+// Byte sequences that look like UTF-8 but are not (a UTF-16 surrogate, an overlong form, beyond
+// U+10FFFF) are shown byte by byte, escaped, so the message itself stays valid UTF-8 (found by
+// fuzzing: the surrogate came back raw and broke the BadRequest's serialization).
+TEST(ValidateUsccTest, IllFormedUtf8IsShownEscaped) {
+  for (const char* bad : {"\xed\xbd\x89", "\xe0\x80\xb1", "\xf4\x90\x80\x80", "\xf0\x80\x80\xb1"}) {
+    // Each byte of an ill-formed sequence counts as one character: 18 in all.
+    const std::string bytes(bad);
+    std::string code = absl::StrCat(bytes, absl::string_view("91150100MA0N2X6T8Q").substr(bytes.size()));
+    std::string error = Error(code);
+    EXPECT_THAT(error, HasSubstr("character 1 \"\\x")) << error;
+    for (char c : error) EXPECT_LT(static_cast<unsigned char>(c), 0x80u) << error;
+  }
+}
+
 // ------------------------------------------------------------------ authority and entity type
 
 TEST(ValidateUsccTest, RegistrationAuthority) {
