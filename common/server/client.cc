@@ -39,6 +39,7 @@ std::unique_ptr<grpc::ClientContext> OutgoingContext(const CallContext& call, ab
   } else {
     ctx = std::make_unique<grpc::ClientContext>();
   }
+  ctx->set_wait_for_ready(true);
   auto cap = absl::ToChronoTime(absl::Now() + timeout);
   if (call.server_context == nullptr || call.server_context->deadline() > cap) ctx->set_deadline(cap);
   if (!call.own_token.empty()) {
