@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -31,6 +32,8 @@ constexpr int kMaxItems = 20;
 // The largest quantity kept (pool capacity, item, parcel area), in the kind's base unit: sums of
 // such amounts, and their products with 10,000 for basis points in 128 bits, never overflow.
 constexpr int64_t kMaxQuantity = int64_t{1} << 50;
+// Rewards are named in ten-thousand yuan (万元), subsidies counted in fen.
+constexpr int64_t kFenPerCny10k = 10000 * 100;
 constexpr absl::string_view kPoolLists = "pools";
 
 struct KindInfo {
@@ -137,6 +140,23 @@ void ValidateApplication(const v1::Application& a, FieldErrors& errors) {
       }
     } else if (item.quantity() <= 0 || item.quantity() > kMaxQuantity) {
       errors.Add(f + ".quantity", absl::StrCat("required: ", QuantityRange(1, kind->unit)));
+    }
+  }
+  if (!a.reward().empty()) {
+    // A reward claim names an evaluation of the application's own cluster and asks for funds only.
+    std::string expected_prefix = absl::StrCat(a.cluster(), "/evaluations/");
+    int year = 0;
+    if (!absl::StartsWith(a.reward(), expected_prefix) ||
+        !absl::SimpleAtoi(a.reward().substr(expected_prefix.size()), &year) || year < 2000 || year > 2100) {
+      errors.Add("application.reward", absl::StrCat("must be ", a.cluster(), "/evaluations/{year}: an evaluation of the application's cluster"));
+    }
+    if (!a.applicant().empty() && !absl::StartsWith(a.applicant(), "promotionOrgs/")) {
+      errors.Add("application.reward", "a cluster's reward is claimed by its promotion organization");
+    }
+    for (int i = 0; i < a.items_size() && i < kMaxItems; ++i) {
+      if (a.items(i).kind() != v1::SUBSIDY) {
+        errors.Add(absl::StrCat("application.items[", i, "].kind"), "a reward claim asks for SUBSIDY only");
+      }
     }
   }
 }
@@ -441,10 +461,6 @@ absl::StatusOr<v1::Application> SupportDomain::CreateApplication(const CallConte
                                                                  const v1::CreateApplicationRequest& req) {
   const Principal& p = call.principal;
   v1::Application app = req.application();
-  FieldErrors errors;
-  ValidateApplication(app, errors);
-  CG_RETURN_IF_ERROR(errors.ToStatus());
-  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   // An applicant applies only for itself: an enterprise, or a promotion organization for funds.
   if (!p.HasAnyRole({roles::kEnterprise, roles::kPromotionOrg})) {
     return PermissionDenied("applications are made by enterprises (or promotion organizations, for funds)");
@@ -453,6 +469,10 @@ absl::StatusOr<v1::Application> SupportDomain::CreateApplication(const CallConte
     return PermissionDenied("an applicant applies only for itself");
   }
   app.set_applicant(p.organization);
+  FieldErrors errors;
+  ValidateApplication(app, errors);
+  CG_RETURN_IF_ERROR(errors.ToStatus());
+  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   if (p.HasRole(roles::kEnterprise) && absl::StartsWith(p.organization, "enterprises/")) {
     CG_RETURN_IF_ERROR(refdata::ValidateUscc(p.organization.substr(12), "applicant"));
   } else if (absl::StartsWith(p.organization, "promotionOrgs/")) {
@@ -546,7 +566,7 @@ absl::StatusOr<v1::Application> SupportDomain::UpdateApplication(const CallConte
   CG_ASSIGN_OR_RETURN(int64_t id, ParseApplicationName("application.name", in.name()));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   static const std::set<std::string> kPaths{"project_name", "project_description", "core_chain_project", "cluster",
-                                            "region",       "year",                "items"};
+                                            "region",       "year",                "items",              "reward"};
   std::set<std::string> paths;
   for (const auto& path : req.update_mask().paths()) {
     if (path == "*") {
@@ -575,6 +595,7 @@ absl::StatusOr<v1::Application> SupportDomain::UpdateApplication(const CallConte
     if (paths.count("cluster")) app->set_cluster(in.cluster());
     if (paths.count("region")) app->set_region(in.region());
     if (paths.count("year")) app->set_year(in.year());
+    if (paths.count("reward")) app->set_reward(in.reward());
     if (paths.count("items")) {
       *app->mutable_items() = in.items();
     } else {
@@ -593,6 +614,29 @@ absl::StatusOr<v1::Application> SupportDomain::UpdateApplication(const CallConte
     CG_RETURN_IF_ERROR(tx.Audit(app->name(), before, app->etag()));
     return *app;
   });
+}
+
+absl::Status SupportDomain::CheckRewardEligibility(const CallContext& call, const v1::Application& app) {
+  if (app.reward().empty()) return absl::OkStatus();
+  // Eligibility changes with every decision: asked of the clusters service itself, not the cache.
+  CG_ASSIGN_OR_RETURN(clusters::v1::Cluster cluster, clusters_->LookupFresh(call, app.cluster()));
+  const auto& eligibility = cluster.reward_eligibility();
+  if (eligibility.evaluation() != app.reward()) {
+    return absl::FailedPreconditionError(
+        eligibility.evaluation().empty()
+            ? absl::StrCat(app.cluster(), " is not eligible for a reward")
+            : absl::StrCat(app.cluster(), " is eligible for the reward of ", eligibility.evaluation(), ", not ",
+                           app.reward()));
+  }
+  absl::int128 asked = 0;
+  for (const auto& item : app.items()) asked += item.quantity();
+  const absl::int128 eligible = absl::int128(eligibility.amount_cny_10k()) * kFenPerCny10k;
+  if (asked > eligible) {
+    return absl::FailedPreconditionError(absl::StrCat(app.name(), " asks ", static_cast<int64_t>(asked), " fen; ",
+                                                      app.cluster(), " is eligible for ", eligibility.amount_cny_10k(),
+                                                      " ten-thousand yuan (", static_cast<int64_t>(eligible), " fen)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SupportDomain::CheckReviewer(const CallContext& call, const v1::Application& app) {
@@ -677,6 +721,7 @@ absl::StatusOr<v1::Application> SupportDomain::SubmitApplication(const CallConte
       return absl::FailedPreconditionError(
           absl::StrCat(current->applicant(), " is not the promotion organization of ", current->cluster()));
     }
+    CG_RETURN_IF_ERROR(CheckRewardEligibility(call, *current));
   }
   return Transition(call, req, "SubmitApplication", Actor::kApplicant, false,
                     [&](v1::Application& app, SupportTx& tx) -> absl::Status {
@@ -690,6 +735,17 @@ absl::StatusOr<v1::Application> SupportDomain::SubmitApplication(const CallConte
                               absl::StrCat("items[", i, "]: there is no pool ", app.items(i).pool()));
                         }
                         CG_RETURN_IF_ERROR(SetBundleArea(*pool, i, *app.mutable_items(i)));
+                      }
+                      if (!app.reward().empty()) {
+                        // Checked again under the write, against what the eligibility check read.
+                        if (app.etag() != current->etag()) {
+                          return absl::AbortedError(absl::StrCat(req.name(), " changed while this request was checked; retry"));
+                        }
+                        CG_ASSIGN_OR_RETURN(std::string other, tx.LiveRewardClaim(app.reward(), id));
+                        if (!other.empty()) {
+                          return absl::FailedPreconditionError(
+                              absl::StrCat("the reward of ", app.reward(), " is already claimed by ", other));
+                        }
                       }
                       Record(app, v1::Application::SUBMITTED, call.principal, req.reason());
                       *app.mutable_submit_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
@@ -708,6 +764,13 @@ absl::StatusOr<v1::Application> SupportDomain::StartReview(const CallContext& ca
 
 absl::StatusOr<v1::Application> SupportDomain::ApproveApplication(const CallContext& call,
                                                                   const v1::TransitionRequest& req) {
+  // A reward claim is approved only while the cluster is still eligible (a later decision may
+  // have demoted it).
+  CG_ASSIGN_OR_RETURN(int64_t id, ParseApplicationName("name", req.name()));
+  CG_ASSIGN_OR_RETURN(auto current, repo_->GetApplication(id));
+  if (current.has_value() && !current->reward().empty()) {
+    CG_RETURN_IF_ERROR(CheckRewardEligibility(call, *current));
+  }
   return Transition(call, req, "ApproveApplication", Actor::kReviewer, false,
                     [&](v1::Application& app, SupportTx& tx) -> absl::Status {
                       if (app.state() != v1::Application::UNDER_REVIEW) return Illegal(app, "approve");

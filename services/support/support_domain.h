@@ -77,6 +77,9 @@ class SupportDomain {
       const CallContext& call, const v1::TransitionRequest& req, const char* method, Actor who, bool reason_required,
       const std::function<absl::Status(v1::Application& app, SupportTx& tx)>& step);
   absl::Status CheckReviewer(const CallContext& call, const v1::Application& app);
+  // For a reward claim: the cluster's current eligibility names the claimed evaluation and covers
+  // the amount asked (FAILED_PRECONDITION otherwise). OK for any other application.
+  absl::Status CheckRewardEligibility(const CallContext& call, const v1::Application& app);
   void InvalidatePools();
 
   std::unique_ptr<SupportRepository> repo_;

@@ -71,6 +71,13 @@ CREATE INDEX ledger_application ON ledger (application, id);
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 )sql"},
+      // Reward claims: one live claim (SUBMITTED 2, UNDER_REVIEW 3, APPROVED 4, ALLOCATED 7) per
+      // evaluation, held by the database as well as by the domain's check.
+      {2, R"sql(
+ALTER TABLE applications ADD COLUMN reward TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX applications_live_reward ON applications (reward)
+  WHERE reward != '' AND state IN (2, 3, 4, 7);
+)sql"},
   };
   return *migrations;
 }
@@ -156,7 +163,7 @@ class SqliteTx : public SupportTx {
     };
     CG_ASSIGN_OR_RETURN(auto up, c_.Prepare("UPDATE applications SET applicant = ?, cluster = ?, region = ?,"
                                             " year = ?, state = ?, core_chain = ?, submit_micros = ?, expire_micros"
-                                            " = ?, revision = ?, data = ? WHERE id = ?"));
+                                            " = ?, revision = ?, data = ?, reward = ? WHERE id = ?"));
     up.Bind(1, app.applicant())
         .Bind(2, app.cluster())
         .Bind(3, app.region())
@@ -167,7 +174,8 @@ class SqliteTx : public SupportTx {
         .Bind(8, micros(app.reservation_expire_time()))
         .Bind(9, revision)
         .BindBlob(10, app.SerializeAsString())
-        .Bind(11, id);
+        .Bind(11, app.reward())
+        .Bind(12, id);
     CG_RETURN_IF_ERROR(up.Run());
     CG_ASSIGN_OR_RETURN(auto del, c_.Prepare("DELETE FROM application_kinds WHERE application_id = ?"));
     del.Bind(1, id);
@@ -179,6 +187,14 @@ class SqliteTx : public SupportTx {
       CG_RETURN_IF_ERROR(k.Run());
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> LiveRewardClaim(const std::string& reward, int64_t except_id) override {
+    CG_ASSIGN_OR_RETURN(auto q, c_.Prepare("SELECT id FROM applications WHERE reward = ? AND state IN (2, 3, 4, 7)"
+                                           " AND id != ? LIMIT 1"));
+    q.Bind(1, reward).Bind(2, except_id);
+    CG_ASSIGN_OR_RETURN(bool row, q.Step());
+    return row ? absl::StrCat("applications/", q.Int(0)) : std::string();
   }
 
   absl::Status AppendLedger(v1::LedgerEntry& e) override {

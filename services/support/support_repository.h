@@ -41,6 +41,9 @@ class SupportTx {
   virtual absl::StatusOr<std::optional<v1::Application>> GetApplication(int64_t id) = 0;
   // Inserts (id 0: assigns the id and name) or updates; bumps etag and times.
   virtual absl::Status PutApplication(v1::Application& app) = 0;
+  // Another application (not `except_id`) holding a live claim (submitted, under review, approved
+  // or allocated) on `reward`: its name, or empty.
+  virtual absl::StatusOr<std::string> LiveRewardClaim(const std::string& reward, int64_t except_id) = 0;
   virtual absl::Status AppendLedger(v1::LedgerEntry& entry) = 0;
   // Approved applications whose reservation expired before `now_micros`.
   virtual absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros) = 0;

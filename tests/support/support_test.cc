@@ -1302,6 +1302,67 @@ TEST_F(SupportTest, OnlyTheApplicantChangesAndOnlyAResponsibleOrLeadDepartmentRe
   EXPECT_EQ(ListNames("", "", industry_it_).size(), 7u);
 }
 
+// A cluster's reward is claimed by its promotion organization, for SUBSIDY only, naming an
+// evaluation of the application's own cluster; a cluster without eligibility is refused at
+// submission and nothing changes. (The granted case runs end to end in the governance test.)
+TEST_F(SupportTest, RewardClaimsAreValidatedAndNeedTheClustersEligibility) {
+  const std::string promo_org = "promotionOrgs/dairy-association";
+  const std::string promo = testing::MakeToken("assoc", promo_org, {"promotion_org"});
+  {
+    auto cstub = clusters::v1::ClustersService::NewStub(server::MakeChannel(clusters_.address()));
+    clusters::v1::SetPromotionOrganizationRequest req;
+    req.set_name(kDairy);
+    req.set_promotion_organization(promo_org);
+    req.set_reason("designated");
+    clusters::v1::Cluster out;
+    grpc::Status s = Invoke(cstub.get(), &clusters::v1::ClustersService::Stub::SetPromotionOrganization,
+                            testing::MakeToken("promotion", "services/promotion", {"service"}), req, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+  }
+  const v1::Pool pool = MakePool(v1::SUBSIDY, 500000000);
+  const std::string reward = absl::StrCat(kDairy, "/evaluations/2026");
+
+  App claim = AppSpec({Qty(v1::SUBSIDY, 3000000)});
+  claim.set_reward(reward);
+  // The evaluation must be of the application's own cluster, and well formed.
+  for (const std::string bad : {"clusters/hydrogen/evaluations/2026", "clusters/hohhot-dairy/evaluations/x",
+                                "clusters/hohhot-dairy/evaluations/1999", "evaluations/2026"}) {
+    App wrong = claim;
+    wrong.set_reward(bad);
+    EXPECT_THAT(FieldsOf(CreateApp(promo, wrong)), ElementsAre("application.reward")) << bad;
+  }
+  // SUBSIDY only; and an enterprise does not claim a cluster's reward.
+  App land = claim;
+  *land.add_items() = Qty(v1::LAND, 10);
+  EXPECT_THAT(FieldsOf(CreateApp(promo, land)), ElementsAre("application.items[1].kind"));
+  EXPECT_THAT(FieldsOf(CreateApp(enterprise_a_, claim)), ElementsAre("application.reward"));
+
+  App made;
+  grpc::Status s = CreateApp(promo, claim, &made);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(made.reward(), reward);
+  // The dairy cluster has no reward eligibility: refused at submission, nothing changes.
+  s = Act(Action::kSubmit, promo, made.name());
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_THAT(s.error_message(), HasSubstr("not eligible for a reward"));
+  EXPECT_EQ(Get(made.name()).state(), App::DRAFT);
+  EXPECT_EQ(Get(made.name()).etag(), made.etag());
+  // The claim is an updatable field, checked like on creation.
+  App change;
+  change.set_name(made.name());
+  change.set_reward("clusters/hydrogen/evaluations/2026");
+  EXPECT_THAT(FieldsOf(Update(promo, change, {"reward"})), ElementsAre("application.reward"));
+  change.set_reward("");
+  App cleared;
+  s = Update(promo, change, {"reward"}, &cleared);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_TRUE(cleared.reward().empty());
+  // Without the claim it is an ordinary funds application of the cluster's promotion organization.
+  s = Act(Action::kSubmit, promo, made.name());
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(GetPool(pool.name()).reserved(), 0);
+}
+
 // ------------------------------------------------------------------ membership on submit
 
 TEST_F(SupportTest, SubmitChecksMembershipRegistrationAndPools) {
