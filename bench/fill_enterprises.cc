@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
         e->set_size_class(static_cast<v1::SizeClass>(1 + i % 4));
         e->set_employees(10 + i % 5000);
         e->set_annual_revenue_fen(int64_t{100000} * (i % 100000));
+        e->set_annual_output_cny_10k(100 + i % 20000);  // 1百万元 to 2亿元: the cluster-output indicators
         v1::Enterprise out;
         grpc::ClientContext ctx;
         ctx.AddMetadata("authorization", auth);

@@ -2,7 +2,8 @@
 # bench/run.sh — one command, one run: the minimal gRPC server (callback API, callback API with
 # the services' worker pool, sync API), the clusters service's cached reads, the enterprises
 # service (a 100,000-enterprise fill through its API, then cached reads) and the support service
-# (full application cycles, then a cached read), all on this machine in the same run, reads
+# (full application cycles, then a cached read), the yearly evaluation (snapshots from the four
+# source services and scoring, every cluster, over the filled enterprises), all on this machine in the same run, reads
 # driven by h2load and printed as ratios to the callback baseline (the figures
 # docs/benchmarks.md and the bar talk about).
 #
@@ -18,6 +19,7 @@
 #   BENCH_ENTERPRISES=0 bench/run.sh     # skip the fill: enterprise reads run on the seed data only
 #   BENCH_ENTERPRISE_COUNT=20000 bench/run.sh   # enterprises filled (default 100000)
 #   BENCH_SUPPORT_APPLICATIONS=2000 BENCH_SUPPORT_THREADS=8 bench/run.sh   # support write load
+#   BENCH_EVALUATION=0 bench/run.sh      # skip the evaluation pass (snapshots and scoring of every cluster)
 #
 # It installs nothing: it needs h2load (nghttp2-client) and redis-server (see
 # scripts/install-deps.sh) and builds with scripts/build.sh when a binary is missing. It starts
@@ -87,8 +89,11 @@ SUPPORT_BIN="$BIN/services/support/clustergov-support"
 FILL_BIN="$BIN/bench/clustergov-bench-fill-enterprises"
 CODE_BIN="$BIN/bench/clustergov-bench-enterprise-code"
 SUPPORT_LOAD_BIN="$BIN/bench/clustergov-bench-support-load"
+PROMOTION_BIN="$BIN/services/promotion/clustergov-promotion"
+TALENT_SERVICE_BIN="$BIN/services/talent/clustergov-talent"
+EVALUATION_BIN="$BIN/bench/clustergov-bench-evaluation"
 ALL_BINS=("$CLUSTERS_BIN" "$BASELINE_BIN" "$TOKEN_BIN" "$ENTERPRISES_BIN" "$SUPPORT_BIN" "$FILL_BIN" "$CODE_BIN"
-          "$SUPPORT_LOAD_BIN")
+          "$SUPPORT_LOAD_BIN" "$PROMOTION_BIN" "$TALENT_SERVICE_BIN" "$EVALUATION_BIN")
 for b in "${ALL_BINS[@]}"; do
   if [[ ! -x "$b" ]]; then
     echo "bench: binaries missing, building"
@@ -318,14 +323,15 @@ done
 CLUSTERGOV_AUTH_HS256_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CLUSTERGOV_AUTH_HS256_SECRET
 
-# start_service NAME BIN [FLAGS...]: gRPC and metrics on fresh loopback ports, the shared Redis, a
+# start_service NAME BIN [FLAGS...]: gRPC and metrics on fresh loopback ports (gRPC on $WANT_GRPC_PORT
+# when set, for services that must know each other's address before both run), the shared Redis, a
 # throw-away database $TMP/NAME.db, log $TMP/NAME.log. Sets GRPC_PORT_OF, METRICS_PORT_OF, PID_OF.
 declare -A GRPC_PORT_OF METRICS_PORT_OF PID_OF
 start_service() {
   local name=$1 bin=$2; shift 2
   local attempt gport mport spid
   for attempt in 1 2 3; do
-    pick_port gport
+    if [[ -n "${WANT_GRPC_PORT:-}" ]]; then gport=$WANT_GRPC_PORT; else pick_port gport; fi
     pick_port mport
     "$bin" --listen="127.0.0.1:$gport" --metrics_listen="127.0.0.1:$mport" \
       --redis="127.0.0.1:$REDIS_PORT" --db="$TMP/$name.db" --log_level=warn --drain_seconds=1 \
@@ -589,6 +595,35 @@ ENT_RSS_PEAK=$(rss_kb "$ENT_PID" VmHWM); SUP_RSS_PEAK=$(rss_kb "$SUP_PID" VmHWM)
 sleep 2
 ENT_RSS_IDLE=$(rss_kb "$ENT_PID"); SUP_RSS_IDLE=$(rss_kb "$SUP_PID")
 
+# --- the evaluation: snapshots from the four sources and scoring, every cluster ------------------
+# A second clusters instance wired to every source (the first one's passes are done), the promotion
+# and talent services beside the enterprises (filled above) and support services. The promotion
+# service and that clusters instance call each other, so its gRPC port is chosen first.
+EVAL_LINE="evaluation: skipped (BENCH_EVALUATION=0)"
+if [[ "${BENCH_EVALUATION:-1}" != 0 ]]; then
+  EVAL_YEAR=$(date +%Y)
+  pick_port EVAL_CLUSTERS_PORT
+  start_service talent "$TALENT_SERVICE_BIN" --enterprises_addr="127.0.0.1:${GRPC_PORT_OF[enterprises]}"
+  start_service promotion "$PROMOTION_BIN" --clusters_addr="127.0.0.1:$EVAL_CLUSTERS_PORT" \
+    --support_addr="127.0.0.1:${GRPC_PORT_OF[support]}" --enterprises_addr="127.0.0.1:${GRPC_PORT_OF[enterprises]}"
+  WANT_GRPC_PORT=$EVAL_CLUSTERS_PORT start_service clusters-eval "$CLUSTERS_BIN" \
+    --enterprises_addr="127.0.0.1:${GRPC_PORT_OF[enterprises]}" --support_addr="127.0.0.1:${GRPC_PORT_OF[support]}" \
+    --promotion_addr="127.0.0.1:${GRPC_PORT_OF[promotion]}" --talent_addr="127.0.0.1:${GRPC_PORT_OF[talent]}"
+  echo "bench: evaluation: $EVAL_YEAR snapshots and scoring of every cluster over $ENT_DATA enterprises"
+  "$EVALUATION_BIN" --clusters_target="127.0.0.1:$EVAL_CLUSTERS_PORT" \
+    --promotion_target="127.0.0.1:${GRPC_PORT_OF[promotion]}" \
+    --enterprises_target="127.0.0.1:${GRPC_PORT_OF[enterprises]}" --year="$EVAL_YEAR" \
+    --rounds="${BENCH_EVALUATION_ROUNDS:-5}" > "$TMP/evaluation.out" 2>&1 \
+    || { cat "$TMP/evaluation.out" >&2; tail -n 20 "$TMP/clusters-eval.log" >&2; die "the evaluation pass failed"; }
+  sed 's/^/bench:   /' "$TMP/evaluation.out"
+  result=$(grep '^evaluation_load: result ' "$TMP/evaluation.out") || die "evaluation: no result line"
+  EVAL_N=$(kv clusters); EVAL_GATHER=$(kv gather_p50_ms); EVAL_OPEN=$(kv open_ms); EVAL_TOTAL=$(kv total_ms)
+  EVAL_LINE=$(awk -v n="$EVAL_N" -v e="$ENT_DATA" -v g="$EVAL_GATHER" -v o="$EVAL_OPEN" -v t="$EVAL_TOTAL" 'BEGIN {
+    printf "evaluation: snapshots of %d clusters over %s enterprises %.0f ms (median of the passes) + scoring %.0f ms = %.0f ms (target < 1000 ms: %s)",
+      n, e, g, o, t, (t < 1000 ? "ok" : "ABOVE") }')
+  echo "bench: $EVAL_LINE"
+fi
+
 # --- the gateway: GET /v1/clusters/{id} over REST next to the same read over gRPC ---------------
 # Both at 16 connections, one request in flight each (HTTP/1.1 keep-alive has no multiplexing),
 # so the ratio is the gateway's cost on a cached read. BENCH_GATEWAY=0 skips it.
@@ -675,6 +710,7 @@ echo "enterprise reads on $ENT_DATA enterprises: GetEnterprise enterprises/$ENT_
 echo "ListEnterprises uncached (cache misses, one call at a time, $COLD_SAMPLES each):"
 for l in "${COLD_LINES[@]}"; do echo "  $l"; done
 echo "$SUP_LINE"
+echo "$EVAL_LINE"
 
 GET_QPS_RATIO=$(ratio "${QPS[$GET_T]}" "${QPS[$BASE]}")
 GET_P99_RATIO=$(ratio "${P99[$GET_T]}" "${P99[$BASE]}")

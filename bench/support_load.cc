@@ -42,7 +42,7 @@
 #include "absl/strings/str_format.h"
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
-#include "common/auth/auth.h"
+#include "bench/bench_util.h"
 #include "common/refdata/uscc.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50053", "support service");
@@ -60,22 +60,12 @@ ABSL_FLAG(int64_t, quantity, 1000, "kgce asked by each application (plus its ind
 
 namespace ev1 = clustergov::enterprises::v1;
 namespace sv1 = clustergov::support::v1;
-using Clock = std::chrono::steady_clock;
+using clustergov::bench::Clock;
 
 namespace {
 
 std::string Mint(const std::string& secret, const std::string& sub, const std::string& org, const std::string& role) {
-  clustergov::TokenSpec spec;
-  spec.subject = sub;
-  spec.organization = org;
-  spec.roles = {role};
-  spec.ttl_seconds = 3 * 3600;
-  auto token = clustergov::MintToken(spec, "HS256", secret);
-  if (!token.ok()) {
-    std::fprintf(stderr, "support_load: cannot mint a token: %s\n", std::string(token.status().message()).c_str());
-    std::exit(2);
-  }
-  return absl::StrCat("Bearer ", *token);
+  return clustergov::bench::MintBearer("support_load", secret, sub, org, role);
 }
 
 void Prepare(grpc::ClientContext& ctx, const std::string& auth) {
@@ -89,17 +79,8 @@ void Prepare(grpc::ClientContext& ctx, const std::string& auth) {
   std::exit(1);
 }
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Nearest-rank percentile, as bench/run.sh computes h2load's.
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(p * v.size());
-  if (rank < p * v.size()) ++rank;
-  if (rank < 1) rank = 1;
-  return v[rank - 1];
-}
+using clustergov::bench::Ms;
+using clustergov::bench::Percentile;
 
 constexpr int kSteps = 4;
 constexpr const char* kStepNames[kSteps] = {"CreateApplication", "SubmitApplication", "StartReview",
@@ -184,11 +165,7 @@ class Driver {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  std::string secret = absl::GetFlag(FLAGS_secret);
-  if (secret.empty()) {
-    const char* env = std::getenv("CLUSTERGOV_AUTH_HS256_SECRET");
-    if (env != nullptr) secret = env;
-  }
+  const std::string secret = clustergov::bench::SecretOr(absl::GetFlag(FLAGS_secret));
   if (secret.size() < 32) {
     std::fprintf(stderr, "support_load: --secret or $CLUSTERGOV_AUTH_HS256_SECRET (at least 32 bytes) is required\n");
     return 2;

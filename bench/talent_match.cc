@@ -34,6 +34,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/bench_util.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
 #include "common/store/sqlite.h"
@@ -52,21 +53,15 @@ namespace {
 
 namespace cg = ::clustergov;
 namespace v1 = ::clustergov::talent::v1;
-using Clock = std::chrono::steady_clock;
+using clustergov::bench::Clock;
 
 int Fail(const std::string& what) {
   std::fprintf(stderr, "talent_match: %s\n", what.c_str());
   return 1;
 }
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Nearest-rank percentile of `samples` (sorted in place).
-double Percentile(std::vector<double>& samples, double p) {
-  std::sort(samples.begin(), samples.end());
-  size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(samples.size())));
-  return samples[std::min(samples.size(), std::max<size_t>(rank, 1)) - 1];
-}
+using clustergov::bench::Ms;
+using clustergov::bench::Percentile;
 
 // Runs `fn` --warmup times, then --runs times timed; prints the figure. False when `fn` fails.
 bool Measure(const std::string& label, const std::function<bool()>& fn) {
