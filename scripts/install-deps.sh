@@ -9,7 +9,7 @@ PACKAGES=(
   golang-github-gogo-googleapis-dev
   libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
   libboost-dev libgtest-dev libgmock-dev
-  redis-server nghttp2-client prometheus wrk python3 curl iproute2
+  redis-server postgresql-15 nghttp2-client prometheus wrk python3 curl iproute2
   clang libclang-rt-14-dev
 )
 
