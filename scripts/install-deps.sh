@@ -8,7 +8,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc grpc-proto
   golang-github-gogo-googleapis-dev
   libabsl-dev libhiredis-dev prometheus-cpp-dev libsqlite3-dev libjwt-dev libssl-dev
-  libboost-dev libgtest-dev libgmock-dev
+  libboost-dev libgtest-dev libgmock-dev libpq-dev
   redis-server postgresql-15 nghttp2-client prometheus wrk python3 curl iproute2
   clang libclang-rt-14-dev
 )
