@@ -1,10 +1,15 @@
 #include "absl/strings/string_view.h"
 #include "common/cache/cache.h"
 
+#include <hiredis/hiredis.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/log/log.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -82,8 +87,11 @@ struct Cache::Flight {
 };
 
 Cache::Cache(RedisClient* redis, CacheOptions options, prometheus::Registry* registry, std::string name)
-    : redis_(redis), options_(std::move(options)) {
-  if (options_.near_ttl.count() > 0) near_ = std::make_unique<NearShard[]>(kNearShards);
+    : redis_(redis), options_(std::move(options)), channel_(absl::StrCat(options_.prefix, "invalidations")) {
+  if (options_.near_ttl.count() > 0 && redis_ != nullptr) {
+    near_ = std::make_unique<NearShard[]>(kNearShards);
+    subscriber_ = std::thread([this] { Subscribe(); });
+  }
   if (registry != nullptr) {
     hits_ = &prometheus::BuildCounter()
                  .Name("clustergov_cache_hits_total")
@@ -118,10 +126,90 @@ Cache::Cache(RedisClient* redis, CacheOptions options, prometheus::Registry* reg
   }
 }
 
-Cache::~Cache() = default;
+Cache::~Cache() {
+  if (!subscriber_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(subscriber_mu_);
+    stopping_ = true;
+    if (subscriber_fd_ >= 0) shutdown(subscriber_fd_, SHUT_RDWR);  // ends the blocked read
+  }
+  subscriber_cv_.notify_all();
+  subscriber_.join();
+}
+
+void Cache::Subscribe() {
+  const RedisOptions& ro = redis_->options();
+  auto timeval_of = [](std::chrono::milliseconds d) {
+    return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
+  };
+  while (true) {
+    redisContext* ctx = redisConnectWithTimeout(ro.host.c_str(), ro.port, timeval_of(ro.connect_timeout));
+    bool stop = false;
+    if (ctx != nullptr && ctx->err == 0) {
+      redisEnableKeepAlive(ctx);  // a server gone without closing the connection is noticed
+      {
+        std::lock_guard<std::mutex> lock(subscriber_mu_);
+        stop = stopping_;
+        subscriber_fd_ = ctx->fd;
+      }
+      auto* ack = stop ? nullptr
+                       : static_cast<redisReply*>(redisCommand(ctx, "SUBSCRIBE %b", channel_.data(), channel_.size()));
+      if (ack != nullptr && ack->type == REDIS_REPLY_ARRAY) {
+        // Whatever was cached before now may have missed an invalidation.
+        ClearNear();
+        near_live_.store(true);
+        log::Info("cache near cache live", {{"channel", channel_}});
+        void* raw = nullptr;
+        while (redisGetReply(ctx, &raw) == REDIS_OK && raw != nullptr) {
+          auto* m = static_cast<redisReply*>(raw);
+          if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[0]->type == REDIS_REPLY_STRING &&
+              absl::string_view(m->element[0]->str, m->element[0]->len) == "message" &&
+              m->element[2]->type == REDIS_REPLY_STRING) {
+            HandleInvalidation(absl::string_view(m->element[2]->str, m->element[2]->len));
+          }
+          freeReplyObject(m);
+          raw = nullptr;
+        }
+      }
+      if (ack != nullptr) freeReplyObject(ack);
+    }
+    if (near_live_.exchange(false)) log::Warn("cache near cache off: invalidation channel lost", {{"channel", channel_}});
+    ClearNear();
+    if (ctx != nullptr) redisFree(ctx);
+    std::unique_lock<std::mutex> lock(subscriber_mu_);
+    subscriber_fd_ = -1;
+    if (subscriber_cv_.wait_for(lock, ro.retry_backoff, [this] { return stopping_; })) return;
+  }
+}
+
+void Cache::HandleInvalidation(absl::string_view payload) {
+  epoch_.fetch_add(1);
+  if (payload == "*") {
+    ClearNear();
+    return;
+  }
+  std::vector<std::string> keys;
+  for (absl::string_view k : absl::StrSplit(payload, '\n', absl::SkipEmpty())) keys.emplace_back(k);
+  NearErase(keys);
+}
+
+void Cache::ClearNear() {
+  if (!near_) return;
+  epoch_.fetch_add(1);
+  for (size_t i = 0; i < kNearShards; ++i) {
+    std::lock_guard<std::mutex> lock(near_[i].mu);
+    near_[i].entries.clear();
+  }
+}
+
+std::vector<absl::string_view> Cache::PublishCommand(const std::vector<std::string>& full_keys,
+                                                     std::string* payload) const {
+  *payload = absl::StrJoin(full_keys, "\n");
+  return {"PUBLISH", channel_, *payload};
+}
 
 bool Cache::NearGet(const std::string& full_key, std::string* value) {
-  if (!near_) return false;
+  if (!near_ || !near_live_.load()) return false;
   auto& shard = near_[std::hash<std::string>()(full_key) % kNearShards];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.entries.find(full_key);
@@ -142,7 +230,7 @@ bool Cache::PeekNear(absl::string_view key, std::string* value) {
 }
 
 void Cache::NearPut(const std::string& full_key, const std::string& value, uint64_t epoch) {
-  if (!near_) return;
+  if (!near_ || !near_live_.load()) return;
   auto& shard = near_[std::hash<std::string>()(full_key) % kNearShards];
   const int64_t now = SteadyNowNs();
   std::lock_guard<std::mutex> lock(shard.mu);
@@ -201,6 +289,12 @@ bool Cache::FlushPending() {
   if (redis_ == nullptr || !redis_->available()) return false;
   // Too many lost invalidations to track one by one: delete this cache's whole namespace first.
   if (overflow && !StepWipe()) return false;
+  std::string payload;
+  if (overflow) {
+    // Every replica's near cache drops everything (best effort: a replica that misses this lost
+    // its subscription too, and so its near cache).
+    if (!redis_->Command(PublishCommand({"*"}, &payload)).ok()) CountError();
+  }
   if (!keys.empty()) {
     std::vector<std::vector<absl::string_view>> commands;
     for (size_t i = 0; i < keys.size(); i += kDeleteBatch) {
@@ -208,6 +302,7 @@ bool Cache::FlushPending() {
       for (size_t j = i; j < keys.size() && j < i + kDeleteBatch; ++j) del.push_back(keys[j]);
       commands.push_back(std::move(del));
     }
+    commands.push_back(PublishCommand(keys, &payload));
     if (!redis_->Pipeline(commands).ok()) {
       CountError();
       return false;
@@ -409,9 +504,11 @@ void Cache::InvalidateRedis(std::vector<std::string> full) {
   if (redis_ == nullptr) return;
   std::vector<absl::string_view> del{"DEL"};
   for (const auto& k : full) del.push_back(k);
+  std::string payload;
   bool ok = false;
   if (FlushPending()) {
-    ok = redis_->Command(del).ok();
+    // The deletion and the news of it to every replica's near cache, in one round trip.
+    ok = redis_->Pipeline({del, PublishCommand(full, &payload)}).ok();
   }
   if (ok) return;
   CountError();

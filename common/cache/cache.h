@@ -24,8 +24,12 @@
 // Near cache (optional, `near_ttl` > 0): an in-process copy in front of Redis for `near_ttl`.
 // It is coherent with this process's writes: Invalidate() first deletes the Redis entries, then
 // advances an epoch and drops the keys; a value is kept only if no invalidation happened while it
-// was being fetched. Writes made by other processes reach it within `near_ttl` (services keep one
-// writer per store, so in the deployed shape every write is a local one).
+// was being fetched. Every process's writes reach it at once: Invalidate() publishes the deleted
+// keys on the namespace's channel (`{prefix}invalidations`, in the same round trip as the DEL;
+// replays and a finished wipe publish too), and each cache with a near cache subscribes on its own
+// connection and drops what it hears. The near cache serves only while that subscription is up:
+// until it is established, and from the moment it drops (Redis down, the connection killed), the
+// near cache is empty and unused, so an invalidation it could have missed is never outlived.
 
 #include "absl/strings/string_view.h"
 #include <atomic>
@@ -35,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <unordered_map>
 #include <unordered_set>
@@ -92,6 +97,8 @@ class Cache {
 
   // For tests and metrics.
   size_t pending_invalidations() const;
+  // True while the near cache is in use (subscribed to the invalidation channel).
+  bool near_live() const { return near_live_.load(); }
 
  private:
   struct Flight;
@@ -112,6 +119,13 @@ class Cache {
   absl::StatusOr<std::string> LoadOnce(const std::string& full_key, const std::string& revision,
                                        const Loader& loader, uint64_t epoch);
   void CountError();
+  // The subscriber thread: SUBSCRIBE on a connection of its own, drop what is heard, clear and
+  // stop using the near cache whenever the subscription is down.
+  void Subscribe();
+  void HandleInvalidation(absl::string_view payload);
+  void ClearNear();
+  // The PUBLISH of `full_keys` ("*" for the whole namespace).
+  std::vector<absl::string_view> PublishCommand(const std::vector<std::string>& full_keys, std::string* payload) const;
 
   RedisClient* redis_;
   CacheOptions options_;
@@ -126,6 +140,13 @@ class Cache {
 
   std::atomic<uint64_t> epoch_{0};
   std::unique_ptr<NearShard[]> near_;
+  std::string channel_;
+  std::atomic<bool> near_live_{false};
+  std::mutex subscriber_mu_;
+  std::condition_variable subscriber_cv_;  // wakes the back-off between subscriptions
+  bool stopping_ = false;                  // under subscriber_mu_
+  int subscriber_fd_ = -1;                 // shut down to end a blocked read on stop
+  std::thread subscriber_;
 
   std::mutex flights_mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;

@@ -874,6 +874,64 @@ TEST_F(CacheTest, NamespaceWipeOnALargeRedisDoesNotBlockIt) {
   }
 }
 
+// Two replicas, each with a long-lived near cache in front of the shared Redis: a write on one
+// reaches the other's near cache at once (published on the namespace's channel), not after the
+// near cache's TTL.
+TEST_F(CacheTest, AWriteOnOneReplicaReachesTheOthersNearCacheAtOnce) {
+  options_.near_ttl = std::chrono::milliseconds(60000);
+  RedisClient client_b(ClientOptions(redis_.port()));
+  Cache a(&client_, options_, &registry_, "a");
+  Cache b(&client_b, options_, &registry_, "b");
+  ASSERT_TRUE(PollUntil([&] { return a.near_live() && b.near_live(); })) << "the near caches did not subscribe";
+
+  CountingLoader store("v1");
+  ASSERT_EQ(*a.GetOrLoad("k", store.fn()), "v1");
+  ASSERT_EQ(*b.GetOrLoad("k", store.fn()), "v1");  // from Redis, kept in b's near cache
+  std::string near;
+  ASSERT_TRUE(b.PeekNear("k", &near));
+  EXPECT_EQ(near, "v1");
+  EXPECT_EQ(*b.GetOrLoad("k", store.fn()), "v1");
+  EXPECT_GE(Metric("clustergov_cache_near_hits_total", "b"), 2);
+
+  store.value = "v2";
+  a.Invalidate({"k"});  // the write happened on replica a
+  EXPECT_TRUE(PollUntil([&] { return !b.PeekNear("k", &near); }, 200, 5ms))
+      << "replica b's near cache still holds the old value";
+  EXPECT_EQ(*b.GetOrLoad("k", store.fn()), "v2");
+  EXPECT_EQ(*a.GetOrLoad("k", store.fn()), "v2");
+}
+
+// While the invalidation channel is down the near cache is cleared and unused (an invalidation
+// published meanwhile would be missed); it comes back empty once resubscribed.
+TEST_F(CacheTest, TheNearCacheIsClearedAndUnusedWhileItsChannelIsDown) {
+  options_.near_ttl = std::chrono::milliseconds(60000);
+  Cache a(&client_, options_, &registry_, "a");
+  ASSERT_TRUE(PollUntil([&] { return a.near_live(); }));
+  CountingLoader store("v1");
+  ASSERT_EQ(*a.GetOrLoad("k", store.fn()), "v1");
+  std::string near;
+  ASSERT_TRUE(a.PeekNear("k", &near));
+
+  // The subscription's connection is killed (a network blip, a failover).
+  ASSERT_NE(redis_.Cli({"CLIENT", "KILL", "TYPE", "pubsub"}), "0");
+  ASSERT_TRUE(PollUntil([&] { return !a.PeekNear("k", &near); }, 200, 5ms)) << "near cache kept after the drop";
+  // Resubscribed, empty: the next read goes to Redis and is kept again.
+  ASSERT_TRUE(PollUntil([&] { return a.near_live(); }));
+  EXPECT_FALSE(a.PeekNear("k", &near));
+  EXPECT_EQ(*a.GetOrLoad("k", store.fn()), "v1");
+  EXPECT_TRUE(a.PeekNear("k", &near));
+
+  // Redis gone: off and empty; reads go to the store.
+  redis_.Stop();
+  ASSERT_TRUE(PollUntil([&] { return !a.near_live(); }));
+  EXPECT_FALSE(a.PeekNear("k", &near));
+  store.value = "v3";
+  EXPECT_EQ(*a.GetOrLoad("k", store.fn()), "v3");
+  EXPECT_FALSE(a.PeekNear("k", &near));
+  redis_.Start();
+  EXPECT_TRUE(PollUntil([&] { return a.near_live(); })) << "did not resubscribe after Redis returned";
+}
+
 TEST_F(CacheTest, TtlIsJitteredWithinTwentyPercent) {
   options_.ttl = std::chrono::seconds(100);
   options_.ttl_jitter = 0.2;
