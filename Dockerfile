@@ -29,7 +29,7 @@ RUN mkdir -p /out/bin /out/share \
  && install -m 0755 -s build/services/clusters/clustergov-clusters build/services/enterprises/clustergov-enterprises \
       build/services/support/clustergov-support build/services/promotion/clustergov-promotion \
       build/services/talent/clustergov-talent build/services/gateway/clustergov-gateway \
-      build/common/clustergov-token /out/bin/ \
+      build/common/clustergov-token build/common/clustergov-backup /out/bin/ \
  && install -m 0644 build/clustergov_descriptors.pb /out/share/
 
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -819,5 +819,64 @@ TEST_F(ProcessTest, AcknowledgedUpdateSurvivesSigkillAndSeedIsIdempotent) {
   }
 }
 
+// The documented backup and restore: clustergov-backup copies the store of the running service
+// (while it keeps taking writes), and a service started on the copy serves the same answers,
+// including the audit trail, as the original did when the copy was taken.
+TEST_F(ProcessTest, ABackupTakenWhileServingRestoresToTheSameAnswers) {
+  auto server = StartServing(Defaults());
+  auto stub = server->Stub();
+  auto rename = [&](const std::string& name, v1::Cluster* out) {
+    v1::Cluster current;
+    grpc::Status s = GetCluster(stub.get(), "clusters/hohhot-dairy", &current);
+    if (!s.ok()) return s;
+    grpc::ClientContext ctx;
+    Authorize(&ctx, LeadToken());
+    v1::UpdateClusterRequest req;
+    req.mutable_cluster()->set_name("clusters/hohhot-dairy");
+    req.mutable_cluster()->set_etag(current.etag());
+    req.mutable_cluster()->set_display_name_en(name);
+    req.mutable_update_mask()->add_paths("display_name_en");
+    return stub->UpdateCluster(&ctx, req, out);
+  };
+  v1::Cluster backed_up;
+  grpc::Status status = rename("Hohhot Dairy Cluster (backed up)", &backed_up);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  std::string out;
+  const std::string tool = BinaryPath("common/clustergov-backup");
+  ASSERT_EQ(RunCommand(absl::StrCat(tool, " --db=", dir_.File("clusters.db"), " --to=", dir_.File("backup.db")), &out), 0)
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, "backed up")) << out;
+  // A second run never overwrites the first backup.
+  EXPECT_EQ(RunCommand(absl::StrCat(tool, " --db=", dir_.File("clusters.db"), " --to=", dir_.File("backup.db")), &out), 1)
+      << out;
+  EXPECT_EQ(RunCommand(tool, &out), 2) << out;
+  // The service keeps writing after the backup.
+  v1::Cluster later;
+  status = rename("Hohhot Dairy Cluster (after the backup)", &later);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // Restore: a service on the copy (the Redis cache flushed, as after a real restore).
+  ASSERT_EQ(redis_.Cli({"FLUSHALL"}), "OK");
+  ServerOptions restored_options = Defaults();
+  restored_options.db = dir_.File("backup.db");
+  auto restored = StartServing(restored_options);
+  auto rstub = restored->Stub();
+  v1::Cluster got;
+  status = GetCluster(rstub.get(), "clusters/hohhot-dairy", &got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.display_name_en(), "Hohhot Dairy Cluster (backed up)");
+  EXPECT_EQ(got.etag(), backed_up.etag());
+  grpc::ClientContext ctx;
+  Authorize(&ctx, AuditorToken());
+  common::v1::ListAuditEventsRequest req;
+  req.set_filter("method = \"/clustergov.clusters.v1.ClustersService/UpdateCluster\"");
+  common::v1::ListAuditEventsResponse resp;
+  status = rstub->ListAuditEvents(&ctx, req, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(resp.events_size(), 1);
+  EXPECT_EQ(resp.events(0).etag_after(), backed_up.etag());
+}
+
 }  // namespace
 }  // namespace clustergov::testing
