@@ -353,10 +353,11 @@ absl::Status Consumer::Prune() {
 
 std::chrono::milliseconds Consumer::Pass() {
   const auto now = std::chrono::steady_clock::now();
-  const bool claim = now >= next_claim_;
-  if (claim) next_claim_ = now + options_.claim_interval;
-  auto done = PollOnce(claim);
-  if (claim) {
+  const bool due = now >= next_claim_;
+  if (due) next_claim_ = now + options_.claim_interval;
+  // Claims again at once while the last claim stopped short of the end of the pending entries.
+  auto done = PollOnce(due || claim_cursor_ != "0-0");
+  if (due) {
     UpdateGauges();
     if (now >= next_prune_) {
       next_prune_ = now + std::chrono::hours(1);

@@ -111,7 +111,7 @@ class Consumer {
   cache::RedisClient* redis_;
   ConsumerOptions options_;
   Handler handler_;
-  std::string claim_cursor_ = "0-0";
+  std::string claim_cursor_ = "0-0";  // where the next XAUTOCLAIM goes on; "0-0" after a full scan
   bool group_ready_ = false;
   std::chrono::steady_clock::time_point next_claim_{};
   std::chrono::steady_clock::time_point next_prune_{};

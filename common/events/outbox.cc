@@ -126,7 +126,9 @@ void Relay::Start() {
 
 void Relay::Stop() { loop_.Stop(); }
 
-void Relay::Notify() { loop_.Wake(); }
+void Relay::Notify() {
+  if (!failing_.load(std::memory_order_relaxed)) loop_.Wake();
+}
 
 void Relay::SetGauges(const OutboxBacklog& backlog) {
   if (backlog_ == nullptr) return;

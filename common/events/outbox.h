@@ -17,6 +17,7 @@
 //
 // One relay per store (each service has one writer per store).
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -89,7 +90,8 @@ class Relay {
   // Graceful: the batch in flight is published and marked, then the thread ends. Events still
   // unsent stay in the outbox for the next start.
   void Stop();
-  // Wakes the relay now (call after a Write that appended events) instead of at the next poll.
+  // Wakes the relay now (call after a Write that appended events) instead of at the next poll;
+  // while publishing fails, the retry back-off runs its course.
   void Notify();
 
   // One pass without the thread: publishes up to `batch` unsent events in order and marks them
@@ -108,7 +110,7 @@ class Relay {
   RelayOptions options_;
   std::string max_len_;
 
-  bool failing_ = false;
+  std::atomic<bool> failing_{false};  // Notify() does not cut the back-off short
   std::chrono::steady_clock::time_point next_prune_{};
   BackgroundLoop loop_;  // last: stopped first
 
