@@ -15,7 +15,8 @@
 // Stream entries have the fields `id` (envelope id), `type` (envelope type) and `envelope` (the
 // serialized Envelope).
 //
-// One relay per store (each service has one writer per store).
+// One relay per store. Commit order comes from the SQLite store's single writer, which assigns the
+// sequence in the order transactions commit (a store with concurrent writers would need more).
 
 #include <atomic>
 #include <chrono>
