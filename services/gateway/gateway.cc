@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -31,6 +32,7 @@
 #include "services/gateway/path_template.h"
 #include "services/gateway/rate_limiter.h"
 #include "services/gateway/routes.h"
+#include "services/gateway/static_files.h"
 
 namespace clustergov::gateway {
 
@@ -91,6 +93,7 @@ constexpr char kAllowedRequestHeaders[] = "authorization, content-type, x-reques
 constexpr char kExposedHeaders[] = "x-request-id, etag, retry-after";
 constexpr char kJson[] = "application/json";
 constexpr char kUnmatchedRoute[] = "unmatched";
+constexpr char kConsoleRoute[] = "console";
 // "Bearer " and the longest token the services accept.
 constexpr size_t kMaxAuthorizationBytes = 7 + kMaxBearerTokenBytes;
 
@@ -126,6 +129,14 @@ bool IsJsonContentType(absl::string_view type) {
   return lower == kJson || absl::EndsWith(lower, "+json");
 }
 
+bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers, absl::string_view name) {
+  return std::any_of(headers.begin(), headers.end(),
+                     [name](const auto& kv) { return absl::EqualsIgnoreCase(kv.first, name); });
+}
+
+// The API's paths: what the console never answers.
+bool IsApiPath(absl::string_view path) { return path == "/v1" || absl::StartsWith(path, "/v1/"); }
+
 HttpResponse Error(int http_status, const absl::Status& status) {
   HttpResponse r;
   r.status = http_status;
@@ -151,16 +162,15 @@ struct Gateway::Exchange {
     log::ScopedRequestId scope(request_id);
     auto& h = response.headers;
     h.emplace_back("x-request-id", request_id);
-    if (!response.body.empty() && std::none_of(h.begin(), h.end(), [](const auto& kv) {
-          return absl::EqualsIgnoreCase(kv.first, "content-type");
-        })) {
-      h.emplace_back("Content-Type", kJson);
-    }
+    if (!response.body.empty() && !HasHeader(h, "content-type")) h.emplace_back("Content-Type", kJson);
     h.emplace_back("X-Content-Type-Options", "nosniff");
     h.emplace_back("X-Frame-Options", "DENY");
-    h.emplace_back("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    // The console's pages set their own policy and caching; API answers load nothing, cache nothing.
+    if (!HasHeader(h, "content-security-policy")) {
+      h.emplace_back("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    }
     h.emplace_back("Referrer-Policy", "no-referrer");
-    h.emplace_back("Cache-Control", "no-store");
+    if (!HasHeader(h, "cache-control")) h.emplace_back("Cache-Control", "no-store");
     if (!origin.empty() && gateway->OriginAllowed(origin)) {
       h.emplace_back("Access-Control-Allow-Origin", origin);
       h.emplace_back("Access-Control-Expose-Headers", kExposedHeaders);
@@ -218,6 +228,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config) {
           absl::StrCat("--backend names ", name, ", which has no annotated RPC in the descriptor set"));
     }
   }
+  if (!g->config_.console_dir.empty()) {
+    auto console = StaticFiles::Load(g->config_.console_dir, g->config_.console_max_bytes);
+    if (!console.ok()) return console.status();
+    g->console_ = std::move(*console);
+  }
   g->limiter_ = std::make_unique<RateLimiter>(g->config_.rate_limit_rps, g->config_.rate_limit_burst);
   for (const auto& o : g->config_.cors_origins) g->allow_any_origin_ = g->allow_any_origin_ || o == "*";
   g->metrics_ = std::make_unique<metrics::Metrics>("gateway", g->config_.version);
@@ -237,6 +252,7 @@ absl::Status Gateway::Start() {
   log::Info("serving", {{"http_port", std::to_string(http_->port())},
                         {"metrics_port", std::to_string(metrics_->exposer_port())},
                         {"routes", std::to_string(routes_->routes().size())},
+                        {"console_files", std::to_string(console_ == nullptr ? 0 : console_->file_count())},
                         {"backends", absl::StrJoin(backends_->services(), ",")}});
   return absl::OkStatus();
 }
@@ -335,11 +351,27 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
     HandleBuiltin(ex, path);
     return;
   }
+  if (console_ != nullptr && !IsApiPath(path)) {
+    HandleConsole(ex, request, path);
+    return;
+  }
   if (request.method == "OPTIONS") {
     HandlePreflight(ex, request, path);
     return;
   }
   HandleRoute(ex, request, path, query);
+}
+
+void Gateway::HandleConsole(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path) {
+  ex->route = kConsoleRoute;
+  if (request.method != "GET") {
+    HttpResponse r =
+        Error(405, absl::UnimplementedError(absl::StrCat("method ", request.method, " not allowed on ", path)));
+    r.headers.emplace_back("Allow", "GET");
+    ex->Finish(std::move(r));
+    return;
+  }
+  ex->Finish(console_->Serve(path, request.Header("if-none-match")));
 }
 
 void Gateway::HandleBuiltin(const std::shared_ptr<Exchange>& ex, absl::string_view path) {

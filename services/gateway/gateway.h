@@ -4,8 +4,8 @@
 // in a FileDescriptorSet; each request is transcoded to a unary gRPC call on the service's backend
 // through a generic stub, and the reply back to JSON. Also: canonical error mapping, bearer-token
 // pass-through, request ids, deadlines, ETag/If-Match, CORS, security headers, per-client rate
-// limiting, /healthz, /readyz, /openapi.json, Prometheus metrics on their own port, graceful
-// shutdown.
+// limiting, /healthz, /readyz, /openapi.json, the web console's files under `/`, Prometheus
+// metrics on their own port, graceful shutdown.
 
 #include <atomic>
 #include <memory>
@@ -27,6 +27,7 @@ namespace clustergov::gateway {
 class HttpMetrics;
 class RateLimiter;
 class RouteTable;
+class StaticFiles;
 
 struct GatewayConfig {
   HttpServerOptions http;                       // listen address, I/O threads, body limit, timeouts
@@ -43,6 +44,9 @@ struct GatewayConfig {
   absl::Duration drain_timeout = absl::Seconds(10);
   JsonOutputOptions json;
   bool access_log = true;  // one log line per request (false: 5xx answers only)
+  // The web console's built files, served under `/` beside the API (static_files.h); empty: none.
+  std::string console_dir;
+  size_t console_max_bytes = 64 * 1024 * 1024;
   std::string version = "0.1.0";
 };
 
@@ -77,6 +81,7 @@ class Gateway {
   bool OriginAllowed(absl::string_view origin) const;
   void HandleBuiltin(const std::shared_ptr<Exchange>& ex, absl::string_view path);
   void HandlePreflight(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path);
+  void HandleConsole(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path);
   void HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path,
                    absl::string_view query);
 
@@ -85,6 +90,7 @@ class Gateway {
   std::unique_ptr<Transcoder> transcoder_;
   std::unique_ptr<Backends> backends_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<StaticFiles> console_;  // null: no console
   std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<HttpMetrics> http_metrics_;
   std::unique_ptr<HttpServer> http_;

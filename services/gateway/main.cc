@@ -43,6 +43,9 @@ ABSL_FLAG(int, max_body_bytes, 1024 * 1024, "Largest request body accepted (larg
 ABSL_FLAG(int, io_threads, 0, "HTTP I/O threads (0: one per core, at least 2)");
 ABSL_FLAG(int, idle_timeout_seconds, 60, "Keep-alive connections idle this long are closed");
 ABSL_FLAG(bool, access_log, true, "Log every request (false: only 5xx answers are logged)");
+ABSL_FLAG(std::string, console_dir, "",
+          "Directory of the built web console (scripts/build.sh: <build>/console), served under / beside the API; "
+          "read once at startup. Empty: no console");
 ABSL_FLAG(bool, json_emit_defaults, false, "Print fields holding default values in JSON responses");
 
 namespace {
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   config.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.access_log = absl::GetFlag(FLAGS_access_log);
   config.json.emit_defaults = absl::GetFlag(FLAGS_json_emit_defaults);
+  config.console_dir = absl::GetFlag(FLAGS_console_dir);
 
   auto gw = gateway::Gateway::Create(std::move(config));
   if (!gw.ok()) return Fail(std::string(gw.status().message()));

@@ -2,8 +2,8 @@
 // in front of the real clusters (and enterprises and support) services, on real SQLite files and a
 // real redis-server. Every annotated clusters route round-trips path, query and body; each error
 // mapping, the body limit, malformed targets, oversized tokens, conditional requests, CORS, request
-// ids, a backend going away and coming back, rate limiting, probes, metrics and the OpenAPI document
-// (checked with the real validator) are covered.
+// ids, a backend going away and coming back, rate limiting, probes, metrics, the OpenAPI document
+// (checked with the real validator) and the web console's files are covered.
 
 #include "services/gateway/gateway.h"
 
@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -59,6 +60,7 @@
 #include "services/gateway/json_printer.h"
 #include "services/gateway/path_template.h"
 #include "services/gateway/routes.h"
+#include "services/gateway/static_files.h"
 #include "services/support/support_domain.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
@@ -899,6 +901,139 @@ TEST_F(GatewayTest, RequestIdsAndSecurityHeaders) {
     EXPECT_EQ(r->Header("cache-control"), "no-store");
     EXPECT_EQ(r->Header("referrer-policy"), "no-referrer");
   }
+}
+
+// ------------------------------------------------------------------ the web console's files
+
+class ConsoleFilesTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayTest::SetUp();
+    site_ = std::make_unique<testing::TempDir>();
+    std::filesystem::create_directories(site_->File("console/assets"));
+    Write("console/index.html", kIndex);
+    Write("console/assets/index-3f9a1c2b.js", "console.log('app');");
+    Write("console/assets/index-77aa01ee.css", "body{margin:0}");
+    Write("console/favicon.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>");
+    Write("secret.txt", "outside the console directory");
+    GatewayConfig config = DefaultConfig();
+    config.console_dir = site_->File("console");
+    ASSERT_NO_FATAL_FAILURE(StartGateway(std::move(config)));
+  }
+
+  void Write(const std::string& name, const std::string& content) {
+    std::ofstream out(site_->File(name), std::ios::binary);
+    out << content;
+  }
+
+  static constexpr char kIndex[] = "<!doctype html><title>console</title><div id=app></div>";
+  std::unique_ptr<testing::TempDir> site_;
+};
+
+TEST_F(ConsoleFilesTest, FilesHaveTheirTypesCachingAndThePagesPolicy) {
+  Response index = Get("/", "");
+  ASSERT_EQ(index.status, 200) << index;
+  EXPECT_EQ(index.body, kIndex);
+  EXPECT_EQ(index.Header("content-type"), "text/html; charset=utf-8");
+  EXPECT_EQ(index.Header("cache-control"), "no-cache");
+  EXPECT_EQ(index.Header("content-security-policy"),
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+  EXPECT_THAT(index.Header("content-security-policy"), Not(HasSubstr("unsafe-inline")));
+  EXPECT_EQ(index.Header("x-frame-options"), "DENY");
+  EXPECT_EQ(index.Header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(index.Header("referrer-policy"), "no-referrer");
+  ASSERT_FALSE(index.Header("etag").empty());
+  EXPECT_EQ(Get("/index.html", "").body, kIndex);
+
+  // index.html is revalidated: a matching validator is 304 without a body.
+  Response again = Http("GET", "/", "", "", {{"If-None-Match", index.Header("etag")}});
+  EXPECT_EQ(again.status, 304) << again;
+  EXPECT_TRUE(again.body.empty());
+  EXPECT_EQ(Http("GET", "/", "", "", {{"If-None-Match", "\"other\""}}).status, 200);
+
+  Response js = Get("/assets/index-3f9a1c2b.js", "");
+  ASSERT_EQ(js.status, 200) << js;
+  EXPECT_EQ(js.body, "console.log('app');");
+  EXPECT_EQ(js.Header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(js.Header("cache-control"), "public, max-age=31536000, immutable");
+  Response css = Get("/assets/index-77aa01ee.css", "");
+  EXPECT_EQ(css.Header("content-type"), "text/css; charset=utf-8");
+  EXPECT_EQ(css.Header("cache-control"), "public, max-age=31536000, immutable");
+  Response svg = Get("/favicon.svg", "");
+  EXPECT_EQ(svg.Header("content-type"), "image/svg+xml");
+  EXPECT_EQ(svg.Header("cache-control"), "no-cache");
+  EXPECT_EQ(StaticFiles::ContentType("font.woff2"), "font/woff2");
+  EXPECT_EQ(StaticFiles::ContentType("data.bin"), "application/octet-stream");
+}
+
+TEST_F(ConsoleFilesTest, ClientRoutesFallBackToIndexWhileTheApiStaysJson) {
+  for (const char* route : {"/clusters/hohhot-dairy", "/reviews/support", "/dashboard?lang=en"}) {
+    Response r = Get(route, "");
+    EXPECT_EQ(r.status, 200) << route << " " << r;
+    EXPECT_EQ(r.body, kIndex) << route;
+    EXPECT_EQ(r.Header("cache-control"), "no-cache") << route;
+  }
+  // A missing file is not the application: 404, never HTML cached for a year.
+  for (const char* missing : {"/assets/index-00000000.js", "/robots.txt", "/assets/"}) {
+    Response r = Get(missing, "");
+    EXPECT_EQ(r.status, 404) << missing << " " << r;
+    EXPECT_EQ(ParseError(r).code, 5) << missing;
+    EXPECT_EQ(r.Header("cache-control"), "no-store") << missing;
+  }
+  // The API and the built-in endpoints are unchanged.
+  for (const char* api : {"/v1/nothing", "/v1", "/v1/"}) {
+    Response r = Get(api, gov_);
+    EXPECT_EQ(r.status, 404) << api << " " << r;
+    EXPECT_EQ(ParseError(r).code, 5) << api;
+    EXPECT_THAT(r.Header("content-security-policy"), HasSubstr("default-src 'none'")) << api;
+  }
+  Response cluster = Get("/v1/clusters/hohhot-dairy", gov_);
+  EXPECT_EQ(cluster.status, 200) << cluster;
+  EXPECT_EQ(cluster.Header("cache-control"), "no-store");
+  EXPECT_EQ(Get("/healthz", "").body, R"({"status":"ok"})");
+  EXPECT_EQ(Get("/openapi.json", "").Header("content-type"), "application/json");
+  // Only GET: the console is read-only.
+  for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+    Response r = Http(method, "/clusters", "", "");
+    EXPECT_EQ(r.status, 405) << method << " " << r;
+    EXPECT_EQ(r.Header("allow"), "GET") << method;
+  }
+}
+
+TEST_F(ConsoleFilesTest, PathsThatTryToLeaveTheDirectoryAreRefused) {
+  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
+                           "/assets/%2E%2E/%2E%2E/secret.txt", "/./index.html", "/assets/..%5c..%5csecret.txt",
+                           "/index.html%00.js"}) {
+    Response r = Get(path, "");
+    EXPECT_EQ(r.status, 400) << path << " " << r;
+    EXPECT_THAT(r.body, Not(HasSubstr("outside the console directory"))) << path;
+  }
+  // Only files under the directory exist; nothing else is reachable by any name.
+  Response r = Get("/secret.txt", "");
+  EXPECT_EQ(r.status, 404) << r;
+}
+
+TEST_F(ConsoleFilesTest, ADirectoryWithoutIndexOrMissingStopsTheGatewayAtStartup) {
+  GatewayConfig missing = DefaultConfig();
+  missing.console_dir = site_->File("nowhere");
+  auto gw = Gateway::Create(std::move(missing));
+  ASSERT_FALSE(gw.ok());
+  EXPECT_THAT(std::string(gw.status().message()), HasSubstr("not a directory"));
+
+  std::filesystem::create_directories(site_->File("empty"));
+  GatewayConfig no_index = DefaultConfig();
+  no_index.console_dir = site_->File("empty");
+  gw = Gateway::Create(std::move(no_index));
+  ASSERT_FALSE(gw.ok());
+  EXPECT_THAT(std::string(gw.status().message()), HasSubstr("index.html"));
+
+  GatewayConfig too_big = DefaultConfig();
+  too_big.console_dir = site_->File("console");
+  too_big.console_max_bytes = 16;
+  gw = Gateway::Create(std::move(too_big));
+  ASSERT_FALSE(gw.ok());
+  EXPECT_THAT(std::string(gw.status().message()), HasSubstr("more than 16 bytes"));
 }
 
 TEST_F(GatewayTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
