@@ -11,6 +11,7 @@ PACKAGES=(
   libboost-dev libgtest-dev libgmock-dev libpq-dev
   redis-server postgresql-15 nghttp2-client prometheus wrk python3 curl iproute2
   clang libclang-rt-14-dev
+  chromium fonts-noto-cjk
 )
 
 missing=()
@@ -20,8 +21,9 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-# Node.js runs the OpenAPI validator in the gateway's tests; Debian's own when none is installed
-# (a machine may already carry another Node.js build, which is kept).
+# Node.js builds the web console (console/, npm ci + vite) and runs the OpenAPI validator in the
+# gateway's tests and the console's browser tests (chromium and the CJK fonts above); Debian's own
+# when none is installed (a machine may already carry another Node.js build, which is kept).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
