@@ -96,6 +96,14 @@ if ((WITH_PROMETHEUS)) && http_ok "$PROMETHEUS_PORT" /-/ready; then
   exit 1
 fi
 
+# The web console, when built (scripts/build.sh puts it in $BIN/console), is served by the gateway.
+CONSOLE_ARG=""
+CONSOLE_LINE="  console      not built (scripts/build.sh builds it into $BIN/console)"
+if [[ -f "$BIN/console/index.html" ]]; then
+  CONSOLE_ARG="--console_dir=$BIN/console"
+  CONSOLE_LINE="  console      http://127.0.0.1:$GATEWAY_PORT/  (sign in with the token below)"
+fi
+
 pids=() names=()
 cleanup() {
   trap - EXIT
@@ -162,7 +170,7 @@ pids+=($!) names+=(talent)
   --backend="clustergov.promotion.v1.PromotionService=127.0.0.1:$PROMOTION_PORT" \
   --backend="clustergov.talent.v1.TalentService=127.0.0.1:$TALENT_PORT" \
   --cors_origins="${GATEWAY_CORS_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}" \
-  > "$RUN/logs/gateway.log" 2>&1 &
+  ${CONSOLE_ARG:+"$CONSOLE_ARG"} > "$RUN/logs/gateway.log" 2>&1 &
 pids+=($!) names+=(gateway)
 
 # What must answer 200 before the platform counts as started: "name port path".
@@ -236,6 +244,7 @@ if ((WITH_PROMETHEUS)); then
 fi
 cat <<INFO
 clustergov is running:
+$CONSOLE_LINE
   redis     127.0.0.1:$REDIS_PORT
   clusters     gRPC 127.0.0.1:$CLUSTERS_PORT   metrics http://127.0.0.1:$CLUSTERS_METRICS_PORT/metrics
   enterprises  gRPC 127.0.0.1:$ENTERPRISES_PORT   metrics http://127.0.0.1:$ENTERPRISES_METRICS_PORT/metrics
