@@ -1,5 +1,6 @@
 #include "services/gateway/errors.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/status/status.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/code.pb.h"
@@ -84,6 +85,20 @@ std::string ErrorBody(const absl::Status& s) {
     status.add_details()->PackFrom(bad);
   }
   return ToJson(status);
+}
+
+HttpResponse ErrorResponse(int http_status, const absl::Status& status) {
+  HttpResponse r;
+  r.status = http_status;
+  r.body = ErrorBody(status);
+  return r;
+}
+
+HttpResponse GetOnlyResponse(absl::string_view method, absl::string_view path) {
+  HttpResponse r =
+      ErrorResponse(405, absl::UnimplementedError(absl::StrCat("method ", method, " not allowed on ", path)));
+  r.headers.emplace_back("Allow", "GET");
+  return r;
 }
 
 }  // namespace clustergov::gateway

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "services/gateway/http_request.h"
 
 namespace clustergov::gateway {
 
@@ -22,5 +23,11 @@ std::string ErrorBody(int grpc_code, absl::string_view message, const std::strin
 
 // The body for one of the gateway's own errors, with the status's field violations.
 std::string ErrorBody(const absl::Status& status);
+
+// One of the gateway's own errors as an answer: `http_status` with ErrorBody(status).
+HttpResponse ErrorResponse(int http_status, const absl::Status& status);
+
+// 405 for a path that answers GET only, with `Allow: GET`.
+HttpResponse GetOnlyResponse(absl::string_view method, absl::string_view path);
 
 }  // namespace clustergov::gateway

@@ -137,13 +137,6 @@ bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers, 
 // The API's paths: what the console never answers.
 bool IsApiPath(absl::string_view path) { return path == "/v1" || absl::StartsWith(path, "/v1/"); }
 
-HttpResponse Error(int http_status, const absl::Status& status) {
-  HttpResponse r;
-  r.status = http_status;
-  r.body = ErrorBody(status);
-  return r;
-}
-
 }  // namespace
 
 // One request in flight: what its answer needs once the backend replies (on another thread).
@@ -313,7 +306,7 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
                                     absl::StrCat("request body larger than ", config_.http.max_body_bytes, " bytes"))
                           : request.read_error == 431 ? absl::ResourceExhaustedError("request headers too large")
                                                       : absl::InvalidArgumentError("malformed HTTP request");
-    ex->Finish(Error(request.read_error, status));
+    ex->Finish(ErrorResponse(request.read_error, status));
     return;
   }
 
@@ -322,18 +315,18 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
   absl::string_view path = target.substr(0, qmark);
   absl::string_view query = qmark == absl::string_view::npos ? absl::string_view() : target.substr(qmark + 1);
   if (path.empty() || path[0] != '/') {
-    ex->Finish(Error(400, absl::InvalidArgumentError("request target must be an absolute path")));
+    ex->Finish(ErrorResponse(400, absl::InvalidArgumentError("request target must be an absolute path")));
     return;
   }
   if (auto s = CheckRequestTarget(path, query); !s.ok()) {
-    ex->Finish(Error(400, s));
+    ex->Finish(ErrorResponse(400, s));
     return;
   }
 
   bool probe = path == "/healthz" || path == "/readyz";
   if (!probe && limiter_->enabled()) {
     if (int wait = limiter_->Acquire(request.client_ip); wait > 0) {
-      HttpResponse r = Error(429, absl::ResourceExhaustedError("rate limit exceeded; retry later"));
+      HttpResponse r = ErrorResponse(429, absl::ResourceExhaustedError("rate limit exceeded; retry later"));
       r.headers.emplace_back("Retry-After", std::to_string(wait));
       ex->Finish(std::move(r));
       return;
@@ -342,10 +335,7 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
   if (path == "/healthz" || path == "/readyz" || path == "/openapi.json") {
     ex->route = std::string(path);
     if (request.method != "GET") {
-      HttpResponse r =
-          Error(405, absl::UnimplementedError(absl::StrCat("method ", request.method, " not allowed on ", path)));
-      r.headers.emplace_back("Allow", "GET");
-      ex->Finish(std::move(r));
+      ex->Finish(GetOnlyResponse(request.method, path));
       return;
     }
     HandleBuiltin(ex, path);
@@ -365,10 +355,7 @@ void Gateway::Handle(HttpRequest request, Responder respond) {
 void Gateway::HandleConsole(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path) {
   ex->route = kConsoleRoute;
   if (request.method != "GET") {
-    HttpResponse r =
-        Error(405, absl::UnimplementedError(absl::StrCat("method ", request.method, " not allowed on ", path)));
-    r.headers.emplace_back("Allow", "GET");
-    ex->Finish(std::move(r));
+    ex->Finish(GetOnlyResponse(request.method, path));
     return;
   }
   ex->Finish(console_->Serve(path, request.Header("if-none-match")));
@@ -418,7 +405,7 @@ void Gateway::HandleBuiltin(const std::shared_ptr<Exchange>& ex, absl::string_vi
 void Gateway::HandlePreflight(const std::shared_ptr<Exchange>& ex, const HttpRequest& request, absl::string_view path) {
   RouteMatch match = routes_->Match("", path);
   if (match.allowed_methods.empty()) {
-    ex->Finish(Error(404, absl::NotFoundError(absl::StrCat("no route for ", path))));
+    ex->Finish(ErrorResponse(404, absl::NotFoundError(absl::StrCat("no route for ", path))));
     return;
   }
   ex->route = "preflight";
@@ -436,7 +423,7 @@ void Gateway::HandlePreflight(const std::shared_ptr<Exchange>& ex, const HttpReq
   if (!ex->origin.empty() && !requested.empty()) {
     // A CORS preflight.
     if (!OriginAllowed(ex->origin)) {
-      ex->Finish(Error(403, absl::PermissionDeniedError(absl::StrCat("origin ", ex->origin, " is not allowed"))));
+      ex->Finish(ErrorResponse(403, absl::PermissionDeniedError(absl::StrCat("origin ", ex->origin, " is not allowed"))));
       return;
     }
     r.headers.emplace_back("Access-Control-Allow-Methods", absl::StrJoin(methods, ", "));
@@ -453,7 +440,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
   RouteMatch match = routes_->Match(request.method, path);
   if (match.route == nullptr) {
     if (match.allowed_methods.empty()) {
-      ex->Finish(Error(404, absl::NotFoundError(absl::StrCat("no route for ", request.method, " ", path))));
+      ex->Finish(ErrorResponse(404, absl::NotFoundError(absl::StrCat("no route for ", request.method, " ", path))));
       return;
     }
     // The path exists with other methods: name the template of one of them as the route.
@@ -464,7 +451,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
       }
     }
     HttpResponse r =
-        Error(405, absl::UnimplementedError(absl::StrCat("method ", request.method, " not allowed on ", path,
+        ErrorResponse(405, absl::UnimplementedError(absl::StrCat("method ", request.method, " not allowed on ", path,
                                                          "; allowed: ", absl::StrJoin(match.allowed_methods, ", "))));
     r.headers.emplace_back("Allow", absl::StrJoin(match.allowed_methods, ", "));
     ex->Finish(std::move(r));
@@ -478,7 +465,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
   // would answer (on a connection other callers share).
   absl::string_view authorization = request.Header("authorization");
   if (authorization.size() > kMaxAuthorizationBytes) {
-    ex->Finish(Error(401, absl::UnauthenticatedError(absl::StrCat("Authorization header longer than ",
+    ex->Finish(ErrorResponse(401, absl::UnauthenticatedError(absl::StrCat("Authorization header longer than ",
                                                                   kMaxAuthorizationBytes, " bytes (a bearer token ",
                                                                   "may have at most ", kMaxBearerTokenBytes, ")"))));
     return;
@@ -486,13 +473,13 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
 
   absl::string_view content_type = request.Header("content-type");
   if (!absl::StripAsciiWhitespace(request.body).empty() && !content_type.empty() && !IsJsonContentType(content_type)) {
-    ex->Finish(Error(415, absl::InvalidArgumentError(
+    ex->Finish(ErrorResponse(415, absl::InvalidArgumentError(
                               absl::StrCat("unsupported Content-Type \"", content_type, "\": send application/json"))));
     return;
   }
   auto bytes = transcoder_->BuildRequest(route, match.values, query, request.body, request.Header("if-match"));
   if (!bytes.ok()) {
-    ex->Finish(Error(HttpStatusFromCode(static_cast<int>(bytes.status().code())), bytes.status()));
+    ex->Finish(ErrorResponse(HttpStatusFromCode(static_cast<int>(bytes.status().code())), bytes.status()));
     return;
   }
   // If-None-Match on a GET whose response carries an etag: parsed now, compared with the answer.
@@ -501,7 +488,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
   if (request.method == "GET" && route.response_etag_number != 0 && !none_match_header.empty()) {
     auto list = ParseEntityTags("If-None-Match", none_match_header);
     if (!list.ok()) {
-      ex->Finish(Error(400, list.status()));
+      ex->Finish(ErrorResponse(400, list.status()));
       return;
     }
     if_none_match = *std::move(list);
@@ -532,7 +519,7 @@ void Gateway::HandleRoute(const std::shared_ptr<Exchange>& ex, const HttpRequest
         auto json = transcoder_->ResponseToJson(route, result.response);
         if (!json.ok()) {
           log::Error("response transcoding failed", {{"route", route.path.text()}, {"error", json.status().message()}});
-          r = Error(500, absl::InternalError("the service's response could not be converted"));
+          r = ErrorResponse(500, absl::InternalError("the service's response could not be converted"));
         } else {
           r.body = std::move(*json);
         }

@@ -30,13 +30,6 @@ std::string ContentEtag(absl::string_view body) {
   return absl::StrCat(absl::Hex(h, absl::kZeroPad16), "-", body.size());
 }
 
-HttpResponse ErrorResponse(int http_status, const absl::Status& status) {
-  HttpResponse r;
-  r.status = http_status;
-  r.body = ErrorBody(status);
-  return r;
-}
-
 }  // namespace
 
 std::string StaticFiles::ContentType(absl::string_view name) {
