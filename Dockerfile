@@ -30,7 +30,8 @@ RUN mkdir -p /out/bin /out/share \
       build/services/support/clustergov-support build/services/promotion/clustergov-promotion \
       build/services/talent/clustergov-talent build/services/gateway/clustergov-gateway \
       build/common/clustergov-token build/common/clustergov-backup /out/bin/ \
- && install -m 0644 build/clustergov_descriptors.pb /out/share/
+ && install -m 0644 build/clustergov_descriptors.pb /out/share/ \
+ && cp -r build/console /out/share/console
 
 FROM ${RUNTIME_IMAGE} AS runtime
 # Runtime libraries only (the shared libraries the binaries link; see the header).
@@ -46,6 +47,8 @@ RUN apt-get update \
  && mkdir -p /var/lib/clustergov && chown 10001:10001 /var/lib/clustergov
 COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=build /out/share/clustergov_descriptors.pb /usr/share/clustergov/clustergov_descriptors.pb
+# The web console's static files, served by the gateway (--console_dir).
+COPY --from=build /out/share/console/ /usr/share/clustergov/console/
 # The store lives here (a volume in Kubernetes); the root filesystem can be read-only.
 WORKDIR /var/lib/clustergov
 VOLUME ["/var/lib/clustergov"]

@@ -37,7 +37,9 @@ mapfile -t outputs < <(grep -oE '(^| )build/[A-Za-z0-9_./-]+' <<<"$build_stage" 
 binaries=()
 for out in "${outputs[@]}"; do
   path="$BUILD/${out#build/}"
-  if [[ -f "$path" ]]; then
+  if [[ -d "$path" ]]; then
+    :  # a directory of files (the web console)
+  elif [[ -f "$path" ]]; then
     [[ -x "$path" && "$out" != *.pb ]] && binaries+=("$path")
   else
     fail "the Dockerfile copies $out but the build has no $path"
@@ -83,6 +85,7 @@ user=$(grep -E '^USER ' <<<"$runtime_stage" | tail -n1 | awk '{print $2}')
 uid=${user%%:*}
 if grep -rqE "runAsUser: $uid\b" "$ROOT/deploy/k8s/base"; then ok "USER $user matches the manifests"; else fail "no manifest runs as uid $uid"; fi
 grep -q 'clustergov_descriptors.pb' <<<"$runtime_stage" || fail "the gateway's descriptor set is not in the image"
+grep -q '/usr/share/clustergov/console' <<<"$runtime_stage" || fail "the web console is not in the image"
 
 # 5. A real image build when a daemon is reachable (not on the CI machine, which has none).
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
