@@ -14,6 +14,9 @@ usage: scripts/run-local.sh [--no-build] [--with-prometheus]
                      deploy/monitoring/prometheus/rules/*.yml
   -h, --help         this text
 
+The gateway also serves the web console from \$BUILD_DIR/console when it is built (scripts/build.sh);
+its address is printed with the others.
+
 Environment: BUILD_DIR (default build), CLUSTERGOV_RUN_DIR (default .run; both relative to the
 repository root unless absolute), CLUSTERGOV_STARTUP_TIMEOUT (seconds, default 30), and every
 port: REDIS_PORT, <SERVICE>_PORT, <SERVICE>_METRICS_PORT, GATEWAY_PORT, GATEWAY_METRICS_PORT,

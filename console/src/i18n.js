@@ -106,6 +106,33 @@ const LABELS = {
     DUAL_APPOINTMENT: pair('双聘', 'dual appointment'),
     PART_TIME_PAID: pair('兼职兼薪', 'part-time with pay'),
   },
+  recommendation: {
+    KEEP: pair('保持', 'keep'),
+    PROMOTE: pair('晋级', 'promote'),
+    WARN: pair('预警', 'warn'),
+    DEMOTE: pair('降级', 'demote'),
+  },
+  evaluationState: {
+    LEAGUE_REVIEW: pair('盟市预审', 'league pre-review'),
+    DEPARTMENT_REVIEW: pair('牵头部门审核', 'lead department review'),
+    EXPERT_REVIEW: pair('专家评审', 'expert review'),
+    DECISION: pair('待决定', 'awaiting decision'),
+    DECIDED: pair('已决定', 'decided'),
+  },
+  certificationState: {
+    VALID: pair('有效', 'valid'),
+    EXPIRED: pair('已过期', 'expired'),
+    REVOKED: pair('已撤销', 'revoked'),
+  },
+  demandState: {
+    OPEN: pair('招聘中', 'open'),
+    FILLED: pair('已满', 'filled'),
+    CLOSED: pair('已关闭', 'closed'),
+  },
+  placementState: {
+    ACTIVE: pair('在岗', 'active'),
+    ENDED: pair('已结束', 'ended'),
+  },
   level: {
     LEVEL_UNSPECIFIED: pair('不限', 'any'),
     SKILLED_WORKER: pair('技能人才', 'skilled worker'),

@@ -340,7 +340,7 @@ test('an enterprise applies for land and energy, the lead department approves, t
   await finish(ent, 'application-seen-by-enterprise');
 });
 
-test('a promotion organization files its annual report and the lead department accepts it', async () => {
+test('a promotion organization files its annual report, the lead department accepts it, the evaluation shows', async () => {
   const org = await signedIn(orgToken);
   await org.getByRole('link', { name: '本机构' }).click();
   const form = org.getByRole('form', { name: '提交年度报告' });
@@ -363,6 +363,20 @@ test('a promotion organization files its annual report and the lead department a
   await org.reload();
   await org.locator('section[aria-labelledby="reports"] ul').getByText('已接受').waitFor();
   await finish(org, 'annual-report-seen-by-organization');
+
+  // With the accepted report the lead department opens the year's evaluation; the cluster page
+  // shows its result per dimension and per indicator with the rule set's explanation.
+  await call(gov, 'POST', `${CASHMERE}/evaluations`, { year: YEAR - 1, reason: '年度评价' });
+  const page = await signedIn(gov);
+  await page.goto(`${base}/${CASHMERE}`);
+  await page.locator('canvas[aria-label="四个维度得分雷达图"]').waitFor();
+  const rows = page.locator('table.indicators tbody tr');
+  await rows.first().waitFor();
+  assert.ok((await rows.count()) > 4);
+  const explained = await page.locator('table.indicators tbody td:last-child').allTextContents();
+  assert.ok(explained.some((t) => t !== '—' && t.length > 4), 'indicators carry their explanation');
+  await page.locator('#evaluation').scrollIntoViewIfNeeded();
+  await finish(page, 'evaluation');
 });
 
 test('a stale record asks to reload', async () => {

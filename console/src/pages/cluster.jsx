@@ -4,7 +4,7 @@ import { get, listAll } from '../api.js';
 import { ChartCanvas, COLORS } from '../charts.jsx';
 import { formatNumber, formatTime, L, label, localName } from '../i18n.js';
 import { departmentName, referenceData, regionName } from '../ref.js';
-import { Empty, Loaded, Section, StateBadge, useLoad } from '../ui.jsx';
+import { Empty, Loaded, Section, useLoad } from '../ui.jsx';
 
 function List({ items }) {
   if (!items || items.length === 0) return <span class="muted">—</span>;
@@ -142,7 +142,7 @@ function Certifications({ members }) {
           <tr key={c.name}>
             <td>{localName(e)}</td>
             <td>{label('certification', c.kind)}</td>
-            <td>{c.state}</td>
+            <td>{label('certificationState', c.state)}</td>
             <td>{c.expiryDate ? `${c.expiryDate.year}-${c.expiryDate.month}-${c.expiryDate.day}` : '—'}</td>
           </tr>
         ))}
@@ -267,8 +267,8 @@ function EvaluationResults({ cluster }) {
         return (
           <>
             <p>
-              {e.year} · {L('总分', 'total')} {(r.totalScoreBp || 0) / 100} · {L('建议', 'recommendation')} {r.recommendation || '—'} ·{' '}
-              {L('状态', 'state')} {e.state}
+              {e.year} · {L('总分', 'total')} {(r.totalScoreBp || 0) / 100} · {L('建议', 'recommendation')} {label('recommendation', r.recommendation)} ·{' '}
+              {L('状态', 'state')} {label('evaluationState', e.state)}
             </p>
             <ChartCanvas
               type="radar"
@@ -371,9 +371,6 @@ export function ClusterPage({ id }) {
           <Section id="evaluation" title={L('评价结果', 'Evaluation results')}>
             <EvaluationResults cluster={name} />
           </Section>
-          <p>
-            <StateBadge state={cluster.state}>{cluster.state}</StateBadge>
-          </p>
         </div>
       )}
     </Loaded>

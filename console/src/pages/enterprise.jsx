@@ -16,6 +16,7 @@ function RecordForm({ enterprise, refdata, onReload }) {
     'enterprise.region': enterprise.region || '',
     'enterprise.industry': enterprise.industry || '',
     'enterprise.employees': String(enterprise.employees || 0),
+    'enterprise.annual_output_cny_10k': String(enterprise.annualOutputCny10k || 0),
   });
   // The version this form last saw: a save moves it on; a stale one asks to reload (onReload).
   const [etag, setEtag] = useState(enterprise.etag);
@@ -29,8 +30,10 @@ function RecordForm({ enterprise, refdata, onReload }) {
           region: v['enterprise.region'],
           industry: v['enterprise.industry'],
           employees: num(v['enterprise.employees']),
+          annualOutputCny10k: num(v['enterprise.annual_output_cny_10k']),
         },
-        { query: { updateMask: 'legalNameZh,nameEn,region,industry,employees' }, ifMatch: etag },
+        // Proto field paths: the camelCase of annual_output_cny_10k does not map back.
+        { query: { updateMask: 'legal_name_zh,name_en,region,industry,employees,annual_output_cny_10k' }, ifMatch: etag },
       );
       setEtag(updated.etag);
     }, e);
@@ -42,6 +45,7 @@ function RecordForm({ enterprise, refdata, onReload }) {
       <Field label={L('所在盟市', 'Region')} type="select" options={regions} {...form.field('enterprise.region')} />
       <Field label={L('产业代码', 'Industry code')} {...form.field('enterprise.industry')} hint={L('如 dairy', 'e.g. dairy')} />
       <Field label={L('从业人数', 'Employees')} type="number" {...form.field('enterprise.employees')} />
+      <Field label={L('年产值（万元）', 'Annual output (10k yuan)')} type="number" {...form.field('enterprise.annual_output_cny_10k')} />
       <FormActions form={form} label={L('保存', 'Save')} onReload={onReload} />
     </form>
   );
@@ -230,7 +234,7 @@ function Demands({ enterprise, memberships, clusters, refdata }) {
           <ul class="members">
             {demands.map((d) => (
               <li key={d.name}>
-                {d.title} · {label('level', d.level || 'LEVEL_UNSPECIFIED')} · {d.filled || 0}/{d.count} · {d.state}
+                {d.title} · {label('level', d.level || 'LEVEL_UNSPECIFIED')} · {d.filled || 0}/{d.count} · {label('demandState', d.state)}
               </li>
             ))}
           </ul>

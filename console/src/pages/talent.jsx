@@ -27,7 +27,7 @@ function ProfileForm({ talent, refdata, onReload }) {
           skills: v['talent.skills'].split(/[,，\s]+/).filter(Boolean),
           contact: { email: v['talent.contact.email'], phone: v['talent.contact.phone'] },
         },
-        { query: { updateMask: 'displayName,homeInstitution,region,skills,contact' }, ifMatch: etag },
+        { query: { updateMask: 'display_name,home_institution,region,skills,contact' }, ifMatch: etag },
       );
       setEtag(updated.etag);
     }, e);
@@ -75,7 +75,7 @@ export function TalentPage({ session }) {
                 <ul class="members">
                   {placements.map((p) => (
                     <li key={p.name}>
-                      {p.enterprise} · {label('placementType', p.type)} · {p.state} · {formatTime(p.startTime || p.createTime)}
+                      {p.enterprise} · {label('placementType', p.type)} · {label('placementState', p.state)} · {formatTime(p.startTime || p.createTime)}
                     </li>
                   ))}
                 </ul>
