@@ -145,6 +145,7 @@ before(async () => {
     cwd: ROOT,
     env: { ...process.env, ...ports, BUILD_DIR: BIN, CLUSTERGOV_RUN_DIR: runDir, CLUSTERGOV_STARTUP_TIMEOUT: '90' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,  // its own process group, so that whatever outlives SIGTERM can be killed
   });
   platform.stdout.on('data', (d) => (platformOutput += d));
   platform.stderr.on('data', (d) => (platformOutput += d));
@@ -189,9 +190,12 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (platform && platform.exitCode === null) {
-    const exited = new Promise((resolve) => platform.once('exit', resolve));
+    // SIGTERM: the script stops its children and waits for them; after 40 s the group is killed.
+    const exited = new Promise((resolve) => platform.once('exit', () => resolve(true)));
     platform.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 30000))]);
+    if (!(await Promise.race([exited, new Promise((r) => setTimeout(() => r(false), 40000))]))) {
+      process.kill(-platform.pid, 'SIGKILL');
+    }
   }
   if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
 });
@@ -377,6 +381,30 @@ test('a promotion organization files its annual report, the lead department acce
   assert.ok(explained.some((t) => t !== '—' && t.length > 4), 'indicators carry their explanation');
   await page.locator('#evaluation').scrollIntoViewIfNeeded();
   await finish(page, 'evaluation');
+});
+
+test('an enterprise joins a cluster and posts a talent demand there', async () => {
+  const page = await signedIn(enterpriseToken);
+  await page.getByRole('link', { name: '本企业' }).click();
+  const memberships = page.locator('section[aria-labelledby="memberships"]');
+  await memberships.getByLabel('加入集群').selectOption('clusters/biomedicine');
+  await memberships.getByLabel('产业链环节').fill('原料药');
+  await memberships.getByRole('button', { name: '申请加入' }).click();
+  await memberships.locator('ul.members').getByText('内蒙古生物医药先进制造业集群').waitFor();
+
+  const form = page.getByRole('form', { name: '发布人才需求' });
+  await form.getByLabel('所属集群').selectOption('clusters/biomedicine');
+  await form.getByLabel('岗位名称').fill('发酵工艺工程师');
+  await form.getByLabel('技能（逗号分隔）').fill('biopharma');
+  await form.getByLabel('工作地').selectOption('150100');
+  // Without a deadline the service names the field.
+  await form.getByRole('button', { name: '发布' }).click();
+  await form.locator('.field-error[data-field="demand.deadline"]').waitFor();
+  const next = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);
+  await form.getByLabel('截止日期').fill(next);
+  await form.getByRole('button', { name: '发布' }).click();
+  await page.locator('section[aria-labelledby="demands"] ul.members').getByText('发酵工艺工程师').waitFor();
+  await finish(page, 'membership-and-demand');
 });
 
 test('a stale record asks to reload', async () => {

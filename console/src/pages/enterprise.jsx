@@ -8,6 +8,11 @@ import { ErrorNote, Field, FormActions, Loaded, Section, StateBadge, useForm, us
 import { ItemsTable, loadPools } from './reviews.jsx';
 
 const num = (v) => (v === '' || v === undefined || v === null ? 0 : Number(v));
+// "2027-03-01" (a date input) as a google.type.Date; empty: unset.
+const dateValue = (v) => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v || '');
+  return m ? { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) } : undefined;
+};
 
 function RecordForm({ enterprise, refdata, onReload }) {
   const form = useForm({
@@ -206,7 +211,15 @@ function MyApplications({ applications, pools, clusters, onChange }) {
 
 function Demands({ enterprise, memberships, clusters, refdata }) {
   const list = useLoad(() => listAll('demands', 'demands', { filter: `enterprise = "${enterprise}"` }), [enterprise]);
-  const empty = { 'demand.cluster': '', 'demand.title': '', 'demand.skills': '', 'demand.level': 'LEVEL_UNSPECIFIED', 'demand.count': '1', 'demand.region': '' };
+  const empty = {
+    'demand.cluster': '',
+    'demand.title': '',
+    'demand.skills': '',
+    'demand.level': 'ENGINEER',
+    'demand.count': '1',
+    'demand.region': '',
+    'demand.deadline': '',
+  };
   const form = useForm(empty);
   const postDemand = (e) =>
     form.submit(async (v) => {
@@ -219,6 +232,7 @@ function Demands({ enterprise, memberships, clusters, refdata }) {
           level: v['demand.level'],
           count: num(v['demand.count']),
           region: v['demand.region'],
+          deadline: dateValue(v['demand.deadline']),
         },
         { query: { requestId: requestId() } },
       );
@@ -244,9 +258,15 @@ function Demands({ enterprise, memberships, clusters, refdata }) {
         <Field label={L('所属集群', 'Cluster')} type="select" options={clusterChoices} {...form.field('demand.cluster')} />
         <Field label={L('岗位名称', 'Title')} {...form.field('demand.title')} />
         <Field label={L('技能（逗号分隔）', 'Skills (comma-separated)')} {...form.field('demand.skills')} />
-        <Field label={L('最低层次', 'Minimum level')} type="select" options={labelOptions('level')} {...form.field('demand.level')} />
+        <Field
+          label={L('最低层次', 'Minimum level')}
+          type="select"
+          options={labelOptions('level').filter((o) => o.value !== 'LEVEL_UNSPECIFIED')}
+          {...form.field('demand.level')}
+        />
         <Field label={L('人数', 'Positions')} type="number" {...form.field('demand.count')} />
         <Field label={L('工作地', 'Region')} type="select" options={regions} {...form.field('demand.region')} />
+        <Field label={L('截止日期', 'Deadline')} type="date" {...form.field('demand.deadline')} />
         <FormActions form={form} label={L('发布', 'Post')} />
       </form>
     </>
