@@ -20,6 +20,15 @@ export function L(zh, en) {
   return lang === 'zh' ? zh : en;
 }
 
+// The separator of an enumeration: 、 in Chinese, a comma in English.
+export function listSeparator() {
+  return lang === 'zh' ? '、' : ', ';
+}
+
+export function joinList(items) {
+  return items.join(listSeparator());
+}
+
 const pair = (zh, en) => ({ zh, en });
 const LABELS = {
   tier: {

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
 import { setUnauthenticatedHandler } from './api.js';
 import { abilities, clearToken, decodeToken, getToken, isExpired, setToken } from './auth.js';
-import { getLang, L, label, setLang } from './i18n.js';
+import { getLang, joinList, L, label, setLang } from './i18n.js';
 import { forgetCaches } from './ref.js';
 import { navigate, onLinkClick, usePath } from './router.js';
 import { ClusterPage } from './pages/cluster.jsx';
@@ -102,7 +102,7 @@ function App() {
         <div class="who">
           {session && (
             <span class="identity" title={session.claims.org}>
-              {session.claims.sub} · {session.claims.org} · {session.claims.roles.map((r) => label('role', r)).join('、')}
+              {session.claims.sub} · {session.claims.org} · {joinList(session.claims.roles.map((r) => label('role', r)))}
             </span>
           )}
           <button type="button" class="secondary" onClick={toggleLang} lang={lang === 'zh' ? 'en' : 'zh'}>

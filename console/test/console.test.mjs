@@ -217,6 +217,8 @@ test('the dashboard shows the 2027 progress, the 13 clusters, the leagues and th
   await en.getByRole('button', { name: 'English' }).click();
   await en.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await en.locator('table.clusters tbody tr').first().waitFor();
+  await en.getByRole('link', { name: 'Promotion organization designations' }).waitFor();
+  assert.equal(await en.getByText('促进机构认定申请').count(), 0, 'nothing left in Chinese');
   await finish(en, 'dashboard-en');
   // A tablet in portrait: one column, nothing wider than the screen.
   const tablet = await signedIn(gov, { width: 820, height: 1180 });

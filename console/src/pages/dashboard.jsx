@@ -3,7 +3,7 @@
 // waits for the caller's decision.
 import { get, listAll } from '../api.js';
 import { ChartCanvas, COLORS } from '../charts.jsx';
-import { L, label, localName } from '../i18n.js';
+import { joinList, L, label, localName } from '../i18n.js';
 import { clusterList, departmentName, referenceData, regionName } from '../ref.js';
 import { Loaded, Section, useLoad } from '../ui.jsx';
 import { LeagueMap } from './leagues.jsx';
@@ -103,8 +103,8 @@ function ClusterTable({ clusters, refdata: ref }) {
             </th>
             <td>{label('tier', c.tier || 'TIER_NONE')}</td>
             <td>{label('tier', c.targetTier)}</td>
-            <td>{(c.coreRegions || []).map((r) => regionName(ref, r)).join('、')}</td>
-            <td>{(c.leadDepartments || []).map((d) => departmentName(ref, d)).join('、')}</td>
+            <td>{joinList((c.coreRegions || []).map((r) => regionName(ref, r)))}</td>
+            <td>{joinList((c.leadDepartments || []).map((d) => departmentName(ref, d)))}</td>
           </tr>
         ))}
       </tbody>
@@ -112,7 +112,16 @@ function ClusterTable({ clusters, refdata: ref }) {
   );
 }
 
-// What waits for this caller: a count and where to act, per queue.
+const QUEUES = {
+  designations: () => L('促进机构认定申请', 'Promotion organization designations'),
+  applications: () => L('要素保障申请', 'Support applications'),
+  reports: () => L('年度报告', 'Annual reports'),
+  'my-applications': () => L('待修改或提交的申请', 'Applications to correct or submit'),
+  'my-reports': () => L('被退回的年度报告', 'Annual reports returned'),
+};
+
+// What waits for this caller: a count and where to act, per queue (named at render, in the
+// language then chosen).
 async function loadWaiting(can, clusters) {
   const out = [];
   if (can.government) {
@@ -124,13 +133,11 @@ async function loadWaiting(can, clusters) {
     ]);
     out.push({
       key: 'designations',
-      text: L('促进机构认定申请', 'Promotion organization designations'),
       count: designations.filter((d) => mine.has(d.cluster)).length,
       href: '/reviews#designations',
     });
     out.push({
       key: 'applications',
-      text: L('要素保障申请', 'Support applications'),
       count: applications.filter(
         (a) => mine.has(a.cluster) && ['SUBMITTED', 'UNDER_REVIEW', 'APPROVED'].includes(a.state),
       ).length,
@@ -138,7 +145,6 @@ async function loadWaiting(can, clusters) {
     });
     out.push({
       key: 'reports',
-      text: L('年度报告', 'Annual reports'),
       count: reports.filter((r) => mine.has(r.cluster)).length,
       href: '/reviews#reports',
     });
@@ -147,7 +153,6 @@ async function loadWaiting(can, clusters) {
     const apps = await listAll('applications', 'applications');
     out.push({
       key: 'my-applications',
-      text: L('待修改或提交的申请', 'Applications to correct or submit'),
       count: apps.filter((a) => a.state === 'RETURNED' || a.state === 'DRAFT').length,
       href: '/enterprise#applications',
     });
@@ -156,7 +161,6 @@ async function loadWaiting(can, clusters) {
     const reports = await listAll('annualReports', 'annualReports', { filter: `promotion_org = "${can.promotionOrg}"` });
     out.push({
       key: 'my-reports',
-      text: L('被退回的年度报告', 'Annual reports returned'),
       count: reports.filter((r) => r.state === 'RETURNED').length,
       href: '/organization#reports',
     });
@@ -191,7 +195,7 @@ export function Dashboard({ session }) {
                 <ul class="waiting">
                   {items.map((i) => (
                     <li key={i.key} data-queue={i.key}>
-                      <a href={i.href}>{i.text}</a> <span class="count">{i.count}</span>
+                      <a href={i.href}>{QUEUES[i.key]()}</a> <span class="count">{i.count}</span>
                     </li>
                   ))}
                 </ul>

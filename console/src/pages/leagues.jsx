@@ -1,6 +1,6 @@
 // A schematic of Inner Mongolia's 12 leagues (盟市), west to east, roughly where they lie: each
 // tile shows the clusters whose core region it is.
-import { L, localName } from '../i18n.js';
+import { joinList, L, listSeparator, localName } from '../i18n.js';
 
 const TILES = [
   ['152900', 10, 216], ['150800', 120, 182], ['150300', 120, 250], ['150200', 230, 182],
@@ -24,7 +24,7 @@ export function LeagueMap({ regions, clusters }) {
           const level = Math.round((list.length / max) * 4);
           return (
             <g key={code} class={`tile level${level}`} data-region={code}>
-              <title>{`${region ? localName(region) : code}: ${list.map(localName).join('、') || '—'}`}</title>
+              <title>{`${region ? localName(region) : code}: ${joinList(list.map(localName)) || '—'}`}</title>
               <rect x={x} y={y} width={W} height={H} rx="8" />
               <text x={x + W / 2} y={y + 24} text-anchor="middle" class="tile-name">
                 {region ? localName(region) : code}
@@ -48,7 +48,7 @@ export function LeagueMap({ regions, clusters }) {
                   ? '—'
                   : list.map((c, i) => (
                       <span key={c.name}>
-                        {i > 0 && '、'}
+                        {i > 0 && listSeparator()}
                         <a href={`/${c.name}`}>{localName(c)}</a>
                       </span>
                     ))}

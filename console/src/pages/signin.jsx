@@ -2,7 +2,7 @@
 // and ends in the same onSignIn(token).
 import { useState } from 'preact/hooks';
 import { decodeToken, isExpired } from '../auth.js';
-import { L, label } from '../i18n.js';
+import { joinList, L, label } from '../i18n.js';
 import { Field } from '../ui.jsx';
 
 export function SignIn({ onSignIn, notice }) {
@@ -46,7 +46,7 @@ export function SignIn({ onSignIn, notice }) {
         />
         {claims && (
           <p class="preview">
-            {claims.sub} · {claims.org} · {claims.roles.map((r) => label('role', r)).join('、')}
+            {claims.sub} · {claims.org} · {joinList(claims.roles.map((r) => label('role', r)))}
           </p>
         )}
         <div class="actions">
