@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     cg::talent::TalentRepository* repo = created->get();
     const cg::PageTokenCodec page_tokens("talent-match-bench-page-token-secret");
     // No EnterpriseDirectory: PostDemand is not called (demands are written through the repository).
-    cg::talent::TalentDomain domain(std::move(*created), nullptr, &page_tokens, db->get());
+    cg::talent::TalentDomain domain(std::move(*created), nullptr, &page_tokens);
 
     const cg::Principal hr = Government("hr_social_security");
     cg::server::CallContext hr_call;
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
         t.mutable_contact()->set_email(absl::StrFormat("t%06d@example.cn", i));
         rows.push_back(std::move(t));
       }
-      cg::talent::WriteContext w{&hr, "BenchFill", "", "bench", "", nullptr};
+      cg::store::WriteContext w{&hr, "BenchFill", "", "bench", "", nullptr};
       auto written = repo->Write<v1::Talent>(w, [&](cg::talent::TalentTx& tx) -> absl::StatusOr<v1::Talent> {
         for (auto& t : rows) {
           absl::Status s = tx.PutTalent(t, /*create=*/true);
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
       d.mutable_deadline()->set_year(2030);
       d.mutable_deadline()->set_month(12);
       d.mutable_deadline()->set_day(31);
-      cg::talent::WriteContext w{&hr, "BenchDemand", "", "bench", "", nullptr};
+      cg::store::WriteContext w{&hr, "BenchDemand", "", "bench", "", nullptr};
       auto written = repo->Write<v1::Demand>(w, [&](cg::talent::TalentTx& tx) -> absl::StatusOr<v1::Demand> {
         absl::Status s = tx.PutDemand(d);
         if (!s.ok()) return s;

@@ -1,7 +1,8 @@
 #pragma once
 
 // The audit trail and idempotency records every service keeps in its own store, written in the
-// same transaction as the change they describe.
+// same transaction as the change they describe. These are the SQLite primitives under the unit
+// of work (unit_of_work.h), through which every repository writes and reads the trail.
 
 #include "absl/strings/string_view.h"
 #include <functional>

@@ -73,7 +73,8 @@ using store::ParseStored;
 
 class SqliteClusterRepository : public ClusterRepository {
  public:
-  SqliteClusterRepository(store::Database* db, int task_count) : db_(db), task_count_(task_count) {}
+  SqliteClusterRepository(store::Database* db, int task_count)
+      : db_(db), unit_(db, Service()), task_count_(task_count) {}
 
   const std::vector<FilterField>& ClusterFilterFields() const override {
     static const auto* fields = [] {
@@ -157,21 +158,18 @@ class SqliteClusterRepository : public ClusterRepository {
     return List(q);
   }
 
-  absl::StatusOr<v1::Cluster> Mutate(const WriteContext& w, const std::string& id,
+  absl::StatusOr<v1::Cluster> Mutate(const store::WriteContext& w, const std::string& id,
                                      const ClusterMutation& mutation) override {
-    std::function<absl::StatusOr<v1::Cluster>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::Cluster> {
-      CG_ASSIGN_OR_RETURN(ClusterChange change, MutateOn(c, w, id, mutation));
+    return unit_.Run<v1::Cluster>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Cluster> {
+      CG_ASSIGN_OR_RETURN(ClusterChange change, MutateOn(tx, id, mutation));
       return std::move(change.cluster);
-    };
-    if (w.request == nullptr) return db_->WriteResult<v1::Cluster>(body);
-    return store::IdempotentWrite<v1::Cluster>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                              *w.request, body);
+    });
   }
 
-  // The body of Mutate on `c`, inside the caller's transaction.
-  absl::StatusOr<ClusterChange> MutateOn(Connection& c, const WriteContext& w, const std::string& id,
+  // The body of Mutate, inside the caller's transaction.
+  absl::StatusOr<ClusterChange> MutateOn(store::SqliteTransaction& tx, const std::string& id,
                                          const ClusterMutation& mutation) {
+    Connection& c = tx.connection();
     CG_ASSIGN_OR_RETURN(auto current, Load(c, id));
     CG_ASSIGN_OR_RETURN(ClusterChange change, mutation(current));
     int64_t revision = current.has_value() ? store::RevisionOf(current->etag()) + 1 : 1;
@@ -188,18 +186,18 @@ class SqliteClusterRepository : public ClusterRepository {
       CG_RETURN_IF_ERROR(Update(c, id, revision, cluster));
     }
     if (change.designation.has_value()) {
-      CG_RETURN_IF_ERROR(AppendDesignation(c, id, *w.actor, now, &*change.designation));
+      CG_RETURN_IF_ERROR(AppendDesignation(c, id, *tx.context().actor, now, &*change.designation));
     }
-    store::AuditRecord audit{store::FullMethod(Service(), w.method), cluster.name(),
-                             current.has_value() ? current->etag() : "", cluster.etag(), w.reason, w.call_id,
-                             w.request_id};
-    CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+    CG_RETURN_IF_ERROR(tx.Audit(cluster.name(), current.has_value() ? current->etag() : "", cluster.etag()));
     return change;
   }
 
   absl::StatusOr<int> CreateMissing(const Principal& actor, const std::vector<v1::Cluster>& clusters,
                                     int task_count) override {
-    return db_->WriteResult<int>([&](Connection& c) -> absl::StatusOr<int> {
+    const store::WriteContext seed{&actor, "Seed", "", "", "seed data: 内蒙古自治区先进制造业集群建设行动方案",
+                                   nullptr};
+    return unit_.Run<int>(seed, [&](store::SqliteTransaction& tx) -> absl::StatusOr<int> {
+      Connection& c = tx.connection();
       int created = 0;
       for (const auto& input : clusters) {
         std::string id = input.name().substr(absl::string_view("clusters/").size());
@@ -212,9 +210,7 @@ class SqliteClusterRepository : public ClusterRepository {
         *cluster.mutable_update_time() = cluster.create_time();
         CG_RETURN_IF_ERROR(Insert(c, id, 1, cluster));
         CG_RETURN_IF_ERROR(InsertTasks(c, id));
-        store::AuditRecord audit{"Seed", cluster.name(), "", cluster.etag(), "seed data: 内蒙古自治区先进制造业集群建设行动方案", "",
-                                 ""};
-        CG_RETURN_IF_ERROR(store::AppendAudit(c, actor, audit));
+        CG_RETURN_IF_ERROR(tx.Audit(cluster.name(), "", cluster.etag()));
         ++created;
       }
       (void)task_count;
@@ -240,10 +236,10 @@ class SqliteClusterRepository : public ClusterRepository {
         });
   }
 
-  absl::StatusOr<v1::TaskProgress> MutateTask(const WriteContext& w, const std::string& cluster_id, int task_number,
-                                              const TaskMutation& mutation) override {
-    std::function<absl::StatusOr<v1::TaskProgress>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::TaskProgress> {
+  absl::StatusOr<v1::TaskProgress> MutateTask(const store::WriteContext& w, const std::string& cluster_id,
+                                              int task_number, const TaskMutation& mutation) override {
+    return unit_.Run<v1::TaskProgress>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::TaskProgress> {
+      Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto cluster, Load(c, cluster_id));
       if (!cluster.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", cluster_id, " not found"));
       CG_ASSIGN_OR_RETURN(auto select, c.Prepare("SELECT revision, data FROM task_progress"
@@ -272,14 +268,9 @@ class SqliteClusterRepository : public ClusterRepository {
           .Bind(5, cluster_id)
           .Bind(6, task_number);
       CG_RETURN_IF_ERROR(update.Run());
-      store::AuditRecord audit{store::FullMethod(Service(), w.method), next.name(), current.etag(), next.etag(),
-                               w.reason, w.call_id, w.request_id};
-      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+      CG_RETURN_IF_ERROR(tx.Audit(next.name(), current.etag(), next.etag()));
       return next;
-    };
-    if (w.request == nullptr) return db_->WriteResult<v1::TaskProgress>(body);
-    return store::IdempotentWrite<v1::TaskProgress>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                              *w.request, body);
+    });
   }
 
   absl::StatusOr<std::vector<v1::TaskProgress>> ListTasks(const TaskQuery& q) override {
@@ -308,9 +299,12 @@ class SqliteClusterRepository : public ClusterRepository {
   }
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("clusters", Migrations());
   }
+
+ protected:
+  store::UnitOfWork& unit_of_work() override { return unit_; }
 
  private:
   absl::StatusOr<std::optional<v1::Cluster>> Load(Connection& c, const std::string& id) {
@@ -419,15 +413,16 @@ class SqliteClusterRepository : public ClusterRepository {
   }
 
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
   int task_count_;
 };
 
 }  // namespace
 
-absl::StatusOr<ClusterChange> MutateClusterOn(store::Connection& c, const WriteContext& w, const std::string& id,
+absl::StatusOr<ClusterChange> MutateClusterOn(store::SqliteTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation) {
   SqliteClusterRepository on_connection(/*db=*/nullptr, /*task_count=*/0);
-  return on_connection.MutateOn(c, w, id, [&](const std::optional<v1::Cluster>& current)
+  return on_connection.MutateOn(tx, id, [&](const std::optional<v1::Cluster>& current)
                                               -> absl::StatusOr<ClusterChange> {
     if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
     return mutation(current);

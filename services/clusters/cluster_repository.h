@@ -2,7 +2,7 @@
 
 // Persistence of the clusters service behind an interface: the domain layer never sees SQL, so a
 // PostgreSQL implementation can replace SqliteClusterRepository later. Every write method is one
-// transaction that also records the audit event and the idempotency key.
+// unit of work (common/store/unit_of_work.h): the change, its audit event and idempotency record.
 
 #include <functional>
 #include <memory>
@@ -14,22 +14,11 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
-#include "common/store/audit.h"
-#include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 
 namespace clustergov::clusters {
 
 namespace v1 = ::clustergov::clusters::v1;
-
-// Who writes, why, and the idempotency key of the call.
-struct WriteContext {
-  const Principal* actor = nullptr;
-  std::string method;      // RPC name for audit and idempotency, e.g. "UpdateCluster"
-  std::string request_id;  // client idempotency key (may be empty)
-  std::string call_id;     // x-request-id of the call, for the audit trail
-  std::string reason;
-  const google::protobuf::Message* request = nullptr;  // fingerprinted for idempotency
-};
 
 // What a mutation decided: the new state and what else to record with it.
 struct ClusterChange {
@@ -56,10 +45,8 @@ struct TaskQuery {
   int limit = 50;
 };
 
-class ClusterRepository {
+class ClusterRepository : public store::Repository {
  public:
-  virtual ~ClusterRepository() = default;
-
   // Filter fields the repository can compile for ListClusters / ListTaskProgress.
   virtual const std::vector<FilterField>& ClusterFilterFields() const = 0;
   virtual const std::vector<FilterField>& TaskFilterFields() const = 0;
@@ -72,7 +59,7 @@ class ClusterRepository {
 
   // Read-modify-write of one cluster in one transaction; creates it when `current` was nullopt.
   // New clusters get the 15 key-task progress rows (NOT_STARTED).
-  virtual absl::StatusOr<v1::Cluster> Mutate(const WriteContext& w, const std::string& id,
+  virtual absl::StatusOr<v1::Cluster> Mutate(const store::WriteContext& w, const std::string& id,
                                              const ClusterMutation& mutation) = 0;
   // Creates the clusters that do not exist yet (seed), in one transaction; returns how many.
   virtual absl::StatusOr<int> CreateMissing(const Principal& actor, const std::vector<v1::Cluster>& clusters,
@@ -81,15 +68,15 @@ class ClusterRepository {
   virtual absl::StatusOr<std::vector<v1::TierDesignation>> ListDesignations(const std::string& id, int64_t after_seq,
                                                                             int limit) = 0;
 
-  virtual absl::StatusOr<v1::TaskProgress> MutateTask(const WriteContext& w, const std::string& cluster_id,
+  virtual absl::StatusOr<v1::TaskProgress> MutateTask(const store::WriteContext& w, const std::string& cluster_id,
                                                       int task_number, const TaskMutation& mutation) = 0;
   virtual absl::StatusOr<std::vector<v1::TaskProgress>> ListTasks(const TaskQuery& query) = 0;
 };
 
-// Mutate's read-modify-write of an existing cluster on `c`, inside another repository's
-// transaction of the same store (an evaluation's decision designates the tier in its own commit).
-// Returns the change as written: the designation, if any, with its name.
-absl::StatusOr<ClusterChange> MutateClusterOn(store::Connection& c, const WriteContext& w, const std::string& id,
+// Mutate's read-modify-write of an existing cluster inside another repository's transaction of
+// the same store (an evaluation's decision designates the tier in its own commit), audited under
+// `tx`'s context. Returns the change as written: the designation, if any, with its name.
+absl::StatusOr<ClusterChange> MutateClusterOn(store::SqliteTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation);
 
 // The SQLite implementation; applies its migrations on Create.

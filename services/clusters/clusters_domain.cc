@@ -160,12 +160,11 @@ int PlanGoal(int target_year, Tier tier) {
 }
 
 ClustersDomain::ClustersDomain(std::unique_ptr<ClusterRepository> repository, std::unique_ptr<cache::Cache> cache,
-                               const PageTokenCodec* page_tokens, store::Database* db,
+                               const PageTokenCodec* page_tokens,
                                std::vector<v1::KeyTask> key_tasks)
     : repo_(std::move(repository)),
       cache_(std::move(cache)),
       page_tokens_(page_tokens),
-      db_(db),
       key_tasks_(std::move(key_tasks)) {}
 
 absl::Status ClustersDomain::ValidateCluster(const v1::Cluster& c, const std::string& p) {
@@ -255,7 +254,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::CreateCluster(const CallContext& cal
     return PermissionDenied("creating a cluster needs the admin role or a government caller acting for one of its "
                             "lead departments");
   }
-  WriteContext w{&p, "CreateCluster", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "CreateCluster", req.request_id(), call.request_id, "", &req};
   auto created = repo_->Mutate(w, req.cluster_id(), [&](const std::optional<v1::Cluster>& current)
                                                         -> absl::StatusOr<ClusterChange> {
     if (current.has_value()) {
@@ -330,7 +329,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& cal
   if (!p.HasAnyRole({roles::kAdmin, roles::kGovernment})) {
     return PermissionDenied("updating a cluster needs the government or admin role");
   }
-  WriteContext w{&p, "UpdateCluster", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateCluster", req.request_id(), call.request_id, "", &req};
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "update"));
     CG_RETURN_IF_ERROR(CheckEtag("cluster.etag", req.cluster().etag(), current->etag()));
@@ -357,7 +356,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DeleteCluster(const CallContext& cal
   if (!p.HasAnyRole({roles::kAdmin, roles::kGovernment})) {
     return PermissionDenied("deleting a cluster needs the government or admin role");
   }
-  WriteContext w{&p, "DeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "DeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
   auto deleted = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "delete"));
     CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current->etag()));
@@ -385,7 +384,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UndeleteCluster(const CallContext& c
   if (!p.HasAnyRole({roles::kAdmin, roles::kGovernment})) {
     return PermissionDenied("undeleting a cluster needs the government or admin role");
   }
-  WriteContext w{&p, "UndeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "UndeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
   auto restored = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "undelete"));
     if (current->state() != v1::Cluster::DELETED) {
@@ -412,7 +411,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DesignateTier(const CallContext& cal
   if (!p.HasRole(roles::kGovernment)) {
     return PermissionDenied("only a lead department of the cluster may designate its tier");
   }
-  WriteContext w{&p, "DesignateTier", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "DesignateTier", req.request_id(), call.request_id, req.reason(), &req};
   auto designated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) {
     return DesignationChange(p, current, id, req.tier(), req.reason(), req.etag());
   });
@@ -532,7 +531,7 @@ absl::StatusOr<v1::TaskProgress> ClustersDomain::UpdateTaskProgress(const CallCo
   if (!p.HasRole(roles::kGovernment)) {
     return PermissionDenied("only the task's or the cluster's lead department may update task progress");
   }
-  WriteContext w{&p, "UpdateTaskProgress", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateTaskProgress", req.request_id(), call.request_id, "", &req};
   auto updated = repo_->MutateTask(
       w, id, number,
       [&](const v1::TaskProgress& current, const v1::Cluster& cluster) -> absl::StatusOr<v1::TaskProgress> {
@@ -616,7 +615,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallC
     return PermissionDenied(absl::StrCat("the promotion organization is set only by the designation workflow (",
                                          kPromotionService, "); approve a designation instead"));
   }
-  WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
     if (current->state() == v1::Cluster::DELETED) {
@@ -653,7 +652,7 @@ absl::StatusOr<v1::ReferenceData> ClustersDomain::GetReferenceData(const CallCon
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> ClustersDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+  return repo_->ListAuditEvents(call.principal, *page_tokens_, req);
 }
 
 absl::StatusOr<int> ClustersDomain::Seed(const v1::SeedData& seed) {

@@ -14,7 +14,6 @@
 #include "common/cache/cache.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
-#include "common/store/sqlite.h"
 #include "services/clusters/cluster_repository.h"
 
 namespace clustergov::clusters {
@@ -25,7 +24,7 @@ class ClustersDomain {
  public:
   // `cache` may be null (no caching). `key_tasks` is the plan's 15 tasks (reference data).
   ClustersDomain(std::unique_ptr<ClusterRepository> repository, std::unique_ptr<cache::Cache> cache,
-                 const PageTokenCodec* page_tokens, store::Database* db, std::vector<v1::KeyTask> key_tasks);
+                 const PageTokenCodec* page_tokens, std::vector<v1::KeyTask> key_tasks);
 
   absl::StatusOr<v1::Cluster> CreateCluster(const CallContext& call, const v1::CreateClusterRequest& req);
   absl::StatusOr<v1::Cluster> GetCluster(const CallContext& call, const v1::GetClusterRequest& req);
@@ -69,7 +68,6 @@ class ClustersDomain {
   std::unique_ptr<ClusterRepository> repo_;
   std::unique_ptr<cache::Cache> cache_;
   const PageTokenCodec* page_tokens_;
-  store::Database* db_;
   std::vector<v1::KeyTask> key_tasks_;
 };
 

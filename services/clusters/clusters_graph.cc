@@ -12,7 +12,7 @@ absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::
   ClustersGraph g;
   std::vector<v1::KeyTask> tasks(seed.key_tasks().begin(), seed.key_tasks().end());
   CG_ASSIGN_OR_RETURN(auto repo, CreateSqliteClusterRepository(&rt.db(), static_cast<int>(tasks.size())));
-  g.domain = std::make_unique<ClustersDomain>(std::move(repo), rt.MakeCache("clusters"), &rt.page_tokens(), &rt.db(),
+  g.domain = std::make_unique<ClustersDomain>(std::move(repo), rt.MakeCache("clusters"), &rt.page_tokens(),
                                               tasks);
   if (load_seed) {
     CG_ASSIGN_OR_RETURN(g.seeded_clusters, g.domain->Seed(seed));

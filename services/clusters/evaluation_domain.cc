@@ -167,7 +167,7 @@ absl::StatusOr<v1::RuleSet> EvaluationDomain::PublishRuleSet(const CallContext& 
   if (!call.principal.HasRole(roles::kAdmin)) {
     return absl::PermissionDeniedError("publishing evaluation rules needs the admin role");
   }
-  WriteContext w{&call.principal, "PublishRuleSet", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&call.principal, "PublishRuleSet", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->PublishRuleSet(w, req.rule_set_id(), rs);
 }
 
@@ -253,7 +253,7 @@ absl::StatusOr<v1::IndicatorSnapshot> EvaluationDomain::GatherSnapshot(const Cal
     return absl::FailedPreconditionError(absl::StrCat(stored->name(), " is used by an evaluation and never changes"));
   }
   CG_ASSIGN_OR_RETURN(v1::IndicatorSnapshot snapshot, Gather(call, cy.cluster_id, cy.year));
-  WriteContext w{&p, "GatherSnapshot", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "GatherSnapshot", req.request_id(), call.request_id, "", &req};
   return repo_->PutSnapshot(w, cy.cluster_id, cy.year, snapshot);
 }
 
@@ -320,7 +320,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::OpenEvaluation(const CallContex
     ++warnings;
   }
 
-  WriteContext w{&p, "OpenEvaluation", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "OpenEvaluation", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->OpenEvaluation(
       w, cluster_id, req.year(), gathered, [&](const v1::IndicatorSnapshot& snapshot) -> absl::StatusOr<v1::Evaluation> {
         // The promotion source refuses a cluster-year without an accepted annual report; the
@@ -396,7 +396,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::Approve(const CallContext& call
   if (!p.HasRole(roles::kGovernment)) return absl::PermissionDeniedError("reviews are for government callers");
   CG_ASSIGN_OR_RETURN(v1::Cluster cluster, clusters_->LoadCached(cy.cluster_id));
   const State next = static_cast<State>(at + 1);
-  WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
   return repo_->MutateEvaluation(w, cy.cluster_id, cy.year,
                                  [&](const v1::Evaluation& current) -> absl::StatusOr<EvaluationChange> {
                                    CG_RETURN_IF_ERROR(ExpectState(current, at));
@@ -434,7 +434,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::SubmitExpertReview(const CallCo
   CG_ASSIGN_OR_RETURN(auto snapshot, repo_->GetSnapshot(cy.cluster_id, cy.year));
   if (!snapshot.has_value()) return absl::InternalError("the evaluation's snapshot is missing");
   CG_ASSIGN_OR_RETURN(v1::Cluster cluster, clusters_->LoadCached(cy.cluster_id));
-  WriteContext w{&p, "SubmitExpertReview", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "SubmitExpertReview", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->MutateEvaluation(
       w, cy.cluster_id, cy.year, [&](const v1::Evaluation& current) -> absl::StatusOr<EvaluationChange> {
         CG_RETURN_IF_ERROR(ExpectState(current, v1::Evaluation::EXPERT_REVIEW));
@@ -476,7 +476,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::DecideEvaluation(const CallCont
   if (!stored.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
   CG_ASSIGN_OR_RETURN(v1::RuleSet rule_set, LoadRuleSet(stored->rule_set()));
 
-  WriteContext w{&p, "DecideEvaluation", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "DecideEvaluation", req.request_id(), call.request_id, req.reason(), &req};
   auto decided = repo_->MutateEvaluation(
       w, cy.cluster_id, cy.year, [&](const v1::Evaluation& current) -> absl::StatusOr<EvaluationChange> {
         CG_RETURN_IF_ERROR(ExpectState(current, v1::Evaluation::DECISION));
@@ -493,7 +493,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::DecideEvaluation(const CallCont
         const std::string reason = absl::StrCat("evaluation ", current.name(), ": ", v1::Recommendation_Name(req.decision()),
                                                 "; ", req.reason());
         const Tier qualified = current.result().qualified_tier();
-        change.cluster_write = WriteContext{&p, "DesignateTier", "", call.request_id, reason, nullptr};
+        change.cluster_write = store::WriteContext{&p, "DesignateTier", "", call.request_id, reason, nullptr};
         change.cluster_mutation = [&p, &req, &rule_set, qualified, reason, name = current.name(),
                                    id = cy.cluster_id](const std::optional<v1::Cluster>& now)
             -> absl::StatusOr<ClusterChange> {
@@ -539,7 +539,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::ReturnEvaluation(const CallCont
     return absl::PermissionDeniedError("returning an evaluation is for whoever acts at its current step");
   }
   CG_ASSIGN_OR_RETURN(v1::Cluster cluster, clusters_->LoadCached(cy.cluster_id));
-  WriteContext w{&p, "ReturnEvaluation", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "ReturnEvaluation", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->MutateEvaluation(
       w, cy.cluster_id, cy.year, [&](const v1::Evaluation& current) -> absl::StatusOr<EvaluationChange> {
         const State at = current.state();

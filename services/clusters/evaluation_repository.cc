@@ -3,7 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status/status.h"
-#include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -14,8 +13,6 @@ namespace {
 const google::protobuf::ServiceDescriptor& EvaluationService() {
   return *v1::Cluster::descriptor()->file()->FindServiceByName("ClustersService");
 }
-
-std::string Method(const WriteContext& w) { return store::FullMethod(EvaluationService(), w.method); }
 
 using google::protobuf::util::TimeUtil;
 using store::Connection;
@@ -65,10 +62,10 @@ std::string SnapshotName(const std::string& cluster_id, int year) {
 
 class SqliteEvaluationRepository : public EvaluationRepository {
  public:
-  explicit SqliteEvaluationRepository(store::Database* db) : db_(db) {}
+  explicit SqliteEvaluationRepository(store::Database* db) : db_(db), unit_(db, EvaluationService()) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(EvaluationService())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("evaluations", Migrations());
   }
 
@@ -99,22 +96,20 @@ class SqliteEvaluationRepository : public EvaluationRepository {
         });
   }
 
-  absl::StatusOr<v1::RuleSet> PublishRuleSet(const WriteContext& w, const std::string& id,
+  absl::StatusOr<v1::RuleSet> PublishRuleSet(const store::WriteContext& w, const std::string& id,
                                              const v1::RuleSet& rule_set) override {
-    std::function<absl::StatusOr<v1::RuleSet>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::RuleSet> { return Insert(c, *w.actor, w, id, rule_set); };
-    if (w.request == nullptr) return db_->WriteResult<v1::RuleSet>(body);
-    return store::IdempotentWrite<v1::RuleSet>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
+    return unit_.Run<v1::RuleSet>(w, [&](store::SqliteTransaction& tx) { return Insert(tx, id, rule_set); });
   }
 
   absl::StatusOr<bool> SeedRuleSet(const Principal& actor, const std::string& id,
                                    const v1::RuleSet& rule_set) override {
-    return db_->WriteResult<bool>([&](Connection& c) -> absl::StatusOr<bool> {
-      CG_ASSIGN_OR_RETURN(auto existing, store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
-                                                                       [&](store::Statement& s) { s.Bind(1, id); }));
+    const store::WriteContext seed{&actor, "SeedRuleSet", "", "", "default evaluation rules (reference data)", nullptr};
+    return unit_.Run<bool>(seed, [&](store::SqliteTransaction& tx) -> absl::StatusOr<bool> {
+      CG_ASSIGN_OR_RETURN(auto existing,
+                          store::SelectOne<v1::RuleSet>(tx.connection(), "SELECT data FROM rule_sets WHERE id = ?",
+                                                        [&](store::Statement& s) { s.Bind(1, id); }));
       if (existing.has_value()) return false;
-      WriteContext w{&actor, "SeedRuleSet", "", "", "default evaluation rules (reference data)", nullptr};
-      CG_RETURN_IF_ERROR(Insert(c, actor, w, id, rule_set).status());
+      CG_RETURN_IF_ERROR(Insert(tx, id, rule_set).status());
       return true;
     });
   }
@@ -125,18 +120,16 @@ class SqliteEvaluationRepository : public EvaluationRepository {
         [&](Connection& c) { return LoadSnapshot(c, cluster_id, year); });
   }
 
-  absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const WriteContext& w, const std::string& cluster_id, int year,
-                                                    const v1::IndicatorSnapshot& snapshot) override {
-    std::function<absl::StatusOr<v1::IndicatorSnapshot>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::IndicatorSnapshot> {
-      CG_ASSIGN_OR_RETURN(auto current, LoadSnapshot(c, cluster_id, year));
+  absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const store::WriteContext& w, const std::string& cluster_id,
+                                                    int year, const v1::IndicatorSnapshot& snapshot) override {
+    return unit_.Run<v1::IndicatorSnapshot>(w, [&](store::SqliteTransaction& tx)
+                                                   -> absl::StatusOr<v1::IndicatorSnapshot> {
+      CG_ASSIGN_OR_RETURN(auto current, LoadSnapshot(tx.connection(), cluster_id, year));
       if (current.has_value() && current->locked()) {
         return absl::FailedPreconditionError(absl::StrCat(current->name(), " is used by an evaluation and never changes"));
       }
-      return StoreSnapshot(c, w, cluster_id, year, current, snapshot, /*locked=*/false);
-    };
-    if (w.request == nullptr) return db_->WriteResult<v1::IndicatorSnapshot>(body);
-    return store::IdempotentWrite<v1::IndicatorSnapshot>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
+      return StoreSnapshot(tx, cluster_id, year, current, snapshot, /*locked=*/false);
+    });
   }
 
   absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluation(const std::string& cluster_id, int year) override {
@@ -158,11 +151,11 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     });
   }
 
-  absl::StatusOr<v1::Evaluation> OpenEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
+  absl::StatusOr<v1::Evaluation> OpenEvaluation(const store::WriteContext& w, const std::string& cluster_id, int year,
                                                 const std::optional<v1::IndicatorSnapshot>& gathered,
                                                 const OpenMutation& mutation) override {
-    std::function<absl::StatusOr<v1::Evaluation>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::Evaluation> {
+    return unit_.Run<v1::Evaluation>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
+      Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto existing, LoadEvaluation(c, cluster_id, year));
       if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(existing->name(), " already exists"));
       CG_ASSIGN_OR_RETURN(auto stored, LoadSnapshot(c, cluster_id, year));
@@ -174,7 +167,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       const v1::IndicatorSnapshot& input = stored.has_value() ? *stored : *gathered;
       v1::IndicatorSnapshot locked = input;
       if (!stored.has_value() || !stored->locked()) {
-        CG_ASSIGN_OR_RETURN(locked, StoreSnapshot(c, w, cluster_id, year, stored, input, /*locked=*/true));
+        CG_ASSIGN_OR_RETURN(locked, StoreSnapshot(tx, cluster_id, year, stored, input, /*locked=*/true));
       }
       CG_ASSIGN_OR_RETURN(v1::Evaluation evaluation, mutation(locked));
       const int64_t now = store::NowMicros();
@@ -187,18 +180,15 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       *evaluation.mutable_update_time() = evaluation.create_time();
       StampLastStep(*w.actor, now, &evaluation);
       CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, 1, evaluation, /*insert=*/true));
-      store::AuditRecord audit{Method(w), evaluation.name(), "", evaluation.etag(), w.reason, w.call_id, w.request_id};
-      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+      CG_RETURN_IF_ERROR(tx.Audit(evaluation.name(), "", evaluation.etag()));
       return evaluation;
-    };
-    if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
-    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
+    });
   }
 
-  absl::StatusOr<v1::Evaluation> MutateEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
-                                                  const EvaluationMutation& mutation) override {
-    std::function<absl::StatusOr<v1::Evaluation>(Connection&)> body =
-        [&](Connection& c) -> absl::StatusOr<v1::Evaluation> {
+  absl::StatusOr<v1::Evaluation> MutateEvaluation(const store::WriteContext& w, const std::string& cluster_id,
+                                                  int year, const EvaluationMutation& mutation) override {
+    return unit_.Run<v1::Evaluation>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
+      Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto current, LoadEvaluation(c, cluster_id, year));
       if (!current.has_value()) {
         return absl::NotFoundError(absl::StrCat("clusters/", cluster_id, "/evaluations/", year, " not found"));
@@ -206,8 +196,8 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       CG_ASSIGN_OR_RETURN(EvaluationChange change, mutation(*current));
       v1::Evaluation& evaluation = change.evaluation;
       if (change.cluster_mutation.has_value()) {
-        CG_ASSIGN_OR_RETURN(ClusterChange written,
-                            MutateClusterOn(c, change.cluster_write, cluster_id, *change.cluster_mutation));
+        store::SqliteTransaction cluster_tx = tx.With(change.cluster_write);
+        CG_ASSIGN_OR_RETURN(ClusterChange written, MutateClusterOn(cluster_tx, cluster_id, *change.cluster_mutation));
         if (written.designation.has_value()) evaluation.set_tier_designation(written.designation->name());
       }
       const int64_t revision = store::RevisionOf(current->etag()) + 1;
@@ -216,14 +206,13 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       *evaluation.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(now);
       StampLastStep(*w.actor, now, &evaluation);
       CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, revision, evaluation, /*insert=*/false));
-      store::AuditRecord audit{Method(w), evaluation.name(), current->etag(), evaluation.etag(), w.reason, w.call_id,
-                               w.request_id};
-      CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+      CG_RETURN_IF_ERROR(tx.Audit(evaluation.name(), current->etag(), evaluation.etag()));
       return evaluation;
-    };
-    if (w.request == nullptr) return db_->WriteResult<v1::Evaluation>(body);
-    return store::IdempotentWrite<v1::Evaluation>(*db_, *w.actor, Method(w), w.request_id, *w.request, body);
+    });
   }
+
+ protected:
+  store::UnitOfWork& unit_of_work() override { return unit_; }
 
  private:
   // The step the mutation appended gets the actor and the commit's time.
@@ -235,8 +224,8 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     *step->mutable_time() = TimeUtil::MicrosecondsToTimestamp(now);
   }
 
-  absl::StatusOr<v1::RuleSet> Insert(Connection& c, const Principal& actor, const WriteContext& w,
-                                     const std::string& id, const v1::RuleSet& input) {
+  absl::StatusOr<v1::RuleSet> Insert(store::SqliteTransaction& tx, const std::string& id, const v1::RuleSet& input) {
+    Connection& c = tx.connection();
     CG_ASSIGN_OR_RETURN(auto existing, store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
                                                                      [&](store::Statement& s) { s.Bind(1, id); }));
     if (existing.has_value()) {
@@ -246,13 +235,12 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     v1::RuleSet rs = input;
     rs.set_name(absl::StrCat("ruleSets/", id));
     *rs.mutable_publish_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
-    SetActor(actor, rs.mutable_published_by());
+    SetActor(*tx.context().actor, rs.mutable_published_by());
     CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("INSERT INTO rule_sets (id, seq, data)"
                                              " VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM rule_sets), ?)"));
     stmt.Bind(1, id).BindBlob(2, rs.SerializeAsString());
     CG_RETURN_IF_ERROR(stmt.Run());
-    store::AuditRecord audit{Method(w), rs.name(), "", "v1", w.reason, w.call_id, w.request_id};
-    CG_RETURN_IF_ERROR(store::AppendAudit(c, actor, audit));
+    CG_RETURN_IF_ERROR(tx.Audit(rs.name(), "", "v1"));
     return rs;
   }
 
@@ -263,8 +251,8 @@ class SqliteEvaluationRepository : public EvaluationRepository {
         [&](store::Statement& s) { s.Bind(1, cluster_id).Bind(2, year); });
   }
 
-  absl::StatusOr<v1::IndicatorSnapshot> StoreSnapshot(Connection& c, const WriteContext& w,
-                                                      const std::string& cluster_id, int year,
+  absl::StatusOr<v1::IndicatorSnapshot> StoreSnapshot(store::SqliteTransaction& tx, const std::string& cluster_id,
+                                                      int year,
                                                       const std::optional<v1::IndicatorSnapshot>& current,
                                                       const v1::IndicatorSnapshot& input, bool locked) {
     v1::IndicatorSnapshot snapshot = input;
@@ -274,17 +262,16 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     snapshot.set_year(year);
     snapshot.set_locked(locked);
     snapshot.set_etag(Etag(revision));
-    CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("INSERT INTO indicator_snapshots (cluster_id, year, revision, locked, data)"
-                                             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, year) DO UPDATE SET"
-                                             " revision = excluded.revision, locked = excluded.locked,"
-                                             " data = excluded.data"));
+    CG_ASSIGN_OR_RETURN(auto stmt, tx.connection().Prepare(
+                                       "INSERT INTO indicator_snapshots (cluster_id, year, revision, locked, data)"
+                                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_id, year) DO UPDATE SET"
+                                       " revision = excluded.revision, locked = excluded.locked,"
+                                       " data = excluded.data"));
     stmt.Bind(1, cluster_id).Bind(2, year).Bind(3, revision).Bind(4, locked ? 1 : 0).BindBlob(
         5, snapshot.SerializeAsString());
     CG_RETURN_IF_ERROR(stmt.Run());
-    store::AuditRecord audit{locked ? absl::StrCat(Method(w), ":LockSnapshot") : Method(w), snapshot.name(),
-                             current.has_value() ? current->etag() : "", snapshot.etag(), w.reason, w.call_id,
-                             w.request_id};
-    CG_RETURN_IF_ERROR(store::AppendAudit(c, *w.actor, audit));
+    CG_RETURN_IF_ERROR(tx.AuditStep(locked ? ":LockSnapshot" : "", snapshot.name(),
+                                    current.has_value() ? current->etag() : "", snapshot.etag()));
     return snapshot;
   }
 
@@ -310,6 +297,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
   }
 
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
 };
 
 }  // namespace

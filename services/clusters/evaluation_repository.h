@@ -13,7 +13,6 @@
 
 #include "absl/status/statusor.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
-#include "common/store/sqlite.h"
 #include "services/clusters/cluster_repository.h"
 
 namespace clustergov::clusters {
@@ -24,23 +23,21 @@ namespace clustergov::clusters {
 struct EvaluationChange {
   v1::Evaluation evaluation;
   std::optional<ClusterMutation> cluster_mutation;
-  WriteContext cluster_write;  // method and reason of the cluster's audit event
+  store::WriteContext cluster_write;  // method and reason of the cluster's audit event
 };
 
 using EvaluationMutation = std::function<absl::StatusOr<EvaluationChange>(const v1::Evaluation& current)>;
 // Builds a new evaluation from the snapshot the transaction locks.
 using OpenMutation = std::function<absl::StatusOr<v1::Evaluation>(const v1::IndicatorSnapshot& snapshot)>;
 
-class EvaluationRepository {
+class EvaluationRepository : public store::Repository {
  public:
-  virtual ~EvaluationRepository() = default;
-
   virtual absl::StatusOr<std::optional<v1::RuleSet>> GetRuleSet(const std::string& id) = 0;
   // Newest first; `before_seq` 0 = from the newest. Each item's publication sequence in `seqs`.
   virtual absl::StatusOr<std::vector<v1::RuleSet>> ListRuleSets(int64_t before_seq, int limit,
                                                                 std::vector<int64_t>* seqs) = 0;
   // ALREADY_EXISTS when the id is taken (published rule sets are never modified).
-  virtual absl::StatusOr<v1::RuleSet> PublishRuleSet(const WriteContext& w, const std::string& id,
+  virtual absl::StatusOr<v1::RuleSet> PublishRuleSet(const store::WriteContext& w, const std::string& id,
                                                      const v1::RuleSet& rule_set) = 0;
   // Publishes `rule_set` as `id` unless it exists; true when it was created.
   virtual absl::StatusOr<bool> SeedRuleSet(const Principal& actor, const std::string& id,
@@ -50,7 +47,7 @@ class EvaluationRepository {
                                                                             int year) = 0;
   // Stores (or replaces) the snapshot of a cluster-year; FAILED_PRECONDITION when the stored one
   // is locked by an evaluation.
-  virtual absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const WriteContext& w, const std::string& cluster_id,
+  virtual absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const store::WriteContext& w, const std::string& cluster_id,
                                                             int year, const v1::IndicatorSnapshot& snapshot) = 0;
 
   virtual absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluation(const std::string& cluster_id, int year) = 0;
@@ -60,11 +57,11 @@ class EvaluationRepository {
                                                                       const std::string& after_key, int limit) = 0;
   // Opens the evaluation of a cluster-year: ALREADY_EXISTS when there is one. Uses the stored
   // snapshot, or stores `gathered` when there is none, and locks it, in one transaction.
-  virtual absl::StatusOr<v1::Evaluation> OpenEvaluation(const WriteContext& w, const std::string& cluster_id, int year,
-                                                        const std::optional<v1::IndicatorSnapshot>& gathered,
+  virtual absl::StatusOr<v1::Evaluation> OpenEvaluation(const store::WriteContext& w, const std::string& cluster_id,
+                                                        int year, const std::optional<v1::IndicatorSnapshot>& gathered,
                                                         const OpenMutation& mutation) = 0;
   // Read-modify-write of one evaluation (NOT_FOUND when missing).
-  virtual absl::StatusOr<v1::Evaluation> MutateEvaluation(const WriteContext& w, const std::string& cluster_id,
+  virtual absl::StatusOr<v1::Evaluation> MutateEvaluation(const store::WriteContext& w, const std::string& cluster_id,
                                                           int year, const EvaluationMutation& mutation) = 0;
 };
 

@@ -9,7 +9,6 @@
 #include "absl/time/time.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
-#include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
@@ -19,6 +18,7 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 using store::Connection;
+using store::SqliteTransaction;
 
 // The gRPC service whose calls this store records.
 const google::protobuf::ServiceDescriptor& Service() {
@@ -137,10 +137,10 @@ class SqliteView : public WriteView {
 
 class SqliteEnterpriseRepository : public EnterpriseRepository {
  public:
-  explicit SqliteEnterpriseRepository(store::Database* db) : db_(db) {}
+  explicit SqliteEnterpriseRepository(store::Database* db) : db_(db), unit_(db, Service()) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("enterprises", Migrations());
   }
 
@@ -404,9 +404,10 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
     });
   }
 
-  absl::StatusOr<v1::Enterprise> MutateEnterprise(const WriteContext& w, const std::string& uscc,
+  absl::StatusOr<v1::Enterprise> MutateEnterprise(const store::WriteContext& w, const std::string& uscc,
                                                   const EnterpriseMutation& m) override {
-    return Run<v1::Enterprise>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Enterprise> {
+    return Run<v1::Enterprise>(w, [&](SqliteTransaction& tx, SqliteView& view) -> absl::StatusOr<v1::Enterprise> {
+      Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto current, view.Enterprise(uscc));
       CG_ASSIGN_OR_RETURN(auto change, m(current, view));
       v1::Enterprise& e = change.record;
@@ -415,14 +416,15 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       e.set_name(absl::StrCat("enterprises/", uscc));
       e.set_uscc(uscc);
       CG_RETURN_IF_ERROR(UpsertEnterprise(c, e, revision));
-      CG_RETURN_IF_ERROR(Audit(c, w, e.name(), current.has_value() ? current->etag() : "", e.etag()));
+      CG_RETURN_IF_ERROR(tx.Audit(e.name(), current.has_value() ? current->etag() : "", e.etag()));
       return e;
     });
   }
 
-  absl::StatusOr<v1::Membership> MutateMembership(const WriteContext& w, const std::string& uscc,
+  absl::StatusOr<v1::Membership> MutateMembership(const store::WriteContext& w, const std::string& uscc,
                                                   const std::string& cluster_id, const MembershipMutation& m) override {
-    return Run<v1::Membership>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Membership> {
+    return Run<v1::Membership>(w, [&](SqliteTransaction& tx, SqliteView& view) -> absl::StatusOr<v1::Membership> {
+      Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto current, view.Membership(uscc, cluster_id));
       CG_ASSIGN_OR_RETURN(auto change, m(current, view));
       v1::Membership& ms = change.record;
@@ -438,7 +440,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
                                                   " (supplier = ? OR buyer = ?)"));
         links.Bind(1, cluster_id).Bind(2, ms.enterprise()).Bind(3, ms.enterprise());
         CG_RETURN_IF_ERROR(links.Run());
-        CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), current.has_value() ? current->etag() : "", ""));
+        CG_RETURN_IF_ERROR(tx.Audit(ms.name(), current.has_value() ? current->etag() : "", ""));
         return ms;
       }
       int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
@@ -459,14 +461,15 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
           .Bind(6, revision)
           .BindBlob(7, ms.SerializeAsString());
       CG_RETURN_IF_ERROR(up.Run());
-      CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), current.has_value() ? current->etag() : "", ms.etag()));
+      CG_RETURN_IF_ERROR(tx.Audit(ms.name(), current.has_value() ? current->etag() : "", ms.etag()));
       return ms;
     });
   }
 
-  absl::StatusOr<v1::Certification> MutateCertification(const WriteContext& w, const std::string& uscc, int64_t id,
-                                                        const CertificationMutation& m) override {
-    return Run<v1::Certification>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::Certification> {
+  absl::StatusOr<v1::Certification> MutateCertification(const store::WriteContext& w, const std::string& uscc,
+                                                        int64_t id, const CertificationMutation& m) override {
+    return Run<v1::Certification>(w, [&](SqliteTransaction& tx, SqliteView& view) -> absl::StatusOr<v1::Certification> {
+      Connection& c = tx.connection();
       std::optional<v1::Certification> current;
       if (id != 0) {
         CG_ASSIGN_OR_RETURN(current, SelectOne<v1::Certification>(
@@ -499,14 +502,15 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
           .BindBlob(3, cert.SerializeAsString())
           .Bind(4, row_id);
       CG_RETURN_IF_ERROR(up.Run());
-      CG_RETURN_IF_ERROR(Audit(c, w, cert.name(), current.has_value() ? current->etag() : "", cert.etag()));
+      CG_RETURN_IF_ERROR(tx.Audit(cert.name(), current.has_value() ? current->etag() : "", cert.etag()));
       return cert;
     });
   }
 
-  absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const WriteContext& w, int64_t id,
+  absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const store::WriteContext& w, int64_t id,
                                                   const SupplyLinkMutation& m) override {
-    return Run<v1::SupplyLink>(w, [&](Connection& c, SqliteView& view) -> absl::StatusOr<v1::SupplyLink> {
+    return Run<v1::SupplyLink>(w, [&](SqliteTransaction& tx, SqliteView& view) -> absl::StatusOr<v1::SupplyLink> {
+      Connection& c = tx.connection();
       std::optional<v1::SupplyLink> current;
       if (id != 0) {
         CG_ASSIGN_OR_RETURN(current, SelectOne<v1::SupplyLink>(c, "SELECT data FROM supply_links WHERE id = ?",
@@ -518,7 +522,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
         CG_ASSIGN_OR_RETURN(auto del, c.Prepare("DELETE FROM supply_links WHERE id = ?"));
         del.Bind(1, id);
         CG_RETURN_IF_ERROR(del.Run());
-        CG_RETURN_IF_ERROR(Audit(c, w, link.name(), "", ""));
+        CG_RETURN_IF_ERROR(tx.Audit(link.name(), "", ""));
         return link;
       }
       *link.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
@@ -531,23 +535,25 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       CG_ASSIGN_OR_RETURN(auto up, c.Prepare("UPDATE supply_links SET data = ? WHERE id = ?"));
       up.BindBlob(1, link.SerializeAsString()).Bind(2, new_id);
       CG_RETURN_IF_ERROR(up.Run());
-      CG_RETURN_IF_ERROR(Audit(c, w, link.name(), "", ""));
+      CG_RETURN_IF_ERROR(tx.Audit(link.name(), "", ""));
       return link;
     });
   }
 
   absl::StatusOr<int> SeedMissing(const Principal& actor, const std::vector<v1::Enterprise>& enterprises,
                                   const std::vector<v1::Membership>& memberships) override {
-    return db_->WriteResult<int>([&](Connection& c) -> absl::StatusOr<int> {
+    const store::WriteContext seed{&actor, "Seed", "", "",
+                                   "seed data: lead enterprises named by the plan (sample credit codes)", nullptr};
+    return unit_.Run<int>(seed, [&](SqliteTransaction& tx) -> absl::StatusOr<int> {
+      Connection& c = tx.connection();
       SqliteView view(c);
-      WriteContext w{&actor, "Seed", "", "", "seed data: lead enterprises named by the plan (sample credit codes)", nullptr};
       int created = 0;
       for (auto e : enterprises) {
         CG_ASSIGN_OR_RETURN(auto existing, view.Enterprise(e.uscc()));
         if (existing.has_value()) continue;
         Stamp(&e, 1, true);
         CG_RETURN_IF_ERROR(UpsertEnterprise(c, e, 1));
-        CG_RETURN_IF_ERROR(Audit(c, w, e.name(), "", e.etag()));
+        CG_RETURN_IF_ERROR(tx.Audit(e.name(), "", e.etag()));
         ++created;
       }
       for (auto ms : memberships) {
@@ -568,22 +574,24 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
             .Bind(5, ms.chain_segment())
             .BindBlob(6, ms.SerializeAsString());
         CG_RETURN_IF_ERROR(ins.Run());
-        CG_RETURN_IF_ERROR(Audit(c, w, ms.name(), "", ms.etag()));
+        CG_RETURN_IF_ERROR(tx.Audit(ms.name(), "", ms.etag()));
       }
       return created;
     });
   }
 
+ protected:
+  store::UnitOfWork& unit_of_work() override { return unit_; }
+
  private:
+  // A unit of work whose body also gets a view of related records.
   template <typename T>
-  absl::StatusOr<T> Run(const WriteContext& w, const std::function<absl::StatusOr<T>(Connection&, SqliteView&)>& fn) {
-    std::function<absl::StatusOr<T>(Connection&)> body = [&](Connection& c) -> absl::StatusOr<T> {
-      SqliteView view(c);
-      return fn(c, view);
-    };
-    if (w.request == nullptr) return db_->WriteResult<T>(body);
-    return store::IdempotentWrite<T>(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                     *w.request, body);
+  absl::StatusOr<T> Run(const store::WriteContext& w,
+                        const std::function<absl::StatusOr<T>(SqliteTransaction&, SqliteView&)>& fn) {
+    return unit_.Run<T>(w, [&](SqliteTransaction& tx) -> absl::StatusOr<T> {
+      SqliteView view(tx.connection());
+      return fn(tx, view);
+    });
   }
 
   static void Stamp(v1::Enterprise* e, int64_t revision, bool created) {
@@ -618,14 +626,8 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
     return up.Run();
   }
 
-  static absl::Status Audit(Connection& c, const WriteContext& w, const std::string& resource,
-                            const std::string& before, const std::string& after) {
-    store::AuditRecord record{store::FullMethod(Service(), w.method), resource, before, after, w.reason,
-                              w.call_id, w.request_id};
-    return store::AppendAudit(c, *w.actor, record);
-  }
-
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 
 // Persistence of the enterprises service behind an interface (SQL only in the SQLite
-// implementation). Every write method is one transaction with its audit event and idempotency key.
+// implementation). Every write method is one unit of work (common/store/unit_of_work.h): the
+// change, its audit event and idempotency record.
 
 #include <functional>
 #include <memory>
@@ -13,20 +14,11 @@
 #include "clustergov/enterprises/v1/enterprises.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
-#include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 
 namespace clustergov::enterprises {
 
 namespace v1 = ::clustergov::enterprises::v1;
-
-struct WriteContext {
-  const Principal* actor = nullptr;
-  std::string method;
-  std::string request_id;  // idempotency key (may be empty)
-  std::string call_id;     // x-request-id
-  std::string reason;
-  const google::protobuf::Message* request = nullptr;
-};
 
 // A read-only view of the store inside a write transaction, so a mutation can check related
 // records (memberships, certifications) atomically with its write.
@@ -79,10 +71,8 @@ struct YearFigures {
   int large_sme_links = 0;  // of those, between a LARGE enterprise and a MEDIUM, SMALL or MICRO one
 };
 
-class EnterpriseRepository {
+class EnterpriseRepository : public store::Repository {
  public:
-  virtual ~EnterpriseRepository() = default;
-
   virtual const std::vector<FilterField>& EnterpriseFilterFields() const = 0;
   virtual const std::vector<FilterField>& MemberFilterFields() const = 0;
   virtual const std::vector<FilterField>& CertificationFilterFields() const = 0;
@@ -114,15 +104,15 @@ class EnterpriseRepository {
   using SupplyLinkMutation = std::function<absl::StatusOr<Change<v1::SupplyLink>>(
       const std::optional<v1::SupplyLink>& current, WriteView& view)>;
 
-  virtual absl::StatusOr<v1::Enterprise> MutateEnterprise(const WriteContext& w, const std::string& uscc,
+  virtual absl::StatusOr<v1::Enterprise> MutateEnterprise(const store::WriteContext& w, const std::string& uscc,
                                                           const EnterpriseMutation& m) = 0;
-  virtual absl::StatusOr<v1::Membership> MutateMembership(const WriteContext& w, const std::string& uscc,
+  virtual absl::StatusOr<v1::Membership> MutateMembership(const store::WriteContext& w, const std::string& uscc,
                                                           const std::string& cluster_id,
                                                           const MembershipMutation& m) = 0;
   // `id` 0 creates a certification (its id is assigned).
-  virtual absl::StatusOr<v1::Certification> MutateCertification(const WriteContext& w, const std::string& uscc,
+  virtual absl::StatusOr<v1::Certification> MutateCertification(const store::WriteContext& w, const std::string& uscc,
                                                                 int64_t id, const CertificationMutation& m) = 0;
-  virtual absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const WriteContext& w, int64_t id,
+  virtual absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const store::WriteContext& w, int64_t id,
                                                           const SupplyLinkMutation& m) = 0;
 
   // Seed: registers the enterprises and memberships that do not exist yet; returns how many

@@ -165,8 +165,8 @@ std::string EnterprisesDomain::Today() { return TodayInChina(); }
 
 EnterprisesDomain::EnterprisesDomain(std::unique_ptr<EnterpriseRepository> repository,
                                      std::unique_ptr<cache::Cache> cache, clusters::ClusterDirectory* clusters,
-                                     const PageTokenCodec* page_tokens, store::Database* db)
-    : repo_(std::move(repository)), cache_(std::move(cache)), clusters_(clusters), page_tokens_(page_tokens), db_(db) {}
+                                     const PageTokenCodec* page_tokens)
+    : repo_(std::move(repository)), cache_(std::move(cache)), clusters_(clusters), page_tokens_(page_tokens) {}
 
 void EnterprisesDomain::Invalidate(const std::string& uscc) {
   if (cache_ == nullptr) return;
@@ -203,7 +203,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::RegisterEnterprise(const CallC
     return PermissionDenied("an enterprise registers itself; government and admins may register any");
   }
   const std::string uscc = input.uscc();
-  WriteContext w{&p, "RegisterEnterprise", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "RegisterEnterprise", req.request_id(), call.request_id, "", &req};
   auto created = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (current.has_value()) return absl::AlreadyExistsError(absl::StrCat("enterprises/", uscc, " is registered"));
@@ -274,7 +274,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::UpdateEnterprise(const CallCon
   if (!ActsForEnterprise(p, uscc) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
     return PermissionDenied("an enterprise updates only itself; government and admins may update any");
   }
-  WriteContext w{&p, "UpdateEnterprise", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateEnterprise", req.request_id(), call.request_id, "", &req};
   auto updated = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat("enterprises/", uscc, " not found"));
@@ -305,7 +305,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::DeregisterEnterprise(const Cal
   if (!ActsForEnterprise(p, uscc) && !p.HasAnyRole({roles::kGovernment, roles::kAdmin})) {
     return PermissionDenied("an enterprise deregisters only itself; government and admins may deregister any");
   }
-  WriteContext w{&p, "DeregisterEnterprise", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "DeregisterEnterprise", req.request_id(), call.request_id, req.reason(), &req};
   auto done = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat("enterprises/", uscc, " not found"));
@@ -354,7 +354,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::JoinCluster(const CallContext&
   if (!governs && !ActsForEnterprise(p, uscc) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("an enterprise joins a cluster only for itself");
   }
-  WriteContext w{&p, "JoinCluster", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "JoinCluster", req.request_id(), call.request_id, "", &req};
   auto joined = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView& view) -> absl::StatusOr<Change<v1::Membership>> {
@@ -401,7 +401,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::UpdateMembership(const CallCon
   const Principal& p = call.principal;
   CG_ASSIGN_OR_RETURN(clusters::v1::Cluster cluster, clusters_->Lookup(call, cluster_id));
   bool governs = clusters::IsLeadDepartmentOf(p, cluster) || clusters::IsPromotionOrganizationOf(p, cluster);
-  WriteContext w{&p, "UpdateMembership", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateMembership", req.request_id(), call.request_id, "", &req};
   auto updated = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView&) -> absl::StatusOr<Change<v1::Membership>> {
@@ -441,7 +441,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::LeaveCluster(const CallContext
     governs = clusters::IsLeadDepartmentOf(p, cluster) || clusters::IsPromotionOrganizationOf(p, cluster);
     if (!governs) return PermissionDenied("only the enterprise, the cluster's lead department or promotion organization");
   }
-  WriteContext w{&p, "LeaveCluster", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "LeaveCluster", req.request_id(), call.request_id, req.reason(), &req};
   auto left = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView&) -> absl::StatusOr<Change<v1::Membership>> {
@@ -534,7 +534,7 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::GrantCertification(const Ca
     return PermissionDenied(absl::StrCat("only ", issuer, " may grant ", v1::CertificationKind_Name(input.kind()),
                                          " in its own name"));
   }
-  WriteContext w{&p, "GrantCertification", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "GrantCertification", req.request_id(), call.request_id, "", &req};
   auto granted = repo_->MutateCertification(
       w, uscc, 0,
       [&](const std::optional<v1::Certification>&, WriteView& view) -> absl::StatusOr<Change<v1::Certification>> {
@@ -584,7 +584,7 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::RevokeCertification(const C
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("only the issuing department may revoke");
-  WriteContext w{&p, "RevokeCertification", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "RevokeCertification", req.request_id(), call.request_id, req.reason(), &req};
   auto revoked = repo_->MutateCertification(
       w, uscc, id,
       [&](const std::optional<v1::Certification>& current, WriteView&) -> absl::StatusOr<Change<v1::Certification>> {
@@ -662,7 +662,7 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::CreateSupplyLink(const CallCon
   if (p.HasRole(roles::kPromotionOrg) && !party && !clusters::IsPromotionOrganizationOf(p, cluster)) {
     return PermissionDenied(absl::StrCat("only the promotion organization of ", input.cluster()));
   }
-  WriteContext w{&p, "CreateSupplyLink", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "CreateSupplyLink", req.request_id(), call.request_id, "", &req};
   auto created = repo_->MutateSupplyLink(
       w, 0, [&](const std::optional<v1::SupplyLink>&, WriteView& view) -> absl::StatusOr<Change<v1::SupplyLink>> {
         for (const auto& [field, uscc] : {std::pair<std::string, std::string>{"supplier", supplier}, {"buyer", buyer}}) {
@@ -709,7 +709,7 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
       promoted_cluster = link->cluster();
     }
   }
-  WriteContext w{&p, "DeleteSupplyLink", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "DeleteSupplyLink", req.request_id(), call.request_id, "", &req};
   auto deleted = repo_->MutateSupplyLink(
       w, id, [&](const std::optional<v1::SupplyLink>& current, WriteView&) -> absl::StatusOr<Change<v1::SupplyLink>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -783,7 +783,7 @@ absl::StatusOr<v1::CultivationPipeline> EnterprisesDomain::GetCultivationPipelin
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> EnterprisesDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+  return repo_->ListAuditEvents(call.principal, *page_tokens_, req);
 }
 
 // ----------------------------------------------------------------------------- indicators

@@ -13,7 +13,6 @@
 #include "common/cache/cache.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
-#include "common/store/sqlite.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/enterprise_repository.h"
 
@@ -28,7 +27,7 @@ using server::CallContext;
 class EnterprisesDomain {
  public:
   EnterprisesDomain(std::unique_ptr<EnterpriseRepository> repository, std::unique_ptr<cache::Cache> cache,
-                    clusters::ClusterDirectory* clusters, const PageTokenCodec* page_tokens, store::Database* db);
+                    clusters::ClusterDirectory* clusters, const PageTokenCodec* page_tokens);
 
   absl::StatusOr<v1::Enterprise> RegisterEnterprise(const CallContext& call, const v1::RegisterEnterpriseRequest& req);
   absl::StatusOr<v1::Enterprise> GetEnterprise(const CallContext& call, const v1::GetEnterpriseRequest& req);
@@ -86,7 +85,6 @@ class EnterprisesDomain {
   std::unique_ptr<cache::Cache> cache_;
   clusters::ClusterDirectory* clusters_;
   const PageTokenCodec* page_tokens_;
-  store::Database* db_;
 };
 
 }  // namespace clustergov::enterprises

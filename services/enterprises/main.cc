@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
       rt.MakeCache("clusterinfo", std::chrono::seconds(absl::GetFlag(FLAGS_cluster_cache_seconds))));
   auto repo = enterprises::CreateSqliteEnterpriseRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
-  enterprises::EnterprisesDomain domain(std::move(*repo), rt.MakeCache("enterprises"), &directory, &rt.page_tokens(),
-                                        &rt.db());
+  enterprises::EnterprisesDomain domain(std::move(*repo), rt.MakeCache("enterprises"), &directory, &rt.page_tokens());
   if (absl::GetFlag(FLAGS_seed)) {
     auto seed = clusters::LoadSeedData("");
     if (!seed.ok()) return Fail(std::string(seed.status().message()));

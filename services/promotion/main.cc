@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   deps.support_channel = server::MakeChannel(absl::GetFlag(FLAGS_support_addr), config->server.max_message_bytes);
   deps.service_token = *service_token;
   deps.enterprises = &enterprise_directory;
-  promotion::PromotionDomain domain(std::move(*repo), deps, &rt.page_tokens(), &rt.db());
+  promotion::PromotionDomain domain(std::move(*repo), deps, &rt.page_tokens());
   if (absl::GetFlag(FLAGS_seed)) {
     auto seed = clusters::LoadSeedData("");
     if (!seed.ok()) return Fail(std::string(seed.status().message()));

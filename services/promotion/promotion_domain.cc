@@ -245,13 +245,12 @@ absl::Status PromotionDomain::CheckFounderEnterprises(const CallContext& call,
 }
 
 PromotionDomain::PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
-                                 const PageTokenCodec* page_tokens, store::Database* db)
+                                 const PageTokenCodec* page_tokens)
     : repo_(std::move(repository)),
       deps_(std::move(deps)),
       clusters_stub_(clusters::v1::ClustersService::NewStub(deps_.clusters_channel)),
       support_stub_(support::v1::SupportService::NewStub(deps_.support_channel)),
-      page_tokens_(page_tokens),
-      db_(db) {}
+      page_tokens_(page_tokens) {}
 
 PromotionDomain::~PromotionDomain() {
   {
@@ -323,7 +322,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::RegisterPromotionOrg(const Cal
     return PermissionDenied("a promotion organization registers itself; government and admins may register any");
   }
   CG_RETURN_IF_ERROR(CheckFounderEnterprises(call, req.promotion_org().founders()));
-  WriteContext w{&p, "RegisterPromotionOrg", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "RegisterPromotionOrg", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetOrg(req.promotion_org_id()));
     if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
@@ -382,7 +381,7 @@ absl::StatusOr<v1::PromotionOrg> PromotionDomain::UpdatePromotionOrg(const CallC
     CG_RETURN_IF_ERROR(founder_errors.ToStatus());
     CG_RETURN_IF_ERROR(CheckFounderEnterprises(call, in.founders()));
   }
-  WriteContext w{&p, "UpdatePromotionOrg", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdatePromotionOrg", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::PromotionOrg>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::PromotionOrg> {
     CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(id));
     if (!org.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
@@ -428,7 +427,7 @@ absl::StatusOr<v1::Designation> PromotionDomain::ApplyForDesignation(const CallC
   if (cluster.state() != clusters::v1::Cluster::ACTIVE) {
     return absl::FailedPreconditionError(absl::StrCat(in.cluster(), " is deleted"));
   }
-  WriteContext w{&p, "ApplyForDesignation", req.request_id(), call.request_id, in.application_reason(), &req};
+  store::WriteContext w{&p, "ApplyForDesignation", req.request_id(), call.request_id, in.application_reason(), &req};
   return repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
     CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(org_id));
     if (!org.has_value()) return absl::NotFoundError(absl::StrCat(in.promotion_org(), " not found"));
@@ -505,7 +504,7 @@ absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
       return PermissionDenied(absl::StrCat("only a lead department of ", current->cluster(), " decides designations"));
     }
   }
-  WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
   auto decided = repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
     CG_ASSIGN_OR_RETURN(auto d, tx.GetDesignation(id));
     if (!d.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -591,7 +590,7 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::SubmitAnnualReport(const CallC
   const Principal& p = call.principal;
   if (!p.HasRole(roles::kPromotionOrg)) return PermissionDenied("annual reports are submitted by the designated organization");
   const std::string id = absl::StrCat(in.cluster().substr(9), "-", in.year());
-  WriteContext w{&p, "SubmitAnnualReport", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "SubmitAnnualReport", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
     CG_ASSIGN_OR_RETURN(auto active, tx.ActiveDesignation(in.cluster()));
     if (!active.has_value() || active->promotion_org() != p.organization) {
@@ -640,7 +639,7 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::UpdateAnnualReport(const CallC
   CG_RETURN_IF_ERROR(errors.ToStatus());
   if (set_monitoring) CG_RETURN_IF_ERROR(ValidateMonitoring(in.monitoring()));
   const Principal& p = call.principal;
-  WriteContext w{&p, "UpdateAnnualReport", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateAnnualReport", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
     CG_ASSIGN_OR_RETURN(auto r, tx.GetReport(in.name().substr(14)));
     if (!r.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
@@ -680,7 +679,7 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::DecideReport(const CallContext
   if (!clusters::IsLeadDepartmentOf(p, cluster)) {
     return PermissionDenied(absl::StrCat("only a lead department of ", current->cluster(), " accepts or returns reports"));
   }
-  WriteContext w{&p, accept ? "AcceptAnnualReport" : "ReturnAnnualReport", req.request_id(), call.request_id,
+  store::WriteContext w{&p, accept ? "AcceptAnnualReport" : "ReturnAnnualReport", req.request_id(), call.request_id,
                  req.reason(), &req};
   return repo_->Write<v1::AnnualReport>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::AnnualReport> {
     CG_ASSIGN_OR_RETURN(auto r, tx.GetReport(req.name().substr(14)));
@@ -924,7 +923,7 @@ absl::StatusOr<v1::Evaluation> PromotionDomain::EvaluatePromotionOrg(const CallC
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("government evaluates promotion organizations");
   int32_t total = 0;
   for (size_t i = 0; i < 4; ++i) total += scores[i] * kWeights[i].bp / 100;
-  WriteContext w{&p, "EvaluatePromotionOrg", req.request_id(), call.request_id, in.comment(), &req};
+  store::WriteContext w{&p, "EvaluatePromotionOrg", req.request_id(), call.request_id, in.comment(), &req};
   return repo_->Write<v1::Evaluation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Evaluation> {
     CG_ASSIGN_OR_RETURN(auto org, tx.GetOrg(org_id));
     if (!org.has_value()) return absl::NotFoundError(absl::StrCat(req.parent(), " not found"));
@@ -974,14 +973,14 @@ absl::StatusOr<v1::PromotionReferenceData> PromotionDomain::GetReferenceData(
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> PromotionDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+  return repo_->ListAuditEvents(call.principal, *page_tokens_, req);
 }
 
 // ----------------------------------------------------------------------------- seed
 
 absl::StatusOr<int> PromotionDomain::Seed(const clusters::v1::SeedData& seed) {
   Principal seeder{"system:seed", "system", {std::string(roles::kAdmin)}};
-  WriteContext w{&seeder, "Seed", "", "", "seed data: promotion bodies named by the plan", nullptr};
+  store::WriteContext w{&seeder, "Seed", "", "", "seed data: promotion bodies named by the plan", nullptr};
   int created = 0;
   int sequence = 0;
   for (const auto& sc : seed.clusters()) {

@@ -18,7 +18,6 @@
 #include "common/auth/service_token.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
-#include "common/store/sqlite.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/promotion/promotion_repository.h"
@@ -42,7 +41,7 @@ struct PromotionDeps {
 class PromotionDomain {
  public:
   PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
-                  const PageTokenCodec* page_tokens, store::Database* db);
+                  const PageTokenCodec* page_tokens);
   ~PromotionDomain();
 
   absl::StatusOr<v1::PromotionOrg> RegisterPromotionOrg(const CallContext& call,
@@ -118,7 +117,6 @@ class PromotionDomain {
   std::unique_ptr<clusters::v1::ClustersService::Stub> clusters_stub_;
   std::unique_ptr<support::v1::SupportService::Stub> support_stub_;
   const PageTokenCodec* page_tokens_;
-  store::Database* db_;
 
   std::mutex locks_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> cluster_locks_;

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
-#include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
@@ -68,7 +67,7 @@ int64_t NowMicros() { return store::NowMicros(); }
 
 class SqliteTx : public PromotionTx {
  public:
-  SqliteTx(Connection& c, const WriteContext& w) : c_(c), w_(w) {}
+  explicit SqliteTx(store::SqliteTransaction& tx) : PromotionTx(tx), c_(tx.connection()) {}
 
   absl::StatusOr<std::optional<v1::PromotionOrg>> GetOrg(const std::string& id) override {
     return SelectOne<v1::PromotionOrg>(c_, "SELECT data FROM orgs WHERE id = ?", [&](store::Statement& s) { s.Bind(1, id); });
@@ -162,23 +161,17 @@ class SqliteTx : public PromotionTx {
     stmt.Bind(1, cluster);
     return stmt.Run();
   }
-  absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
-                              w_.call_id, w_.request_id};
-    return store::AppendAudit(c_, *w_.actor, record);
-  }
 
  private:
   Connection& c_;
-  const WriteContext& w_;
 };
 
 class SqlitePromotionRepository : public PromotionRepository {
  public:
-  explicit SqlitePromotionRepository(store::Database* db) : db_(db) {}
+  explicit SqlitePromotionRepository(store::Database* db) : db_(db), unit_(db, Service()) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("promotion", Migrations());
   }
 
@@ -269,23 +262,19 @@ class SqlitePromotionRepository : public PromotionRepository {
   }
 
  protected:
-  absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(PromotionTx&)>& body) override {
-    std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {
-      SqliteTx tx(c, w);
-      return body(tx);
-    };
-    if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                       *w.request, run);
+  store::UnitOfWork& unit_of_work() override { return unit_; }
+  std::unique_ptr<PromotionTx> Bind(store::Transaction& unit) override {
+    return std::make_unique<SqliteTx>(store::SqliteTransaction::Of(unit));
   }
 
  private:
   template <typename T>
   absl::StatusOr<T> Read(const std::function<absl::StatusOr<T>(SqliteTx&)>& fn) {
-    static const WriteContext kNoWrite;
+    // The typed reads on a read connection: no write context, nothing audited.
+    static const store::WriteContext kNoWrite;
     return db_->ReadResult<T>([&](Connection& c) {
-      SqliteTx tx(c, kNoWrite);
+      store::SqliteTransaction read(c, kNoWrite, Service());
+      SqliteTx tx(read);
       return fn(tx);
     });
   }
@@ -302,6 +291,7 @@ class SqlitePromotionRepository : public PromotionRepository {
   }
 
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
 };
 
 }  // namespace

@@ -14,24 +14,15 @@
 #include "clustergov/promotion/v1/promotion.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
-#include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 
 namespace clustergov::promotion {
 
 namespace v1 = ::clustergov::promotion::v1;
 
-struct WriteContext {
-  const Principal* actor = nullptr;
-  std::string method;
-  std::string request_id;
-  std::string call_id;
-  std::string reason;
-  const google::protobuf::Message* request = nullptr;
-};
-
-class PromotionTx {
+class PromotionTx : public store::RepositoryTransaction {
  public:
-  virtual ~PromotionTx() = default;
+  using RepositoryTransaction::RepositoryTransaction;
   virtual absl::StatusOr<std::optional<v1::PromotionOrg>> GetOrg(const std::string& id) = 0;
   virtual absl::StatusOr<bool> UsccTaken(const std::string& uscc, const std::string& except_id) = 0;
   virtual absl::Status PutOrg(v1::PromotionOrg& org, bool create) = 0;
@@ -46,7 +37,6 @@ class PromotionTx {
   virtual absl::Status PutEvaluation(const std::string& org, const v1::Evaluation& e) = 0;
   // A cluster whose record in the clusters service must be brought in line with its designation.
   virtual absl::Status MarkSyncPending(const std::string& cluster) = 0;
-  virtual absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) = 0;
 };
 
 struct ListQuery {
@@ -56,25 +46,11 @@ struct ListQuery {
   std::string scope;
 };
 
-class PromotionRepository {
+class PromotionRepository : public store::TransactionalRepository<PromotionTx> {
  public:
-  virtual ~PromotionRepository() = default;
   virtual const std::vector<FilterField>& OrgFilterFields() const = 0;
   virtual const std::vector<FilterField>& DesignationFilterFields() const = 0;
   virtual const std::vector<FilterField>& ReportFilterFields() const = 0;
-
-  template <typename T>
-  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(PromotionTx&)>& body) {
-    auto bytes = WriteBytes(w, [&](PromotionTx& tx) -> absl::StatusOr<std::string> {
-      auto r = body(tx);
-      if (!r.ok()) return r.status();
-      return r->SerializeAsString();
-    });
-    if (!bytes.ok()) return bytes.status();
-    T out;
-    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
-    return out;
-  }
 
   virtual absl::StatusOr<std::optional<v1::PromotionOrg>> GetOrg(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::PromotionOrg>> ListOrgs(const ListQuery& q) = 0;
@@ -88,10 +64,6 @@ class PromotionRepository {
   // Clears the cluster's pending sync if its active organization is still `synced_org` ("" for
   // none), the value just written to the clusters service; a change committed since stays pending.
   virtual absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) = 0;
-
- protected:
-  virtual absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(PromotionTx&)>& body) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<PromotionRepository>> CreateSqlitePromotionRepository(store::Database* db);

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   auto repo = support::CreateSqliteSupportRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   support::SupportDomain domain(std::move(*repo), rt.MakeCache("support"), &cluster_directory, &enterprise_directory,
-                                &rt.page_tokens(), &rt.db(), absl::Hours(24) * absl::GetFlag(FLAGS_reservation_days));
+                                &rt.page_tokens(), absl::Hours(24) * absl::GetFlag(FLAGS_reservation_days));
   // Declared after the domain (which owns the repository) and the runtime (store, registry): destroyed,
   // and so stopped, before either.
   support::SupportMetrics domain_metrics(domain.repository(), rt.metrics().registry());

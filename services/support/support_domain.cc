@@ -283,14 +283,13 @@ std::string SupportDomain::PoolName(absl::string_view region, int year, v1::Reso
 
 SupportDomain::SupportDomain(std::unique_ptr<SupportRepository> repository, std::unique_ptr<cache::Cache> cache,
                              clusters::ClusterDirectory* clusters, enterprises::EnterpriseDirectory* enterprises,
-                             const PageTokenCodec* page_tokens, store::Database* db,
+                             const PageTokenCodec* page_tokens,
                              absl::Duration reservation_lifetime)
     : repo_(std::move(repository)),
       cache_(std::move(cache)),
       clusters_(clusters),
       enterprises_(enterprises),
       page_tokens_(page_tokens),
-      db_(db),
       reservation_lifetime_(reservation_lifetime) {}
 
 void SupportDomain::InvalidatePools() {
@@ -340,7 +339,7 @@ absl::StatusOr<v1::Pool> SupportDomain::CreatePool(const CallContext& call, cons
                                          v1::ResourceKind_Name(in.kind()), " pools"));
   }
   const std::string name = PoolName(in.region(), in.year(), in.kind(), in.pollutant());
-  WriteContext w{&p, "CreatePool", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "CreatePool", req.request_id(), call.request_id, "", &req};
   auto created = repo_->Write<v1::Pool>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Pool> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetPool(name));
     if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
@@ -423,7 +422,7 @@ absl::StatusOr<v1::Pool> SupportDomain::SetPoolCapacity(const CallContext& call,
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("only the responsible department sets capacity");
-  WriteContext w{&p, "SetPoolCapacity", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "SetPoolCapacity", req.request_id(), call.request_id, req.reason(), &req};
   auto updated = repo_->Write<v1::Pool>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Pool> {
     CG_ASSIGN_OR_RETURN(auto pool, tx.GetPool(req.name()));
     if (!pool.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -494,7 +493,7 @@ absl::StatusOr<v1::Application> SupportDomain::CreateApplication(const CallConte
   for (auto& item : *app.mutable_items()) {
     item.set_pool(PoolName(app.region(), app.year(), item.kind(), item.pollutant()));
   }
-  WriteContext w{&p, "CreateApplication", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "CreateApplication", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::Application>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Application> {
     v1::Application out = app;
     Record(out, v1::Application::DRAFT, p, "");
@@ -579,7 +578,7 @@ absl::StatusOr<v1::Application> SupportDomain::UpdateApplication(const CallConte
   }
   if (paths.empty()) paths = kPaths;
   const Principal& p = call.principal;
-  WriteContext w{&p, "UpdateApplication", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateApplication", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::Application>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Application> {
     CG_ASSIGN_OR_RETURN(auto app, tx.GetApplication(id));
     if (!app.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
@@ -674,7 +673,7 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
   } else {
     CG_RETURN_IF_ERROR(CheckReviewer(call, *current));
   }
-  WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
   auto result = repo_->Write<v1::Application>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Application> {
     CG_ASSIGN_OR_RETURN(auto app, tx.GetApplication(id));
     if (!app.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -839,7 +838,7 @@ absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireReservations
   if (!p.HasAnyRole({roles::kGovernment, roles::kAdmin, roles::kService})) {
     return PermissionDenied("expiring reservations needs government, admin or service");
   }
-  WriteContext w{&p, "ExpireReservations", req.request_id(), call.request_id, "reservation expired", &req};
+  store::WriteContext w{&p, "ExpireReservations", req.request_id(), call.request_id, "reservation expired", &req};
   auto result = repo_->Write<v1::ExpireReservationsResponse>(
       w, [&](SupportTx& tx) -> absl::StatusOr<v1::ExpireReservationsResponse> {
         v1::ExpireReservationsResponse out;
@@ -996,7 +995,7 @@ absl::StatusOr<v1::SupportReferenceData> SupportDomain::GetReferenceData(const C
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> SupportDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+  return repo_->ListAuditEvents(call.principal, *page_tokens_, req);
 }
 
 }  // namespace clustergov::support

@@ -20,7 +20,6 @@
 #include "common/cache/cache.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
-#include "common/store/sqlite.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/support/support_repository.h"
@@ -33,7 +32,7 @@ class SupportDomain {
  public:
   SupportDomain(std::unique_ptr<SupportRepository> repository, std::unique_ptr<cache::Cache> cache,
                 clusters::ClusterDirectory* clusters, enterprises::EnterpriseDirectory* enterprises,
-                const PageTokenCodec* page_tokens, store::Database* db, absl::Duration reservation_lifetime);
+                const PageTokenCodec* page_tokens, absl::Duration reservation_lifetime);
 
   absl::StatusOr<v1::Pool> CreatePool(const CallContext& call, const v1::CreatePoolRequest& req);
   absl::StatusOr<v1::Pool> GetPool(const CallContext& call, const v1::GetPoolRequest& req);
@@ -87,7 +86,6 @@ class SupportDomain {
   clusters::ClusterDirectory* clusters_;
   enterprises::EnterpriseDirectory* enterprises_;
   const PageTokenCodec* page_tokens_;
-  store::Database* db_;
   absl::Duration reservation_lifetime_;
 };
 

@@ -6,7 +6,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status/status.h"
-#include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
@@ -102,7 +101,7 @@ absl::StatusOr<std::optional<v1::Application>> LoadApplication(Connection& c, in
 
 class SqliteTx : public SupportTx {
  public:
-  SqliteTx(Connection& c, const WriteContext& w) : c_(c), w_(w) {}
+  explicit SqliteTx(store::SqliteTransaction& tx) : SupportTx(tx), c_(tx.connection()) {}
 
   absl::StatusOr<std::optional<v1::Pool>> GetPool(const std::string& name) override { return LoadPool(c_, name); }
 
@@ -200,11 +199,11 @@ class SqliteTx : public SupportTx {
   absl::Status AppendLedger(v1::LedgerEntry& e) override {
     *e.mutable_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
     auto* actor = e.mutable_actor();
-    actor->set_subject(w_.actor->subject);
-    actor->set_organization(w_.actor->organization);
+    actor->set_subject(context().actor->subject);
+    actor->set_organization(context().actor->organization);
     actor->clear_roles();
-    for (const auto& r : w_.actor->roles) actor->add_roles(r);
-    if (e.reason().empty()) e.set_reason(w_.reason);
+    for (const auto& r : context().actor->roles) actor->add_roles(r);
+    if (e.reason().empty()) e.set_reason(context().reason);
     // One INSERT: the ledger refuses updates. The id is the row id, filled in when read.
     e.clear_id();
     CG_ASSIGN_OR_RETURN(auto ins, c_.Prepare("INSERT INTO ledger (pool, application, type, quantity, data) VALUES"
@@ -227,23 +226,16 @@ class SqliteTx : public SupportTx {
                                       });
   }
 
-  absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
-                              w_.call_id, w_.request_id};
-    return store::AppendAudit(c_, *w_.actor, record);
-  }
-
  private:
   Connection& c_;
-  const WriteContext& w_;
 };
 
 class SqliteSupportRepository : public SupportRepository {
  public:
-  explicit SqliteSupportRepository(store::Database* db) : db_(db) {}
+  explicit SqliteSupportRepository(store::Database* db) : db_(db), unit_(db, Service()) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("support", Migrations());
   }
 
@@ -479,15 +471,9 @@ class SqliteSupportRepository : public SupportRepository {
   }
 
  protected:
-  absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(SupportTx&)>& body) override {
-    std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {
-      SqliteTx tx(c, w);
-      return body(tx);
-    };
-    if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                       *w.request, run);
+  store::UnitOfWork& unit_of_work() override { return unit_; }
+  std::unique_ptr<SupportTx> Bind(store::Transaction& unit) override {
+    return std::make_unique<SqliteTx>(store::SqliteTransaction::Of(unit));
   }
 
  private:
@@ -499,6 +485,7 @@ class SqliteSupportRepository : public SupportRepository {
   }
 
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
 };
 
 }  // namespace

@@ -16,25 +16,16 @@
 #include "clustergov/support/v1/support.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
-#include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 
 namespace clustergov::support {
 
 namespace v1 = ::clustergov::support::v1;
 
-struct WriteContext {
-  const Principal* actor = nullptr;
-  std::string method;
-  std::string request_id;
-  std::string call_id;
-  std::string reason;
-  const google::protobuf::Message* request = nullptr;
-};
-
 // The operations available inside one atomic write.
-class SupportTx {
+class SupportTx : public store::RepositoryTransaction {
  public:
-  virtual ~SupportTx() = default;
+  using RepositoryTransaction::RepositoryTransaction;
   virtual absl::StatusOr<std::optional<v1::Pool>> GetPool(const std::string& name) = 0;
   // Writes the pool (its numbers and parcels); bumps its etag and times.
   virtual absl::Status PutPool(v1::Pool& pool, bool create) = 0;
@@ -47,8 +38,6 @@ class SupportTx {
   virtual absl::Status AppendLedger(v1::LedgerEntry& entry) = 0;
   // Approved applications whose reservation expired before `now_micros`.
   virtual absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros) = 0;
-  virtual absl::Status Audit(const std::string& resource, const std::string& etag_before,
-                             const std::string& etag_after) = 0;
 };
 
 struct ListQuery {
@@ -100,27 +89,11 @@ struct PoolBalance {
   int64_t allocated = 0;
 };
 
-class SupportRepository {
+class SupportRepository : public store::TransactionalRepository<SupportTx> {
  public:
-  virtual ~SupportRepository() = default;
-
   virtual const std::vector<FilterField>& PoolFilterFields() const = 0;
   virtual const std::vector<FilterField>& ApplicationFilterFields() const = 0;
   virtual const std::vector<FilterField>& LedgerFilterFields() const = 0;
-
-  // Runs `body` atomically, once per request id (idempotent retries return the first result).
-  template <typename T>
-  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(SupportTx&)>& body) {
-    auto bytes = WriteBytes(w, [&](SupportTx& tx) -> absl::StatusOr<std::string> {
-      auto r = body(tx);
-      if (!r.ok()) return r.status();
-      return r->SerializeAsString();
-    });
-    if (!bytes.ok()) return bytes.status();
-    T out;
-    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
-    return out;
-  }
 
   virtual absl::StatusOr<std::optional<v1::Pool>> GetPool(const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<v1::Pool>> ListPools(const ListQuery& q) = 0;
@@ -141,10 +114,6 @@ class SupportRepository {
   virtual absl::StatusOr<int64_t> OldestEnteredMicros(v1::Application::State state) = 0;
   // Every pool's balances, by name.
   virtual absl::StatusOr<std::vector<PoolBalance>> PoolBalances() = 0;
-
- protected:
-  virtual absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(SupportTx&)>& body) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSqliteSupportRepository(store::Database* db);

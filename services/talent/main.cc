@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
   auto repo = talent::CreateSqliteTalentRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
-  talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens(), &rt.db());
+  talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens());
   if (auto s = domain.LoadIndex(); !s.ok()) return Fail(std::string(s.message()));
   talent::TalentServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));

@@ -246,8 +246,8 @@ void TalentDomain::IndexPut(const v1::Talent& t) {
 }
 
 TalentDomain::TalentDomain(std::unique_ptr<TalentRepository> repository, enterprises::EnterpriseDirectory* enterprises,
-                           const PageTokenCodec* page_tokens, store::Database* db)
-    : repo_(std::move(repository)), enterprises_(enterprises), page_tokens_(page_tokens), db_(db) {}
+                           const PageTokenCodec* page_tokens)
+    : repo_(std::move(repository)), enterprises_(enterprises), page_tokens_(page_tokens) {}
 
 absl::Status TalentDomain::Redact(const Principal& p, v1::Talent* t) {
   if (IsTalentSelf(p, t->name()) || IsTalentAuthority(p)) return absl::OkStatus();
@@ -277,7 +277,7 @@ absl::StatusOr<v1::Talent> TalentDomain::RegisterTalent(const CallContext& call,
     return PermissionDenied(
         "a level and programme memberships are granted by HR & Social Security, not declared: register without them");
   }
-  WriteContext w{&p, "RegisterTalent", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "RegisterTalent", req.request_id(), call.request_id, "", &req};
   return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetTalent(req.talent_id()));
     if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
@@ -329,7 +329,7 @@ absl::StatusOr<v1::Talent> TalentDomain::UpdateTalent(const CallContext& call, c
   if (!IsTalentSelf(p, in.name()) && !IsTalentAuthority(p) && !p.HasRole(roles::kAdmin)) {
     return PermissionDenied("a talent updates only itself");
   }
-  WriteContext w{&p, "UpdateTalent", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "UpdateTalent", req.request_id(), call.request_id, "", &req};
   return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto t, tx.GetTalent(id));
     if (!t.has_value()) return absl::NotFoundError(absl::StrCat(in.name(), " not found"));
@@ -358,7 +358,7 @@ absl::StatusOr<v1::Talent> TalentDomain::Grant(const CallContext& call, const go
   if (!IsGrantingDepartment(p)) {
     return PermissionDenied("levels and programme memberships are granted by HR & Social Security alone");
   }
-  WriteContext w{&p, method, request_id, call.request_id, reason, &req};
+  store::WriteContext w{&p, method, request_id, call.request_id, reason, &req};
   return Indexed(repo_->Write<v1::Talent>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Talent> {
     CG_ASSIGN_OR_RETURN(auto t, tx.GetTalent(id));
     if (!t.has_value()) return absl::NotFoundError(absl::StrCat(name, " not found"));
@@ -458,7 +458,7 @@ absl::StatusOr<v1::Demand> TalentDomain::PostDemand(const CallContext& call, con
   CG_RETURN_IF_ERROR(refdata::ValidateUscc(p.organization.substr(12), "enterprise"));
   // Registered and a member of the cluster (asked of the enterprises service; cached).
   CG_RETURN_IF_ERROR(enterprises_->CheckMember(call, p.organization.substr(12), in.cluster().substr(9)));
-  WriteContext w{&p, "PostDemand", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "PostDemand", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::Demand>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Demand> {
     v1::Demand d = in;
     d.clear_name();
@@ -495,7 +495,7 @@ absl::StatusOr<v1::Demand> TalentDomain::CloseDemand(const CallContext& call, co
   CG_ASSIGN_OR_RETURN(int64_t id, ParseNumbered("name", req.name(), "demands"));
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
-  WriteContext w{&p, "CloseDemand", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "CloseDemand", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->Write<v1::Demand>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Demand> {
     CG_ASSIGN_OR_RETURN(auto d, tx.GetDemand(id));
     if (!d.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -601,7 +601,7 @@ absl::StatusOr<v1::Placement> TalentDomain::CreatePlacement(const CallContext& c
   CG_RETURN_IF_ERROR(errors.ToStatus());
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
-  WriteContext w{&p, "CreatePlacement", req.request_id(), call.request_id, "", &req};
+  store::WriteContext w{&p, "CreatePlacement", req.request_id(), call.request_id, "", &req};
   return repo_->Write<v1::Placement>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Placement> {
     CG_ASSIGN_OR_RETURN(auto demand, tx.GetDemand(demand_id));
     if (!demand.has_value()) return absl::NotFoundError(absl::StrCat(in.demand(), " not found"));
@@ -666,7 +666,7 @@ absl::StatusOr<v1::Placement> TalentDomain::EndPlacement(const CallContext& call
   CG_RETURN_IF_ERROR(errors.ToStatus());
   CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
   const Principal& p = call.principal;
-  WriteContext w{&p, "EndPlacement", req.request_id(), call.request_id, req.reason(), &req};
+  store::WriteContext w{&p, "EndPlacement", req.request_id(), call.request_id, req.reason(), &req};
   return repo_->Write<v1::Placement>(w, [&](TalentTx& tx) -> absl::StatusOr<v1::Placement> {
     CG_ASSIGN_OR_RETURN(auto placement, tx.GetPlacement(id));
     if (!placement.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -803,7 +803,7 @@ absl::StatusOr<v1::TalentReferenceData> TalentDomain::GetReferenceData(const Cal
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> TalentDomain::ListAuditEvents(
     const CallContext& call, const common::v1::ListAuditEventsRequest& req) {
-  return store::ListAuditEventsFor(call.principal, *db_, *page_tokens_, req);
+  return repo_->ListAuditEvents(call.principal, *page_tokens_, req);
 }
 
 }  // namespace clustergov::talent

@@ -15,7 +15,6 @@
 #include "clustergov/talent/v1/talent.pb.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
-#include "common/store/sqlite.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/talent/talent_repository.h"
 
@@ -26,7 +25,7 @@ using server::CallContext;
 class TalentDomain {
  public:
   TalentDomain(std::unique_ptr<TalentRepository> repository, enterprises::EnterpriseDirectory* enterprises,
-               const PageTokenCodec* page_tokens, store::Database* db);
+               const PageTokenCodec* page_tokens);
 
   absl::StatusOr<v1::Talent> RegisterTalent(const CallContext& call, const v1::RegisterTalentRequest& req);
   absl::StatusOr<v1::Talent> GetTalent(const CallContext& call, const v1::GetTalentRequest& req);
@@ -102,7 +101,6 @@ class TalentDomain {
   std::unique_ptr<TalentRepository> repo_;
   enterprises::EnterpriseDirectory* enterprises_;
   const PageTokenCodec* page_tokens_;
-  store::Database* db_;
 };
 
 }  // namespace clustergov::talent

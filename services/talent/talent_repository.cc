@@ -7,7 +7,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status.h"
-#include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
@@ -81,7 +80,7 @@ int64_t IdOf(const std::string& name) { return std::stoll(name.substr(name.find(
 
 class SqliteTx : public TalentTx {
  public:
-  SqliteTx(Connection& c, const WriteContext& w) : c_(c), w_(w) {}
+  explicit SqliteTx(store::SqliteTransaction& tx) : TalentTx(tx), c_(tx.connection()) {}
 
   absl::StatusOr<std::optional<v1::Talent>> GetTalent(const std::string& id) override {
     return SelectOne<v1::Talent>(c_, "SELECT data FROM talents WHERE id = ?", [&](store::Statement& s) { s.Bind(1, id); });
@@ -181,15 +180,9 @@ class SqliteTx : public TalentTx {
     return SelectAll<v1::Placement>(c_, "SELECT data FROM placements WHERE talent = ? AND state = 1 ORDER BY id",
                                     [&](store::Statement& s) { s.Bind(1, talent); });
   }
-  absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) override {
-    store::AuditRecord record{store::FullMethod(Service(), w_.method), resource, before, after, w_.reason,
-                              w_.call_id, w_.request_id};
-    return store::AppendAudit(c_, *w_.actor, record);
-  }
 
  private:
   Connection& c_;
-  const WriteContext& w_;
 };
 
 std::vector<std::pair<std::string, int64_t>> EnumValues(const google::protobuf::EnumDescriptor* d) {
@@ -200,10 +193,10 @@ std::vector<std::pair<std::string, int64_t>> EnumValues(const google::protobuf::
 
 class SqliteTalentRepository : public TalentRepository {
  public:
-  explicit SqliteTalentRepository(store::Database* db) : db_(db) {}
+  explicit SqliteTalentRepository(store::Database* db) : db_(db), unit_(db, Service()) {}
 
   absl::Status Migrate() {
-    CG_RETURN_IF_ERROR(db_->Migrate("core", store::CoreMigrations(Service())));
+    CG_RETURN_IF_ERROR(unit_.Migrate());
     return db_->Migrate("talent", Migrations());
   }
 
@@ -379,15 +372,9 @@ class SqliteTalentRepository : public TalentRepository {
   }
 
  protected:
-  absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(TalentTx&)>& body) override {
-    std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {
-      SqliteTx tx(c, w);
-      return body(tx);
-    };
-    if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-    return store::IdempotentWriteBytes(*db_, *w.actor, store::FullMethod(Service(), w.method), w.request_id,
-                                       *w.request, run);
+  store::UnitOfWork& unit_of_work() override { return unit_; }
+  std::unique_ptr<TalentTx> Bind(store::Transaction& unit) override {
+    return std::make_unique<SqliteTx>(store::SqliteTransaction::Of(unit));
   }
 
  private:
@@ -403,6 +390,7 @@ class SqliteTalentRepository : public TalentRepository {
   }
 
   store::Database* db_;
+  store::SqliteUnitOfWork unit_;
 };
 
 }  // namespace

@@ -12,24 +12,15 @@
 #include "clustergov/talent/v1/talent.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
-#include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 
 namespace clustergov::talent {
 
 namespace v1 = ::clustergov::talent::v1;
 
-struct WriteContext {
-  const Principal* actor = nullptr;
-  std::string method;
-  std::string request_id;
-  std::string call_id;
-  std::string reason;
-  const google::protobuf::Message* request = nullptr;
-};
-
-class TalentTx {
+class TalentTx : public store::RepositoryTransaction {
  public:
-  virtual ~TalentTx() = default;
+  using RepositoryTransaction::RepositoryTransaction;
   virtual absl::StatusOr<std::optional<v1::Talent>> GetTalent(const std::string& id) = 0;
   virtual absl::Status PutTalent(v1::Talent& t, bool create) = 0;
   virtual absl::StatusOr<std::optional<v1::Demand>> GetDemand(int64_t id) = 0;
@@ -37,7 +28,6 @@ class TalentTx {
   virtual absl::StatusOr<std::optional<v1::Placement>> GetPlacement(int64_t id) = 0;
   virtual absl::Status PutPlacement(v1::Placement& p) = 0;  // inserts when the name is empty
   virtual absl::StatusOr<std::vector<v1::Placement>> ActivePlacementsOf(const std::string& talent) = 0;
-  virtual absl::Status Audit(const std::string& resource, const std::string& before, const std::string& after) = 0;
 };
 
 struct ListQuery {
@@ -73,25 +63,11 @@ struct TalentYear {
   int high_level_placed = 0;   // of them, HIGH_LEVEL or LEADING
 };
 
-class TalentRepository {
+class TalentRepository : public store::TransactionalRepository<TalentTx> {
  public:
-  virtual ~TalentRepository() = default;
   virtual const std::vector<FilterField>& TalentFilterFields() const = 0;
   virtual const std::vector<FilterField>& DemandFilterFields() const = 0;
   virtual const std::vector<FilterField>& PlacementFilterFields() const = 0;
-
-  template <typename T>
-  absl::StatusOr<T> Write(const WriteContext& w, const std::function<absl::StatusOr<T>(TalentTx&)>& body) {
-    auto bytes = WriteBytes(w, [&](TalentTx& tx) -> absl::StatusOr<std::string> {
-      auto r = body(tx);
-      if (!r.ok()) return r.status();
-      return r->SerializeAsString();
-    });
-    if (!bytes.ok()) return bytes.status();
-    T out;
-    if (!out.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
-    return out;
-  }
 
   virtual absl::StatusOr<std::optional<v1::Talent>> GetTalent(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::Talent>> GetTalents(const std::vector<std::string>& ids) = 0;
@@ -106,10 +82,6 @@ class TalentRepository {
   // `cluster` "clusters/{id}"; the span [begin_micros, end_micros) since the epoch.
   virtual absl::StatusOr<TalentYear> YearFigures(const std::string& cluster, int64_t begin_micros,
                                                  int64_t end_micros) = 0;
-
- protected:
-  virtual absl::StatusOr<std::string> WriteBytes(
-      const WriteContext& w, const std::function<absl::StatusOr<std::string>(TalentTx&)>& body) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<TalentRepository>> CreateSqliteTalentRepository(store::Database* db);

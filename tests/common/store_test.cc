@@ -1,5 +1,6 @@
-// Tests for the SQLite store (common/store/sqlite.h) and the audit trail / idempotency records
-// built on it (common/store/audit.h). Every test uses real database files in a TempDir.
+// Tests for the SQLite store (common/store/sqlite.h), the audit trail / idempotency records built
+// on it (common/store/audit.h) and the unit of work every repository writes through
+// (common/store/unit_of_work.h). Every test uses real database files in a TempDir.
 
 #include <linux/capability.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include "common/status/status.h"
 #include "common/store/audit.h"
 #include "common/store/sqlite.h"
+#include "common/store/unit_of_work.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
@@ -1404,6 +1406,220 @@ TEST_F(IdempotencyTest, ConcurrentRetriesRunTheBodyOnce) {
   EXPECT_EQ(replays.load(), kThreads - 1);
   EXPECT_EQ(Effects(), 1);
   for (const auto& r : responses) EXPECT_EQ(r, responses[0]);
+}
+
+
+// ================================================================== Unit of work
+
+class UnitOfWorkTest : public AuditTest {
+ protected:
+  void SetUp() override {
+    AuditTest::SetUp();
+    ASSERT_TRUE(SqliteUnitOfWork(db_.get(), WidgetsService()).Migrate().ok());  // applied by AuditTest: a no-op
+    ASSERT_TRUE(Exec(*db_, "CREATE TABLE effects (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT NOT NULL)").ok());
+  }
+
+  static StringValue Str(const std::string& s) {
+    StringValue v;
+    v.set_value(s);
+    return v;
+  }
+
+  // A context for a CreateWidget call of `actor` carrying `request` (idempotent when `key` is set).
+  static WriteContext Context(const Principal& actor, const std::string& key, const StringValue* request) {
+    return WriteContext{&actor, "CreateWidget", key, "call-1", "because", request};
+  }
+
+  // A body that records an effect, audits it and answers with a response naming the effect.
+  std::function<absl::StatusOr<StringValue>(SqliteTransaction&)> Body(const std::string& note) {
+    return [this, note](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+      ++body_runs_;
+      CG_ASSIGN_OR_RETURN(auto stmt, tx.connection().Prepare("INSERT INTO effects (note) VALUES (?)"));
+      CG_RETURN_IF_ERROR(stmt.Bind(1, note).Run());
+      const std::string name = absl::StrCat("widgets/", tx.connection().LastInsertRowId());
+      CG_RETURN_IF_ERROR(tx.Audit(name, "", "v1"));
+      return Str(absl::StrCat(note, "#", name));
+    };
+  }
+
+  int64_t Count(const std::string& table) { return MustInt(*db_, absl::StrCat("SELECT COUNT(*) FROM ", table)); }
+
+  int body_runs_ = 0;
+};
+
+TEST_F(UnitOfWorkTest, AFailingBodyLeavesNeitherTheChangeNorTheAuditEventNorTheIdempotencyRecord) {
+  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  const StringValue request = Str("make a widget");
+  bool fail = true;
+  auto body = [&](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+    CG_ASSIGN_OR_RETURN(StringValue made, Body("made")(tx));
+    if (fail) return absl::FailedPreconditionError("refused after writing and auditing");
+    return made;
+  };
+  auto failed = unit.Run<StringValue>(Context(alice_, "key-1", &request), body);
+  EXPECT_EQ(failed.status(), absl::FailedPreconditionError("refused after writing and auditing"));
+  EXPECT_EQ(body_runs_, 1);
+  EXPECT_EQ(Count("effects"), 0);
+  EXPECT_EQ(Count("audit_events"), 0);
+  EXPECT_EQ(Count("idempotency_keys"), 0);
+
+  // Not recorded, so the same request id runs the body again.
+  fail = false;
+  auto retried = unit.Run<StringValue>(Context(alice_, "key-1", &request), body);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(body_runs_, 2);
+  EXPECT_EQ(Count("effects"), 1);
+  EXPECT_EQ(Count("audit_events"), 1);
+  EXPECT_EQ(Count("idempotency_keys"), 1);
+
+  // A constraint the store refuses maps as in sqlite.h and rolls back the same way.
+  auto refused = unit.Run<StringValue>(Context(alice_, "", nullptr), [&](SqliteTransaction& tx)
+                                                                         -> absl::StatusOr<StringValue> {
+    CG_ASSIGN_OR_RETURN(StringValue made, Body("dup")(tx));
+    CG_RETURN_IF_ERROR(tx.connection().Exec("INSERT INTO effects (id, note) VALUES (1, 'clash')"));
+    return made;
+  });
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("INSERT")));
+  EXPECT_EQ(Count("effects"), 1);
+  EXPECT_EQ(Count("audit_events"), 1);
+}
+
+TEST_F(UnitOfWorkTest, ARetryWithTheSameRequestIdReturnsTheFirstResponseAndWritesNothing) {
+  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  const StringValue request = Str("make a widget");
+  auto first = unit.Run<StringValue>(Context(alice_, "key-1", &request), Body("created"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->value(), "created#widgets/1");
+
+  auto retry = unit.Run<StringValue>(Context(alice_, "key-1", &request), Body("created-again"));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->value(), "created#widgets/1");
+  EXPECT_EQ(body_runs_, 1);
+  EXPECT_EQ(Count("effects"), 1);
+  EXPECT_EQ(Count("audit_events"), 1);
+  EXPECT_EQ(Count("idempotency_keys"), 1);
+  EXPECT_EQ(MustInt(*db_, absl::StrCat("SELECT COUNT(*) FROM idempotency_keys WHERE subject = 'alice' AND method = '",
+                                       kCreateWidget, "' AND request_id = 'key-1'")),
+            1);
+
+  // The response bytes replayed are those of the first response.
+  auto bytes = unit.RunBytes(Context(alice_, "key-1", &request), [&](Transaction&) -> absl::StatusOr<std::string> {
+    ++body_runs_;
+    return std::string("should not run");
+  });
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, first->SerializeAsString());
+  EXPECT_EQ(body_runs_, 1);
+
+  // Without the request (or without a request id) the write is not idempotent: it runs each time.
+  ASSERT_TRUE(unit.Run<StringValue>(Context(alice_, "key-1", nullptr), Body("plain")).ok());
+  ASSERT_TRUE(unit.Run<StringValue>(Context(alice_, "", &request), Body("plain")).ok());
+  EXPECT_EQ(body_runs_, 3);
+  EXPECT_EQ(Count("effects"), 3);
+  EXPECT_EQ(Count("idempotency_keys"), 1);
+}
+
+TEST_F(UnitOfWorkTest, TheSameRequestIdWithADifferentRequestIsInvalidArgumentAndWritesNothing) {
+  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  const StringValue request = Str("make a widget");
+  ASSERT_TRUE(unit.Run<StringValue>(Context(alice_, "key-1", &request), Body("created")).ok());
+
+  const StringValue other = Str("make another widget");
+  auto reused = unit.Run<StringValue>(Context(alice_, "key-1", &other), Body("other"));
+  ASSERT_FALSE(reused.ok());
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(reused.status()), ElementsAre("request_id"));
+  EXPECT_EQ(body_runs_, 1);
+  EXPECT_EQ(Count("effects"), 1);
+  EXPECT_EQ(Count("audit_events"), 1);
+
+  // Another caller's key of the same name is its own.
+  ASSERT_TRUE(unit.Run<StringValue>(Context(bob_, "key-1", &other), Body("bob")).ok());
+  EXPECT_EQ(body_runs_, 2);
+
+  // An invalid key is refused before the body runs.
+  auto invalid = unit.Run<StringValue>(Context(alice_, "has space", &request), Body("x"));
+  EXPECT_EQ(invalid.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(body_runs_, 2);
+}
+
+TEST_F(UnitOfWorkTest, AuditRowsCarryTheActorTheFullMethodTheReasonAndTheRequestIds) {
+  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  UnitOfWork& neutral = unit;  // the backend-neutral interface a PostgreSQL backend implements too
+  const StringValue request = Str("make a widget");
+  const WriteContext w{&alice_, "CreateWidget", "key-7", "call-7", "the plan says so", &request};
+  const WriteContext second{&alice_, "UpdateWidget", "", "call-7", "a second change of the call", nullptr};
+  auto made = neutral.Run<StringValue>(w, [&](Transaction& tx) -> absl::StatusOr<StringValue> {
+    CG_RETURN_IF_ERROR(tx.Audit("widgets/a", "", "v1"));
+    CG_RETURN_IF_ERROR(tx.AuditStep(":Lock", "widgets/a/parts/1", "v1", "v2"));
+    SqliteTransaction other = SqliteTransaction::Of(tx).With(second);
+    CG_RETURN_IF_ERROR(other.Audit("widgets/b", "v3", "v4"));
+    return Str("made");
+  });
+  ASSERT_TRUE(made.ok()) << made.status();
+  // A write no RPC made is recorded under its name as is.
+  const WriteContext seed{&bob_, "Seed", "", "", "seed data", nullptr};
+  auto seeded = unit.Run<int>(seed, [&](SqliteTransaction& tx) -> absl::StatusOr<int> {
+    CG_RETURN_IF_ERROR(tx.Audit("widgets/c", "", "v1"));
+    return 1;
+  });
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  EXPECT_EQ(*seeded, 1);
+
+  auto page = neutral.ListAuditEvents(alice_, tokens_, ListAuditEventsRequest());
+  ASSERT_TRUE(page.ok()) << page.status();
+  // Each event as method, resource, etag before, etag after, reason, request id, idempotency key,
+  // actor subject; newest first.
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : page->events()) {
+    rows.push_back({e.method(), e.resource(), e.etag_before(), e.etag_after(), e.reason(), e.request_id(),
+                    e.idempotency_key(), e.actor().subject()});
+    EXPECT_TRUE(e.has_time());
+  }
+  const std::string create = kCreateWidget;
+  EXPECT_THAT(rows, ElementsAre(
+                        ElementsAre("Seed", "widgets/c", "", "v1", "seed data", "", "", "bob"),
+                        ElementsAre("/test.v1.WidgetsService/UpdateWidget", "widgets/b", "v3", "v4",
+                                    "a second change of the call", "call-7", "", "alice"),
+                        ElementsAre(create + ":Lock", "widgets/a/parts/1", "v1", "v2", "the plan says so", "call-7",
+                                    "key-7", "alice"),
+                        ElementsAre(create, "widgets/a", "", "v1", "the plan says so", "call-7", "key-7", "alice")));
+  ASSERT_EQ(page->events_size(), 4);
+  EXPECT_EQ(page->events(3).actor().organization(), "departments/industry_it");
+  EXPECT_THAT(page->events(3).actor().roles(), ElementsAre("government", "admin"));
+
+  // The trail is open to auditors, government and admins only.
+  EXPECT_EQ(neutral.ListAuditEvents(bob_, tokens_, ListAuditEventsRequest()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(UnitOfWorkTest, ConcurrentWritesAreEachAtomicOnTheirOwn) {
+  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  constexpr int kThreads = 16;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const StringValue request = Str(absl::StrCat("request ", t));
+      auto body = [&](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+        CG_RETURN_IF_ERROR(tx.connection().Exec("INSERT INTO effects (note) VALUES ('c')"));
+        CG_RETURN_IF_ERROR(tx.Audit(absl::StrCat("widgets/t", t), "", "v1"));
+        if (t % 2 == 1) return absl::AbortedError("odd writers fail");
+        return Str(absl::StrCat("t", t));
+      };
+      auto r = unit.Run<StringValue>(Context(alice_, absl::StrCat("key-", t), &request), body);
+      (r.ok() ? ok : failed)++;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads / 2);
+  EXPECT_EQ(failed.load(), kThreads / 2);
+  EXPECT_EQ(Count("effects"), kThreads / 2);
+  EXPECT_EQ(Count("audit_events"), kThreads / 2);
+  EXPECT_EQ(Count("idempotency_keys"), kThreads / 2);
+  EXPECT_EQ(MustInt(*db_, "SELECT COUNT(*) FROM audit_events WHERE CAST(substr(resource, 10) AS INTEGER) % 2 = 1"), 0);
 }
 
 }  // namespace

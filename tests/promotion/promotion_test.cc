@@ -233,7 +233,7 @@ class PromotionTest : public ::testing::Test {
         server::MakeChannel(enterprises_.address()), prt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
     PromotionDeps deps{pdirectory_.get(), clusters_channel, server::MakeChannel(support_.address()), *service_token,
                        penterprises_.get()};
-    pdomain_ = std::make_unique<PromotionDomain>(std::move(*prepo), deps, &prt_->page_tokens(), &prt_->db());
+    pdomain_ = std::make_unique<PromotionDomain>(std::move(*prepo), deps, &prt_->page_tokens());
     auto created = pdomain_->Seed(seed_);
     ASSERT_TRUE(created.ok()) << created.status();
     ASSERT_EQ(*created, 1);  // the dairy association: the only body the plan names
@@ -1246,7 +1246,7 @@ TEST_F(PromotionTest, ASyncClearsOnlyThePendingChangeItPushed) {
   // A cluster the clusters service does not know: the background sync can never clear it.
   const std::string cluster = "clusters/not-in-the-clusters-service";
   const Principal actor{"test", "agencies/test", {"admin"}};
-  const WriteContext w{&actor, "Test", "", "", "", nullptr};
+  const store::WriteContext w{&actor, "Test", "", "", "", nullptr};
   auto activate = [&](const std::string& org) {
     auto written = (*repo)->Write<Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<Designation> {
       CG_ASSIGN_OR_RETURN(auto previous, tx.ActiveDesignation(cluster));

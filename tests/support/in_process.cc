@@ -112,8 +112,7 @@ absl::StatusOr<int> EnterprisesServer::Start(const server::CommonConfig& config,
   auto repo = enterprises::CreateSqliteEnterpriseRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*repo), runtime_->MakeCache("enterprises"),
-                                                             directory_.get(), &runtime_->page_tokens(),
-                                                             &runtime_->db());
+                                                             directory_.get(), &runtime_->page_tokens());
   int created = 0;
   if (seed != nullptr) {
     auto seeded = domain_->Seed(*seed);
@@ -152,7 +151,7 @@ absl::Status SupportServer::Start(const server::CommonConfig& config, const std:
   auto repo = support::CreateSqliteSupportRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<support::SupportDomain>(std::move(*repo), runtime_->MakeCache("support"), clusters_.get(),
-                                                     enterprises_.get(), &runtime_->page_tokens(), &runtime_->db(),
+                                                     enterprises_.get(), &runtime_->page_tokens(),
                                                      reservation_lifetime);
   service_ = std::make_unique<support::SupportServiceImpl>(domain_.get(), &runtime_->handler());
   return runtime_->Start({service_.get()});

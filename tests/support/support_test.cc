@@ -239,7 +239,7 @@ class SupportTest : public ::testing::Test {
     auto repo = CreateSqliteSupportRepository(&srt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
     sdomain_ = std::make_unique<SupportDomain>(std::move(*repo), srt_->MakeCache("support"), cluster_directory_.get(),
-                                               enterprise_directory_.get(), &srt_->page_tokens(), &srt_->db(),
+                                               enterprise_directory_.get(), &srt_->page_tokens(),
                                                lifetime);
     // As main.cc: the domain gauges, refreshed at startup and then every 15 s (tests call RefreshNow()).
     smetrics_ = std::make_unique<SupportMetrics>(sdomain_->repository(), srt_->metrics().registry());

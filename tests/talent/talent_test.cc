@@ -197,7 +197,7 @@ class TalentTest : public ::testing::Test {
         trt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
     auto repo = CreateSqliteTalentRepository(&trt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
-    domain_ = std::make_unique<TalentDomain>(std::move(*repo), directory_.get(), &trt_->page_tokens(), &trt_->db());
+    domain_ = std::make_unique<TalentDomain>(std::move(*repo), directory_.get(), &trt_->page_tokens());
     service_ = std::make_unique<TalentServiceImpl>(domain_.get(), &trt_->handler());
     ASSERT_TRUE(trt_->Start({service_.get()}).ok());
     stub_ = v1::TalentService::NewStub(
@@ -1027,7 +1027,7 @@ TEST_F(TalentTest, ADemandPastItsDeadlineIsNotMatched) {
   auto repo = CreateSqliteTalentRepository(&trt_->db());
   ASSERT_TRUE(repo.ok()) << repo.status();
   Principal poster{"user-a", EnterpriseName(kA), {"enterprise"}};
-  WriteContext w{&poster, "PostDemand", "", "", "", nullptr};
+  store::WriteContext w{&poster, "PostDemand", "", "", "", nullptr};
   Demand past = DemandSpec({"automation"}, v1::ENGINEER, 1);
   *past.mutable_deadline() = DayFromToday(-1);
   past.set_enterprise(EnterpriseName(kA));
