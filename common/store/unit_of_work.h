@@ -85,8 +85,8 @@ class UnitOfWork {
   virtual absl::StatusOr<std::string> RunBytes(
       const WriteContext& w, const std::function<absl::StatusOr<std::string>(Transaction&)>& body) = 0;
 
-  // Typed: a protobuf message (serialized only when the write is idempotent), or any value for a
-  // write without a request (seeds).
+  // Typed: a protobuf message (serialized only when the write is idempotent, and then answered
+  // from the record, as a retry is), or any value for a write without a request (seeds).
   template <typename T>
   absl::StatusOr<T> Run(const WriteContext& w, const std::function<absl::StatusOr<T>(Transaction&)>& body);
 
@@ -99,11 +99,12 @@ class UnitOfWork {
 template <typename T>
 absl::StatusOr<T> UnitOfWork::Run(const WriteContext& w, const std::function<absl::StatusOr<T>(Transaction&)>& body) {
   constexpr bool kMessage = std::is_base_of_v<google::protobuf::MessageLite, T>;
-  std::optional<absl::StatusOr<T>> ran;  // set when the body ran (not on a replay)
+  const bool idempotent = w.request != nullptr && !w.request_id.empty();
+  std::optional<absl::StatusOr<T>> ran;  // the body's result in its last run (a backend may retry)
   auto bytes = RunBytes(w, [&](Transaction& tx) -> absl::StatusOr<std::string> {
     ran.emplace(body(tx));
     if (!ran->ok()) return ran->status();
-    if (w.request == nullptr) return std::string();  // not idempotent: nothing recorded
+    if (!idempotent) return std::string();  // nothing recorded
     if constexpr (kMessage) {
       return (*ran)->SerializeAsString();
     } else {
@@ -111,11 +112,15 @@ absl::StatusOr<T> UnitOfWork::Run(const WriteContext& w, const std::function<abs
     }
   });
   if (!bytes.ok()) return bytes.status();
-  if (ran.has_value()) return std::move(*ran);
+  if (!idempotent) {
+    if (!ran.has_value()) return absl::InternalError("the write did not run");
+    return std::move(*ran);
+  }
+  // The recorded response, whether this call recorded it or an earlier one did.
   if constexpr (kMessage) {
-    T replayed;
-    if (!replayed.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
-    return replayed;
+    T recorded;
+    if (!recorded.ParseFromString(*bytes)) return absl::InternalError("stored response does not parse");
+    return recorded;
   } else {
     return absl::InternalError("an idempotent write must answer with a message");
   }
