@@ -11,6 +11,7 @@
 // cluster eligible for is claimed from the subsidy pool. Each step's data is checked, and the audit
 // trails name who did what, in which role and organization, and why.
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,10 @@ class GovernanceTest : public ::testing::Test {
     platform_ = nullptr;
   }
   void SetUp() override { ASSERT_NE(platform_, nullptr); }
+  // A failure is explained by the services' side too: the ends of their logs.
+  void TearDown() override {
+    if (HasFailure() && platform_ != nullptr) std::fprintf(stderr, "%s\n", platform_->Logs().c_str());
+  }
 
   // One request through the gateway; the response as sent.
   static HttpResponse Http(const std::string& method, const std::string& target, const std::string& token,
