@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh --build                build only
 #
 # A crash, leak, timeout or out-of-memory stops with a non-zero status; the input is saved in
-# <fuzz build dir>/tests/fuzz/work/<target>/artifacts/ (in the repository, ignored by git).
+# <fuzz build dir>/tests/fuzz/findings/<target>/artifacts/ (in the repository, ignored by git).
 # Environment: FUZZ_BUILD_DIR (default build-fuzz),
 # JOBS (build jobs, default nproc), FUZZ_JOBS (parallel CTest fuzzers for --test, default 2).
 set -euo pipefail
@@ -50,6 +50,6 @@ for t in "${targets[@]}"; do
     exit 2
   fi
   echo "fuzz.sh: $t for $seconds s"
-  tests/fuzz/run.sh "$BUILD_DIR/tests/fuzz/$t" "$seconds" "tests/fuzz/corpus/$t" "$BUILD_DIR/tests/fuzz/work/$t"
+  tests/fuzz/run.sh "$BUILD_DIR/tests/fuzz/$t" "$seconds" "tests/fuzz/corpus/$t" "$BUILD_DIR/tests/fuzz/findings/$t"
 done
 echo "fuzz.sh: ${#targets[@]} targets fuzzed for $seconds s each, no crash"
