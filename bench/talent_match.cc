@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     options.synchronous_full = false;
     auto db = cg::store::Database::Open(options);
     if (!db.ok()) return Fail(std::string(db.status().message()));
-    auto created = cg::talent::CreateSqliteTalentRepository(db->get());
+    auto created = cg::talent::CreateTalentRepository(db->get());
     if (!created.ok()) return Fail(std::string(created.status().message()));
     cg::talent::TalentRepository* repo = created->get();
     const cg::PageTokenCodec page_tokens("talent-match-bench-page-token-secret");

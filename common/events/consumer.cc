@@ -73,7 +73,7 @@ std::vector<store::Migration> ConsumerMigrations() {
   };
 }
 
-Consumer::Consumer(store::Database* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
+Consumer::Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
                    prometheus::Registry* registry)
     : db_(db), redis_(redis), options_(std::move(options)), handler_(std::move(handler)) {
   if (options_.dead_letter_stream.empty()) {

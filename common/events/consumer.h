@@ -78,7 +78,7 @@ using Handler = std::function<absl::Status(store::Connection&, const v1::Envelop
 class Consumer {
  public:
   // `db` and `redis` must outlive the consumer. `registry` may be null.
-  Consumer(store::Database* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
+  Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
            prometheus::Registry* registry);
   ~Consumer();  // Stop()
   Consumer(const Consumer&) = delete;
@@ -107,7 +107,7 @@ class Consumer {
   absl::Status Prune();
   std::chrono::milliseconds Pass();
 
-  store::Database* db_;
+  store::Store* db_;
   cache::RedisClient* redis_;
   ConsumerOptions options_;
   Handler handler_;

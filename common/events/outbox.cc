@@ -90,7 +90,7 @@ absl::Status Append(store::Connection& c, v1::Envelope envelope) {
   return insert.Run();
 }
 
-Relay::Relay(store::Database* db, cache::RedisClient* redis, RelayOptions options, prometheus::Registry* registry)
+Relay::Relay(store::Store* db, cache::RedisClient* redis, RelayOptions options, prometheus::Registry* registry)
     : db_(db), redis_(redis), options_(std::move(options)), max_len_(std::to_string(options_.max_len)) {
   if (options_.batch < 1) options_.batch = 1;
   if (registry != nullptr) {

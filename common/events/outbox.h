@@ -81,7 +81,7 @@ struct OutboxBacklog {
 class Relay {
  public:
   // `db` and `redis` must outlive the relay. `registry` may be null.
-  Relay(store::Database* db, cache::RedisClient* redis, RelayOptions options, prometheus::Registry* registry);
+  Relay(store::Store* db, cache::RedisClient* redis, RelayOptions options, prometheus::Registry* registry);
   ~Relay();  // Stop()
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -106,7 +106,7 @@ class Relay {
   absl::Status Prune();
   void SetGauges(const OutboxBacklog& backlog);
 
-  store::Database* db_;
+  store::Store* db_;
   cache::RedisClient* redis_;
   RelayOptions options_;
   std::string max_len_;

@@ -186,7 +186,7 @@ class FilterCompiler {
     SqlFilter result;
     SkipSpace();
     if (AtEnd()) {
-      result.where = "1";
+      result.where = "1 = 1";
       return result;
     }
     CG_ASSIGN_OR_RETURN(result.where, ParseExpression(/*depth=*/0));

@@ -47,7 +47,7 @@ struct FilterField {
 
 // A compiled filter.
 struct SqlFilter {
-  // "1" when the filter is empty; otherwise a parenthesized boolean expression.
+  // "1 = 1" when the filter is empty; otherwise a parenthesized boolean expression.
   std::string where;
   // Positional arguments, in the order of the '?' placeholders in `where`.
   std::vector<SqlValue> args;

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/auth/auth.h"
 #include "common/cache/redis.h"
+#include "common/store/postgres.h"
 #include "common/store/sqlite.h"
 
 namespace clustergov::server {
@@ -44,7 +45,8 @@ struct CommonConfig {
   bool cache_enabled = true;
   std::chrono::seconds cache_ttl{300};
   std::chrono::milliseconds near_cache_ttl{1000};
-  store::DatabaseOptions db;
+  store::DatabaseOptions db;  // db.path: a SQLite file, or a PostgreSQL URL (then `pg` applies)
+  store::PgOptions pg;
   AuthConfig auth;
   std::string page_token_secret;
   // The file holding the token this service presents when it calls others on its own behalf (work

@@ -31,9 +31,13 @@ ABSL_FLAG(int, cache_ttl_seconds, 300, "Cache entry lifetime (jittered ±20%)");
 ABSL_FLAG(int, near_cache_ms, 1000,
           "Lifetime of the in-process near cache in front of Redis (0 disables); bounds how long a write "
           "made by another process can go unseen");
-ABSL_FLAG(std::string, db, "", "SQLite database file (default ./data/<service>.db)");
+ABSL_FLAG(std::string, db, "",
+          "The store: a SQLite database file (default ./data/<service>.db) or a PostgreSQL URL "
+          "postgres://user:password@host:port/database");
 ABSL_FLAG(std::string, db_synchronous, "full", "SQLite synchronous mode: full (fsync each commit) or normal");
 ABSL_FLAG(int, db_readers, 4, "SQLite read connections");
+ABSL_FLAG(int, db_pool, 8, "PostgreSQL connections kept by each replica (the pool's bound)");
+ABSL_FLAG(int, db_statement_timeout_ms, 10000, "PostgreSQL statement timeout in milliseconds");
 ABSL_FLAG(std::string, auth_issuer, "clustergov-dev", "Required JWT issuer (iss)");
 ABSL_FLAG(std::string, auth_audience, "clustergov", "Required JWT audience (aud)");
 ABSL_FLAG(std::string, auth_algorithm, "HS256", "JWT algorithm: HS256 (development), RS256 or ES256");
@@ -115,6 +119,8 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
                  Positive("redis_timeout_ms", absl::GetFlag(FLAGS_redis_timeout_ms)),
                  Positive("cache_ttl_seconds", absl::GetFlag(FLAGS_cache_ttl_seconds)),
                  Positive("db_readers", absl::GetFlag(FLAGS_db_readers)),
+                 Positive("db_pool", absl::GetFlag(FLAGS_db_pool)),
+                 Positive("db_statement_timeout_ms", absl::GetFlag(FLAGS_db_statement_timeout_ms)),
                  Positive("drain_seconds", absl::GetFlag(FLAGS_drain_seconds))}) {
     if (!s.ok()) return s;
   }
@@ -144,6 +150,8 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
   }
   c.db.synchronous_full = sync == "full";
   c.db.read_connections = absl::GetFlag(FLAGS_db_readers);
+  c.pg.pool_size = absl::GetFlag(FLAGS_db_pool);
+  c.pg.statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_db_statement_timeout_ms));
 
   c.auth.issuer = absl::GetFlag(FLAGS_auth_issuer);
   c.auth.audience = absl::GetFlag(FLAGS_auth_audience);

@@ -50,7 +50,7 @@ class Runtime {
   ~Runtime();
 
   const CommonConfig& config() const { return config_; }
-  store::Database& db() { return *db_; }
+  store::Store& db() { return *db_; }
   cache::RedisClient* redis() { return redis_.get(); }
   const Authenticator& authenticator() const { return *authenticator_; }
   const PageTokenCodec& page_tokens() const { return *page_tokens_; }
@@ -87,7 +87,7 @@ class Runtime {
 
   CommonConfig config_;
   std::unique_ptr<metrics::Metrics> metrics_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::Store> db_;
   std::unique_ptr<cache::RedisClient> redis_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<PageTokenCodec> page_tokens_;

@@ -58,11 +58,20 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
     rt->service_token_ = std::move(*source);
   }
 
-  store::DatabaseOptions db_options = config.db;
-  db_options.metrics = &rt->metrics_->registry();
-  auto db = store::Database::Open(db_options);
-  if (!db.ok()) return db.status();
-  rt->db_ = std::move(*db);
+  if (store::IsPostgresUrl(config.db.path)) {
+    store::PgOptions pg = config.pg;
+    pg.url = config.db.path;
+    pg.metrics = &rt->metrics_->registry();
+    auto db = store::PgDatabase::Open(pg);
+    if (!db.ok()) return db.status();
+    rt->db_ = std::move(*db);
+  } else {
+    store::DatabaseOptions db_options = config.db;
+    db_options.metrics = &rt->metrics_->registry();
+    auto db = store::Database::Open(db_options);
+    if (!db.ok()) return db.status();
+    rt->db_ = std::move(*db);
+  }
 
   if (config.cache_enabled) {
     rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
@@ -169,7 +178,7 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   SetServing(true);
   log::Info("serving", {{"grpc_port", std::to_string(port_)},
                         {"metrics_port", std::to_string(metrics_->exposer_port())},
-                        {"store", db_->path()}});
+                        {"store", db_->location()}});
   return absl::OkStatus();
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
 // The audit trail and idempotency records every service keeps in its own store, written in the
-// same transaction as the change they describe. These are the SQLite primitives under the unit
-// of work (unit_of_work.h), through which every repository writes and reads the trail.
+// same transaction as the change they describe. These are the primitives (on either backend)
+// under the unit of work (unit_of_work.h), through which every repository writes and reads the trail.
 
 #include "absl/strings/string_view.h"
 #include <functional>
@@ -14,7 +14,7 @@
 #include "clustergov/common/v1/common.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/page_token.h"
-#include "common/store/sqlite.h"
+#include "common/store/sql.h"
 
 namespace google::protobuf {
 class Message;
@@ -27,7 +27,7 @@ namespace clustergov::store {
 // gRPC service whose calls the store records); apply with db.Migrate("core", CoreMigrations(s))
 // before the service's own migrations. Version 2 adds the audit events' idempotency key and
 // rewrites the RPC names recorded before it (audit and idempotency) into full gRPC methods.
-std::vector<Migration> CoreMigrations(const google::protobuf::ServiceDescriptor& service);
+Migrations CoreMigrations(const google::protobuf::ServiceDescriptor& service);
 
 // The full gRPC method of `rpc` in `service`, e.g. "/clustergov.clusters.v1.ClustersService/CreateCluster":
 // what the audit trail and the idempotency records name a call by. A name that is not a method of
@@ -49,13 +49,13 @@ absl::Status AppendAudit(Connection& c, const Principal& actor, const AuditRecor
 
 // Newest first. Filter fields: resource, method, actor.subject, actor.organization, request_id,
 // idempotency_key. Page tokens are issued to `caller`.
-absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Database& db, const PageTokenCodec& tokens,
+absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(Store& db, const PageTokenCodec& tokens,
                                                                      const Principal& caller,
                                                                      const common::v1::ListAuditEventsRequest& req);
 
 // The same, for a caller: PERMISSION_DENIED unless an auditor, government or admin. Every
 // service's ListAuditEvents RPC is this call.
-absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEventsFor(const Principal& caller, Database& db,
+absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEventsFor(const Principal& caller, Store& db,
                                                                         const PageTokenCodec& tokens,
                                                                         const common::v1::ListAuditEventsRequest& req);
 
@@ -67,13 +67,13 @@ absl::Status ValidateRequestId(absl::string_view request_id);
 // retry with the same request id returns the first response and writes nothing; the same id
 // with a different request is INVALID_ARGUMENT. Without a request id, `body` simply runs.
 // `*replayed` (optional) tells whether the response came from the record.
-absl::StatusOr<std::string> IdempotentWriteBytes(Database& db, const Principal& caller, absl::string_view method,
+absl::StatusOr<std::string> IdempotentWriteBytes(Store& db, const Principal& caller, absl::string_view method,
                                                  absl::string_view request_id, const google::protobuf::Message& request,
                                                  const std::function<absl::StatusOr<std::string>(Connection&)>& body,
                                                  bool* replayed = nullptr);
 
 template <typename Response>
-absl::StatusOr<Response> IdempotentWrite(Database& db, const Principal& caller, absl::string_view method,
+absl::StatusOr<Response> IdempotentWrite(Store& db, const Principal& caller, absl::string_view method,
                                          absl::string_view request_id, const google::protobuf::Message& request,
                                          const std::function<absl::StatusOr<Response>(Connection&)>& body,
                                          bool* replayed = nullptr) {

@@ -13,6 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace clustergov::store {
 
@@ -50,9 +54,14 @@ absl::Status PgError(const pg_result* result, const pg_conn* conn, absl::string_
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string sqlstate = state != nullptr ? state : "";
   const char* detail = result != nullptr ? PQresultErrorMessage(result) : (conn != nullptr ? PQerrorMessage(conn) : "");
-  log::Error("store error", {{"context", std::string(context.substr(0, 200))},
-                             {"sqlstate", sqlstate},
-                             {"postgres", std::string(absl::StripTrailingAsciiWhitespace(detail ? detail : ""))}});
+  const std::string message(absl::StripTrailingAsciiWhitespace(detail ? detail : ""));
+  if (sqlstate == "40001" || sqlstate == "40P01") {
+    // Expected under concurrent writers: the transaction is retried (an error only if it keeps failing).
+    log::Info("store conflict", {{"context", std::string(context.substr(0, 200))}, {"sqlstate", sqlstate}});
+  } else {
+    log::Error("store error",
+               {{"context", std::string(context.substr(0, 200))}, {"sqlstate", sqlstate}, {"postgres", message}});
+  }
   if (sqlstate == "23505") return absl::AlreadyExistsError("conflicts with an existing record");
   if (sqlstate == "23503") {
     return absl::FailedPreconditionError("refers to a record that does not exist, or removes one still referred to");
@@ -87,6 +96,31 @@ int64_t PgResult::Int(int row, int column) const {
   if (IsNull(row, column) || !absl::SimpleAtoi(Text(row, column), &v)) return 0;
   return v;
 }
+double PgResult::Double(int row, int column) const {
+  double v = 0;
+  if (IsNull(row, column) || !absl::SimpleAtod(Text(row, column), &v)) return 0;
+  return v;
+}
+
+std::string PgResult::Bytes(int row, int column) const {
+  constexpr unsigned kByteaOid = 17;
+  if (PQftype(result_.get(), column) != kByteaOid) return Text(row, column);
+  const char* text = PQgetvalue(result_.get(), row, column);
+  const size_t length = static_cast<size_t>(PQgetlength(result_.get(), row, column));
+  if (length < 2 || text[0] != '\\' || text[1] != 'x') return std::string();
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 0;
+  };
+  std::string out((length - 2) / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(nibble(text[2 + 2 * i]) << 4 | nibble(text[3 + 2 * i]));
+  }
+  return out;
+}
+
 int64_t PgResult::affected() const {
   int64_t v = 0;
   if (result_ == nullptr || !absl::SimpleAtoi(PQcmdTuples(result_.get()), &v)) return 0;
@@ -119,6 +153,105 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::ve
   return PgError(raw, conn_, text);
 }
 
+absl::StatusOr<PgResult> PgConnection::ExecCached(absl::string_view sql, const std::vector<PgParam>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.has_value() ? p->c_str() : nullptr);
+  const int n = static_cast<int>(params.size());
+  std::string key(sql);
+  auto it = prepared_.find(key);
+  PGresult* raw = nullptr;
+  if (it == prepared_.end() && prepared_.size() >= kMaxPrepared) {
+    const std::string text = PgNumberParameters(sql);
+    raw = PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  } else {
+    if (it == prepared_.end()) {
+      std::string name = absl::StrCat("cg", prepared_.size() + 1);
+      const std::string text = PgNumberParameters(sql);
+      std::shared_ptr<pg_result> made(PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr), PQclear);
+      if (made == nullptr || PQresultStatus(made.get()) != PGRES_COMMAND_OK) return PgError(made.get(), conn_, text);
+      it = prepared_.emplace(std::move(key), std::move(name)).first;
+    }
+    raw = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0);
+  }
+  std::shared_ptr<pg_result> result(raw, PQclear);
+  const ExecStatusType status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
+    return PgResult(std::move(result));
+  }
+  return PgError(raw, conn_, sql);
+}
+
+bool IsPostgresUrl(absl::string_view db) {
+  return absl::StartsWith(db, "postgres://") || absl::StartsWith(db, "postgresql://");
+}
+
+std::string PgNumberParameters(absl::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int next = 0;
+  char quote = 0;       // inside '...' or "..."
+  bool comment = false;  // inside -- ... end of line
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (comment) {
+      if (c == '\n') comment = false;
+    } else if (quote != 0) {
+      if (c == quote) quote = 0;  // a doubled quote closes and reopens: same result
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      comment = true;
+    } else if (c == '?') {
+      // ?NNN names its parameter (SQLite's numbered form); a bare ? is the next one.
+      size_t digits = i + 1;
+      while (digits < sql.size() && sql[digits] >= '0' && sql[digits] <= '9') ++digits;
+      if (digits > i + 1) {
+        absl::StrAppend(&out, "$", sql.substr(i + 1, digits - i - 1));
+        i = digits - 1;
+      } else {
+        absl::StrAppend(&out, "$", ++next);
+      }
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string PgByteaLiteral(absl::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 + bytes.size() * 2);
+  out.append("\\x");
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- PgCursor
+
+void PgCursor::Set(int index, PgParam value) {
+  if (index < 1) return;
+  if (params.size() < static_cast<size_t>(index)) params.resize(index);
+  params[index - 1] = std::move(value);
+}
+
+absl::StatusOr<bool> PgCursor::Step() {
+  if (!executed) {
+    auto r = conn.ExecCached(sql, params);
+    if (!r.ok()) return r.status();
+    result = std::move(*r);
+    executed = true;
+    row = -1;
+    *changes = result.affected();
+  }
+  ++row;
+  return row < result.rows();
+}
+
 // ---------------------------------------------------------------- PgDatabase
 
 PgDatabase::PgDatabase(PgOptions options, std::string server)
@@ -133,6 +266,22 @@ absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(PgOptions options) 
   }
   if (options.pool_size < 1) return absl::InvalidArgumentError("db: the pool needs at least one connection");
   std::unique_ptr<PgDatabase> db(new PgDatabase(std::move(options), std::move(server)));
+  if (db->options_.metrics != nullptr) {
+    // The same families as the SQLite store's, so dashboards read either.
+    auto& seconds = prometheus::BuildHistogram()
+                        .Name("clustergov_store_operation_seconds")
+                        .Help("Time spent in store operations, including waiting for a connection or a commit.")
+                        .Register(*db->options_.metrics);
+    const prometheus::Histogram::BucketBoundaries buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                          0.01,   0.025,   0.05,   0.1,   0.25,   1};
+    db->read_seconds_ = &seconds.Add({{"op", "read"}}, buckets);
+    db->write_seconds_ = &seconds.Add({{"op", "write"}}, buckets);
+    db->retries_total_ = &prometheus::BuildCounter()
+                              .Name("clustergov_store_serialization_retries_total")
+                              .Help("Transactions retried after a serialization failure or deadlock.")
+                              .Register(*db->options_.metrics)
+                              .Add({});
+  }
   auto first = db->Connect();
   if (!first.ok()) return first.status();
   db->Release(std::move(*first));
@@ -226,14 +375,39 @@ absl::Status PgDatabase::Transaction(Isolation isolation, const std::function<ab
         std::lock_guard<std::mutex> lock(mu_);
         ++retries_;
       }
-      // Jittered, growing back-off: 1-2 ms, 2-4 ms, 4-8 ms, ...
-      const int base = 1 << std::min(serialization_failures - 1, 8);
+      if (retries_total_ != nullptr) retries_total_->Increment();
+      // Jittered, growing back-off: 1-2 ms, 2-4 ms, 4-8 ms, ... up to 32-64 ms.
+      const int base = 1 << std::min(serialization_failures - 1, 5);
       std::this_thread::sleep_for(std::chrono::microseconds(
           std::uniform_int_distribution<int>(base * 1000, base * 2000)(rng)));
       continue;
     }
     return s;
   }
+}
+
+absl::Status PgDatabase::Read(const std::function<absl::Status(Connection&)>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = Transaction(Isolation::kRepeatableRead, [&](PgConnection& pc) {
+    Connection c(pc);
+    return fn(c);
+  });
+  if (read_seconds_ != nullptr) {
+    read_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return s;
+}
+
+absl::Status PgDatabase::Write(const std::function<absl::Status(Connection&)>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = Transaction(Isolation::kSerializable, [&](PgConnection& pc) {
+    Connection c(pc);
+    return fn(c);
+  });
+  if (write_seconds_ != nullptr) {
+    write_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return s;
 }
 
 int64_t PgDatabase::serialization_retries() const {

@@ -29,16 +29,23 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/store/sqlite.h"  // Migration
+#include "common/store/sql.h"
 
 struct pg_conn;
 struct pg_result;
+
+namespace prometheus {
+class Registry;
+class Histogram;
+class Counter;
+}  // namespace prometheus
 
 namespace clustergov::store {
 
@@ -53,6 +60,9 @@ class PgResult {
   bool IsNull(int row, int column) const;
   std::string Text(int row, int column) const;
   int64_t Int(int row, int column) const;  // 0 for NULL or a value that is not an integer
+  double Double(int row, int column) const;  // 0 for NULL
+  // A bytea column's bytes (decoded from its hex text); any other column's text.
+  std::string Bytes(int row, int column) const;
   int64_t affected() const;                // rows an INSERT/UPDATE/DELETE touched
 
  private:
@@ -69,13 +79,42 @@ class PgConnection {
 
   // One statement with text parameters (several statements when there are none).
   absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {});
+  // One statement whose parameters are `?` (sql.h): rewritten to $n and prepared once per
+  // connection (up to kMaxPrepared distinct statements; beyond that, run unprepared).
+  absl::StatusOr<PgResult> ExecCached(absl::string_view sql, const std::vector<PgParam>& params);
   // False once the connection is gone (then the pool replaces it).
   bool healthy() const;
 
  private:
   friend class PgDatabase;
+  static constexpr size_t kMaxPrepared = 512;
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
   pg_conn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL as written -> statement name
+};
+
+// Whether `db` names a PostgreSQL store (postgres:// or postgresql://) rather than a SQLite file.
+bool IsPostgresUrl(absl::string_view db);
+
+// `sql` with its `?` parameters numbered $1, $2, ... (outside quotes and comments).
+std::string PgNumberParameters(absl::string_view sql);
+// The text form of a bytea parameter ("\x" and hex).
+std::string PgByteaLiteral(absl::string_view bytes);
+
+// A Statement's execution on PostgreSQL: parameters collected by Bind, run at the first Step.
+struct PgCursor {
+  PgCursor(PgConnection& c, int64_t* changes_out, std::string text)
+      : conn(c), changes(changes_out), sql(std::move(text)) {}
+  void Set(int index, PgParam value);
+  absl::StatusOr<bool> Step();
+
+  PgConnection& conn;
+  int64_t* changes;  // the session's Changes()
+  std::string sql;
+  std::vector<PgParam> params;
+  PgResult result;
+  bool executed = false;
+  int row = -1;
 };
 
 enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };
@@ -86,10 +125,11 @@ struct PgOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration acquire_timeout = absl::Seconds(5);    // waiting for a free connection
   absl::Duration statement_timeout = absl::Seconds(10);
-  int max_serialization_retries = 5;
+  int max_serialization_retries = 10;
+  prometheus::Registry* metrics = nullptr;  // optional
 };
 
-class PgDatabase {
+class PgDatabase final : public Store {
  public:
   // Connects once to check the server is there: UNAVAILABLE naming the server (never the
   // password) when it is not, INVALID_ARGUMENT when the URL is not a postgres:// URL.
@@ -112,6 +152,15 @@ class PgDatabase {
   // Applies `component`'s pending migrations in one transaction (see the top of this file).
   absl::Status Migrate(absl::string_view component, const std::vector<Migration>& migrations);
 
+  // The Store: reads in a REPEATABLE READ snapshot, writes SERIALIZABLE (retried as above).
+  Backend backend() const override { return Backend::kPostgres; }
+  std::string location() const override { return server_; }
+  absl::Status Read(const std::function<absl::Status(Connection&)>& fn) override;
+  absl::Status Write(const std::function<absl::Status(Connection&)>& fn) override;
+  absl::Status Migrate(absl::string_view component, const Migrations& migrations) override {
+    return Migrate(component, migrations.postgres);
+  }
+
   // Transactions retried after a serialization failure or deadlock, since Open (for tests and
   // metrics).
   int64_t serialization_retries() const;
@@ -131,6 +180,9 @@ class PgDatabase {
   std::vector<std::unique_ptr<PgConnection>> idle_;
   int open_ = 0;  // connections in use or idle
   int64_t retries_ = 0;
+  prometheus::Histogram* read_seconds_ = nullptr;
+  prometheus::Histogram* write_seconds_ = nullptr;
+  prometheus::Counter* retries_total_ = nullptr;
 };
 
 // Maps a failed result (or, when `result` is null, the connection's state) to a status as

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
-#include "common/store/sqlite.h"
+#include "common/store/sql.h"
 
 namespace clustergov::store {
 
@@ -26,6 +26,15 @@ inline int64_t RevisionOf(const std::string& etag) {
     r = r * 10 + (etag[i] - '0');
   }
   return r;
+}
+
+// Runs an INSERT ending in `RETURNING id` and answers the generated id.
+inline absl::StatusOr<int64_t> InsertedId(Statement& insert) {
+  CG_ASSIGN_OR_RETURN(bool row, insert.Step());
+  if (!row) return absl::InternalError("insert returned no id");
+  const int64_t id = insert.Int(0);
+  CG_RETURN_IF_ERROR(insert.Run());
+  return id;
 }
 
 template <typename Msg>

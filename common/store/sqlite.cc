@@ -20,8 +20,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
-
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
   const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   log::Error("store error", {{"context", context}, {"sqlite", detail}, {"rc", std::to_string(rc)}});
@@ -54,137 +52,6 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
       return absl::InternalError("store error");
   }
 }
-
-// ---------------------------------------------------------------- Statement
-
-Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(other.stmt_), owned_(other.owned_), bind_error_(std::move(other.bind_error_)) {
-  other.stmt_ = nullptr;
-}
-
-Statement::~Statement() {
-  if (stmt_ == nullptr) return;
-  if (owned_) {
-    sqlite3_finalize(stmt_);
-    return;
-  }
-  sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
-}
-
-Statement& Statement::Bind(int index, int64_t value) {
-  int rc = sqlite3_bind_int64(stmt_, index, value);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
-
-Statement& Statement::Bind(int index, absl::string_view text) {
-  // A default-constructed view has data() == nullptr, which SQLite would bind as NULL: bind the
-  // empty string it stands for instead.
-  int rc = sqlite3_bind_text64(stmt_, index, text.data() != nullptr ? text.data() : "", text.size(),
-                               SQLITE_TRANSIENT, SQLITE_UTF8);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
-
-Statement& Statement::Bind(int index, double value) {
-  int rc = sqlite3_bind_double(stmt_, index, value);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
-
-Statement& Statement::BindBlob(int index, absl::string_view bytes) {
-  // As for text: an empty view with data() == nullptr is an empty blob, not NULL.
-  int rc = sqlite3_bind_blob64(stmt_, index, bytes.data() != nullptr ? bytes.data() : "", bytes.size(),
-                               SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
-
-Statement& Statement::BindNull(int index) {
-  int rc = sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqliteError(db_, rc, "bind");
-  return *this;
-}
-
-Statement& Statement::BindAll(int first, const std::vector<std::variant<int64_t, std::string>>& values) {
-  for (size_t i = 0; i < values.size(); ++i) {
-    int index = first + static_cast<int>(i);
-    if (const auto* n = std::get_if<int64_t>(&values[i])) {
-      Bind(index, *n);
-    } else {
-      Bind(index, absl::string_view(std::get<std::string>(values[i])));
-    }
-  }
-  return *this;
-}
-
-absl::StatusOr<bool> Statement::Step() {
-  if (!bind_error_.ok()) return bind_error_;
-  int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return SqliteError(db_, rc, sqlite3_sql(stmt_));
-}
-
-absl::Status Statement::Run() {
-  while (true) {
-    auto row = Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::OkStatus();
-  }
-}
-
-int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-
-std::string Statement::Text(int column) const {
-  const auto* text = sqlite3_column_text(stmt_, column);
-  if (text == nullptr) return {};
-  return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_, column));
-}
-
-std::string Statement::Blob(int column) const {
-  const void* blob = sqlite3_column_blob(stmt_, column);
-  if (blob == nullptr) return {};
-  return std::string(static_cast<const char*>(blob), sqlite3_column_bytes(stmt_, column));
-}
-
-double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
-
-bool Statement::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-
-// ---------------------------------------------------------------- Connection
-
-Connection::~Connection() {
-  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-  sqlite3_close_v2(db_);
-}
-
-absl::StatusOr<Statement> Connection::Prepare(absl::string_view sql) {
-  std::string key(sql);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return Statement(db_, it->second, /*owned=*/false);
-  bool cache = cache_.size() < kMaxCachedStatements;
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()), cache ? SQLITE_PREPARE_PERSISTENT : 0,
-                              &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, key);
-  if (!cache) return Statement(db_, stmt, /*owned=*/true);
-  cache_.emplace(std::move(key), stmt);
-  return Statement(db_, stmt, /*owned=*/false);
-}
-
-absl::Status Connection::Exec(absl::string_view sql) {
-  std::string text(sql);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error);
-  if (error != nullptr) sqlite3_free(error);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, text.substr(0, 200));
-  return absl::OkStatus();
-}
-
-int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
-int Connection::Changes() const { return sqlite3_changes(db_); }
 
 // ---------------------------------------------------------------- Database
 
@@ -311,10 +178,10 @@ absl::Status Database::Migrate(absl::string_view component, const std::vector<Mi
   return absl::OkStatus();
 }
 
-absl::Status Database::Write(std::function<absl::Status(Connection&)> fn) {
+absl::Status Database::Write(const std::function<absl::Status(Connection&)>& fn) {
   auto start = std::chrono::steady_clock::now();
   Job job;
-  job.fn = std::move(fn);
+  job.fn = &fn;
   {
     std::unique_lock<std::mutex> lock(write_mu_);
     if (stopping_) return absl::UnavailableError("store is shutting down");
@@ -363,7 +230,7 @@ void Database::RunBatch(std::vector<Job*>& batch) {
       job->result = sp;
       continue;
     }
-    job->result = job->fn(*writer_);
+    job->result = (*job->fn)(*writer_);
     if (sqlite3_get_autocommit(writer_->raw())) {
       // SQLite rolled back the whole transaction (I/O error, disk full): every unit of the batch
       // run so far is gone, so none of them may be acknowledged; the rest are not run.

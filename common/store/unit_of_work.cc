@@ -5,26 +5,26 @@
 
 namespace clustergov::store {
 
-absl::Status SqliteTransaction::AppendAudit(absl::string_view step, const std::string& resource,
+absl::Status SqlTransaction::AppendAudit(absl::string_view step, const std::string& resource,
                                             const std::string& etag_before, const std::string& etag_after) {
   AuditRecord record{absl::StrCat(FullMethod(service_, w_.method), step), resource, etag_before, etag_after,
                      w_.reason, w_.call_id, w_.request_id};
   return store::AppendAudit(c_, *w_.actor, record);
 }
 
-absl::Status SqliteUnitOfWork::Migrate() { return db_->Migrate("core", CoreMigrations(service_)); }
+absl::Status SqlUnitOfWork::Migrate() { return db_->Migrate("core", CoreMigrations(service_)); }
 
-absl::StatusOr<std::string> SqliteUnitOfWork::RunBytes(
+absl::StatusOr<std::string> SqlUnitOfWork::RunBytes(
     const WriteContext& w, const std::function<absl::StatusOr<std::string>(Transaction&)>& body) {
   std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {
-    SqliteTransaction tx(c, w, service_);
+    SqlTransaction tx(c, w, service_);
     return body(tx);
   };
   if (w.request == nullptr) return db_->WriteResult<std::string>(run);
   return IdempotentWriteBytes(*db_, *w.actor, FullMethod(service_, w.method), w.request_id, *w.request, run);
 }
 
-absl::StatusOr<common::v1::ListAuditEventsResponse> SqliteUnitOfWork::ListAuditEvents(
+absl::StatusOr<common::v1::ListAuditEventsResponse> SqlUnitOfWork::ListAuditEvents(
     const Principal& caller, const PageTokenCodec& tokens, const common::v1::ListAuditEventsRequest& req) {
   return ListAuditEventsFor(caller, *db_, tokens, req);
 }

@@ -5,15 +5,17 @@
 // A write is run as `unit_of_work.Run<T>(context, body)`: one transaction (on SQLite a SAVEPOINT
 // inside a group commit) in which `body` makes its change through the repository's SQL and
 // appends audit events with `Transaction::Audit` (actor, full gRPC method, reason, the call's
-// request id and the client's idempotency key, all from the WriteContext). When the context
+// request id and the client's idempotency key, all from the WriteContext). On PostgreSQL the
+// transaction is SERIALIZABLE and retried on serialization failures, so `body` may run more than
+// once: it must do nothing but reads and writes through the transaction. When the context
 // carries the request, the write is idempotent per (actor, method, request_id): a retry returns
 // the first response and writes nothing; the same id with a different request is
 // INVALID_ARGUMENT. An error from `body` rolls back everything: the change, its audit events and
-// the idempotency record. Errors map as in sqlite.h.
+// the idempotency record. Errors map as in sql.h.
 //
-// - UnitOfWork / Transaction: the backend-neutral interface (a PostgreSQL backend implements the
-//   same); SqliteUnitOfWork / SqliteTransaction: the SQLite backend, whose transaction hands the
-//   repository its Connection.
+// - UnitOfWork / Transaction: the interface domains and repositories see; SqlUnitOfWork /
+//   SqlTransaction: its implementation over a Store (SQLite or PostgreSQL, sql.h), whose
+//   transaction hands the repository its Connection.
 // - Repository: what every repository interface derives from (the store's audit trail, read
 //   through the unit of work). TransactionalRepository<Tx>: for repositories that hand the
 //   domain a typed transaction `Tx` (a RepositoryTransaction): `Write<T>(context, body(Tx&))`.
@@ -31,7 +33,7 @@
 #include "clustergov/common/v1/common.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/page_token.h"
-#include "common/store/sqlite.h"
+#include "common/store/sql.h"
 #include "google/protobuf/message_lite.h"
 
 namespace google::protobuf {
@@ -178,23 +180,23 @@ class TransactionalRepository : public Repository {
   virtual std::unique_ptr<Tx> Bind(Transaction& unit) = 0;
 };
 
-// ------------------------------------------------------------------ SQLite
+// ------------------------------------------------------------------ over a Store
 
-class SqliteTransaction final : public Transaction {
+class SqlTransaction final : public Transaction {
  public:
   // `service`: the gRPC service whose RPC names the context's method is one of.
-  SqliteTransaction(Connection& c, const WriteContext& w, const google::protobuf::ServiceDescriptor& service)
+  SqlTransaction(Connection& c, const WriteContext& w, const google::protobuf::ServiceDescriptor& service)
       : c_(c), w_(w), service_(service) {}
 
-  // The transaction a SqliteUnitOfWork handed out as a Transaction.
-  static SqliteTransaction& Of(Transaction& tx) { return static_cast<SqliteTransaction&>(tx); }
+  // The transaction a SqlUnitOfWork handed out as a Transaction.
+  static SqlTransaction& Of(Transaction& tx) { return static_cast<SqlTransaction&>(tx); }
 
   Connection& connection() { return c_; }
   const WriteContext& context() const override { return w_; }
 
   // The same transaction under another context: a second change the call makes, audited under
   // its own method and reason (never idempotent on its own).
-  SqliteTransaction With(const WriteContext& other) const { return SqliteTransaction(c_, other, service_); }
+  SqlTransaction With(const WriteContext& other) const { return SqlTransaction(c_, other, service_); }
 
  protected:
   absl::Status AppendAudit(absl::string_view step, const std::string& resource, const std::string& etag_before,
@@ -206,10 +208,10 @@ class SqliteTransaction final : public Transaction {
   const google::protobuf::ServiceDescriptor& service_;
 };
 
-class SqliteUnitOfWork final : public UnitOfWork {
+class SqlUnitOfWork final : public UnitOfWork {
  public:
   // `service`: the gRPC service whose calls the store records.
-  SqliteUnitOfWork(Database* db, const google::protobuf::ServiceDescriptor& service) : db_(db), service_(service) {}
+  SqlUnitOfWork(Store* db, const google::protobuf::ServiceDescriptor& service) : db_(db), service_(service) {}
 
   // Applies the shared tables' migrations (store/audit.h CoreMigrations); before the service's own.
   absl::Status Migrate();
@@ -217,17 +219,17 @@ class SqliteUnitOfWork final : public UnitOfWork {
   absl::StatusOr<std::string> RunBytes(const WriteContext& w,
                                        const std::function<absl::StatusOr<std::string>(Transaction&)>& body) override;
 
-  // UnitOfWork::Run with the body on the SQLite transaction.
+  // UnitOfWork::Run with the body on the SQL transaction.
   template <typename T>
-  absl::StatusOr<T> Run(const WriteContext& w, const std::function<absl::StatusOr<T>(SqliteTransaction&)>& body) {
-    return UnitOfWork::Run<T>(w, [&](Transaction& tx) { return body(SqliteTransaction::Of(tx)); });
+  absl::StatusOr<T> Run(const WriteContext& w, const std::function<absl::StatusOr<T>(SqlTransaction&)>& body) {
+    return UnitOfWork::Run<T>(w, [&](Transaction& tx) { return body(SqlTransaction::Of(tx)); });
   }
 
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(
       const Principal& caller, const PageTokenCodec& tokens, const common::v1::ListAuditEventsRequest& req) override;
 
  private:
-  Database* db_;
+  Store* db_;
   const google::protobuf::ServiceDescriptor& service_;
 };
 

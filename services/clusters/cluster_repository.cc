@@ -19,7 +19,8 @@ const google::protobuf::ServiceDescriptor& Service() {
   return *v1::Cluster::descriptor()->file()->FindServiceByName("ClustersService");
 }
 
-const std::vector<store::Migration>& Migrations() {
+// SQLite schema.
+const std::vector<store::Migration>& SqliteMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
       {1, R"sql(
 CREATE TABLE clusters (
@@ -68,12 +69,67 @@ CREATE TABLE task_progress (
   return *migrations;
 }
 
+// PostgreSQL schema: the same tables and rules in PostgreSQL's types.
+const std::vector<store::Migration>& PostgresMigrations() {
+  static const auto* migrations = new std::vector<store::Migration>{
+      {1, R"sql(
+CREATE TABLE clusters (
+  id text PRIMARY KEY,
+  revision bigint NOT NULL,
+  state bigint NOT NULL,
+  tier bigint NOT NULL,
+  target_tier bigint NOT NULL,
+  target_year bigint NOT NULL,
+  industry text NOT NULL,
+  display_name_zh text NOT NULL,
+  display_name_en text NOT NULL,
+  promotion_organization text NOT NULL,
+  data bytea NOT NULL
+);
+CREATE TABLE cluster_regions (
+  cluster_id text NOT NULL REFERENCES clusters (id),
+  region text NOT NULL,
+  kind text NOT NULL,
+  PRIMARY KEY (cluster_id, kind, region)
+);
+CREATE INDEX cluster_regions_region ON cluster_regions (region, kind);
+CREATE TABLE cluster_departments (
+  cluster_id text NOT NULL REFERENCES clusters (id),
+  department text NOT NULL,
+  PRIMARY KEY (cluster_id, department)
+);
+CREATE INDEX cluster_departments_department ON cluster_departments (department);
+CREATE TABLE tier_designations (
+  cluster_id text NOT NULL REFERENCES clusters (id),
+  seq bigint NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (cluster_id, seq)
+);
+CREATE TABLE task_progress (
+  cluster_id text NOT NULL REFERENCES clusters (id),
+  task_number bigint NOT NULL,
+  status bigint NOT NULL,
+  percent bigint NOT NULL,
+  revision bigint NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (cluster_id, task_number)
+);
+)sql"},
+  };
+  return *migrations;
+}
+
+const store::Migrations& Migrations() {
+  static const auto* migrations = new store::Migrations{SqliteMigrations(), PostgresMigrations()};
+  return *migrations;
+}
+
 using store::Etag;
 using store::ParseStored;
 
 class SqliteClusterRepository : public ClusterRepository {
  public:
-  SqliteClusterRepository(store::Database* db, int task_count)
+  SqliteClusterRepository(store::Store* db, int task_count)
       : db_(db), unit_(db, Service()), task_count_(task_count) {}
 
   const std::vector<FilterField>& ClusterFilterFields() const override {
@@ -123,7 +179,7 @@ class SqliteClusterRepository : public ClusterRepository {
   absl::StatusOr<std::vector<v1::Cluster>> List(const ClusterQuery& q) override {
     return db_->ReadResult<std::vector<v1::Cluster>>([&](Connection& c) -> absl::StatusOr<std::vector<v1::Cluster>> {
       CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(absl::StrCat("SELECT c.data FROM clusters c WHERE c.id > ? AND ",
-                                                            q.show_deleted ? "1" : "c.state = 1", " AND ",
+                                                            q.show_deleted ? "1 = 1" : "c.state = 1", " AND ",
                                                             q.filter.where, " ORDER BY c.id LIMIT ?")));
       stmt.Bind(1, q.after_id);
       stmt.BindAll(2, q.filter.args);
@@ -142,7 +198,7 @@ class SqliteClusterRepository : public ClusterRepository {
   absl::StatusOr<int> Count(const ClusterQuery& q) override {
     return db_->ReadResult<int>([&](Connection& c) -> absl::StatusOr<int> {
       CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(absl::StrCat("SELECT count(*) FROM clusters c WHERE ",
-                                                            q.show_deleted ? "1" : "c.state = 1", " AND ",
+                                                            q.show_deleted ? "1 = 1" : "c.state = 1", " AND ",
                                                             q.filter.where)));
       stmt.BindAll(1, q.filter.args);
       CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -152,7 +208,7 @@ class SqliteClusterRepository : public ClusterRepository {
 
   absl::StatusOr<std::vector<v1::Cluster>> All() override {
     ClusterQuery q;
-    q.filter.where = "1";
+    q.filter.where = "1 = 1";
     q.show_deleted = true;
     q.limit = 1 << 20;
     return List(q);
@@ -160,14 +216,14 @@ class SqliteClusterRepository : public ClusterRepository {
 
   absl::StatusOr<v1::Cluster> Mutate(const store::WriteContext& w, const std::string& id,
                                      const ClusterMutation& mutation) override {
-    return unit_.Run<v1::Cluster>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Cluster> {
+    return unit_.Run<v1::Cluster>(w, [&](store::SqlTransaction& tx) -> absl::StatusOr<v1::Cluster> {
       CG_ASSIGN_OR_RETURN(ClusterChange change, MutateOn(tx, id, mutation));
       return std::move(change.cluster);
     });
   }
 
   // The body of Mutate, inside the caller's transaction.
-  absl::StatusOr<ClusterChange> MutateOn(store::SqliteTransaction& tx, const std::string& id,
+  absl::StatusOr<ClusterChange> MutateOn(store::SqlTransaction& tx, const std::string& id,
                                          const ClusterMutation& mutation) {
     Connection& c = tx.connection();
     CG_ASSIGN_OR_RETURN(auto current, Load(c, id));
@@ -196,7 +252,7 @@ class SqliteClusterRepository : public ClusterRepository {
                                     int task_count) override {
     const store::WriteContext seed{&actor, "Seed", "", "", "seed data: 内蒙古自治区先进制造业集群建设行动方案",
                                    nullptr};
-    return unit_.Run<int>(seed, [&](store::SqliteTransaction& tx) -> absl::StatusOr<int> {
+    return unit_.Run<int>(seed, [&](store::SqlTransaction& tx) -> absl::StatusOr<int> {
       Connection& c = tx.connection();
       int created = 0;
       for (const auto& input : clusters) {
@@ -238,7 +294,7 @@ class SqliteClusterRepository : public ClusterRepository {
 
   absl::StatusOr<v1::TaskProgress> MutateTask(const store::WriteContext& w, const std::string& cluster_id,
                                               int task_number, const TaskMutation& mutation) override {
-    return unit_.Run<v1::TaskProgress>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::TaskProgress> {
+    return unit_.Run<v1::TaskProgress>(w, [&](store::SqlTransaction& tx) -> absl::StatusOr<v1::TaskProgress> {
       Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto cluster, Load(c, cluster_id));
       if (!cluster.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", cluster_id, " not found"));
@@ -282,7 +338,7 @@ class SqliteClusterRepository : public ClusterRepository {
               c.Prepare(absl::StrCat(
                   "SELECT t.data FROM task_progress t JOIN clusters c ON c.id = t.cluster_id"
                   " WHERE c.state = 1 AND (? = '' OR t.cluster_id = ?)"
-                  " AND (t.cluster_id || '/' || substr('000' || t.task_number, -3)) > ? AND ",
+                  " AND (t.cluster_id || '/' || printf('%03d', t.task_number)) > ? AND ",
                   q.filter.where, " ORDER BY t.cluster_id, t.task_number LIMIT ?")));
           stmt.Bind(1, q.cluster_id).Bind(2, q.cluster_id).Bind(3, q.after_key);
           stmt.BindAll(4, q.filter.args);
@@ -362,8 +418,8 @@ class SqliteClusterRepository : public ClusterRepository {
     }
     auto add_regions = [&](const auto& regions, const char* kind) -> absl::Status {
       for (const auto& r : regions) {
-        CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT OR IGNORE INTO cluster_regions (cluster_id, region, kind)"
-                                                " VALUES (?, ?, ?)"));
+        CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT INTO cluster_regions (cluster_id, region, kind)"
+                                                " VALUES (?, ?, ?) ON CONFLICT DO NOTHING"));
         ins.Bind(1, id).Bind(2, r).Bind(3, kind);
         CG_RETURN_IF_ERROR(ins.Run());
       }
@@ -372,8 +428,8 @@ class SqliteClusterRepository : public ClusterRepository {
     CG_RETURN_IF_ERROR(add_regions(cluster.core_regions(), "core"));
     CG_RETURN_IF_ERROR(add_regions(cluster.supporting_regions(), "supporting"));
     for (const auto& d : cluster.lead_departments()) {
-      CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT OR IGNORE INTO cluster_departments (cluster_id, department)"
-                                              " VALUES (?, ?)"));
+      CG_ASSIGN_OR_RETURN(auto ins, c.Prepare("INSERT INTO cluster_departments (cluster_id, department)"
+                                              " VALUES (?, ?) ON CONFLICT DO NOTHING"));
       ins.Bind(1, id).Bind(2, d);
       CG_RETURN_IF_ERROR(ins.Run());
     }
@@ -412,14 +468,14 @@ class SqliteClusterRepository : public ClusterRepository {
     return ins.Run();
   }
 
-  store::Database* db_;
-  store::SqliteUnitOfWork unit_;
+  store::Store* db_;
+  store::SqlUnitOfWork unit_;
   int task_count_;
 };
 
 }  // namespace
 
-absl::StatusOr<ClusterChange> MutateClusterOn(store::SqliteTransaction& tx, const std::string& id,
+absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation) {
   SqliteClusterRepository on_connection(/*db=*/nullptr, /*task_count=*/0);
   return on_connection.MutateOn(tx, id, [&](const std::optional<v1::Cluster>& current)
@@ -429,7 +485,7 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqliteTransaction& tx, cons
   });
 }
 
-absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateSqliteClusterRepository(store::Database* db,
+absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,
                                                                                   int task_count) {
   auto repo = std::make_unique<SqliteClusterRepository>(db, task_count);
   CG_RETURN_IF_ERROR(repo->Migrate());

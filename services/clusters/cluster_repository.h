@@ -76,11 +76,11 @@ class ClusterRepository : public store::Repository {
 // Mutate's read-modify-write of an existing cluster inside another repository's transaction of
 // the same store (an evaluation's decision designates the tier in its own commit), audited under
 // `tx`'s context. Returns the change as written: the designation, if any, with its name.
-absl::StatusOr<ClusterChange> MutateClusterOn(store::SqliteTransaction& tx, const std::string& id,
+absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation);
 
 // The SQLite implementation; applies its migrations on Create.
-absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateSqliteClusterRepository(store::Database* db,
+absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,
                                                                                   int task_count);
 
 }  // namespace clustergov::clusters

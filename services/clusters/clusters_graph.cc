@@ -11,13 +11,13 @@ absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::
                                                  std::vector<std::unique_ptr<IndicatorSource>> sources) {
   ClustersGraph g;
   std::vector<v1::KeyTask> tasks(seed.key_tasks().begin(), seed.key_tasks().end());
-  CG_ASSIGN_OR_RETURN(auto repo, CreateSqliteClusterRepository(&rt.db(), static_cast<int>(tasks.size())));
+  CG_ASSIGN_OR_RETURN(auto repo, CreateClusterRepository(&rt.db(), static_cast<int>(tasks.size())));
   g.domain = std::make_unique<ClustersDomain>(std::move(repo), rt.MakeCache("clusters"), &rt.page_tokens(),
                                               tasks);
   if (load_seed) {
     CG_ASSIGN_OR_RETURN(g.seeded_clusters, g.domain->Seed(seed));
   }
-  CG_ASSIGN_OR_RETURN(auto evaluations, CreateSqliteEvaluationRepository(&rt.db()));
+  CG_ASSIGN_OR_RETURN(auto evaluations, CreateEvaluationRepository(&rt.db()));
   g.evaluation = std::make_unique<EvaluationDomain>(g.domain.get(), std::move(evaluations), std::move(sources),
                                                     &rt.page_tokens());
   CG_ASSIGN_OR_RETURN(v1::RuleSet rule_set, LoadDefaultRuleSet());

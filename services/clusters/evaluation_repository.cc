@@ -19,7 +19,8 @@ using store::Connection;
 using store::Etag;
 using store::ParseStored;
 
-const std::vector<store::Migration>& Migrations() {
+// SQLite schema.
+const std::vector<store::Migration>& SqliteMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
       {1, R"sql(
 CREATE TABLE rule_sets (
@@ -49,6 +50,42 @@ CREATE INDEX evaluations_year ON evaluations (year, cluster_id);
   return *migrations;
 }
 
+// PostgreSQL schema: the same tables and rules in PostgreSQL's types.
+const std::vector<store::Migration>& PostgresMigrations() {
+  static const auto* migrations = new std::vector<store::Migration>{
+      {1, R"sql(
+CREATE TABLE rule_sets (
+  id text PRIMARY KEY,
+  seq bigint NOT NULL UNIQUE,
+  data bytea NOT NULL
+);
+CREATE TABLE indicator_snapshots (
+  cluster_id text NOT NULL,
+  year bigint NOT NULL,
+  revision bigint NOT NULL,
+  locked bigint NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (cluster_id, year)
+);
+CREATE TABLE evaluations (
+  cluster_id text NOT NULL,
+  year bigint NOT NULL,
+  revision bigint NOT NULL,
+  state bigint NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (cluster_id, year)
+);
+CREATE INDEX evaluations_year ON evaluations (year, cluster_id);
+)sql"},
+  };
+  return *migrations;
+}
+
+const store::Migrations& Migrations() {
+  static const auto* migrations = new store::Migrations{SqliteMigrations(), PostgresMigrations()};
+  return *migrations;
+}
+
 void SetActor(const Principal& p, common::v1::Actor* actor) {
   actor->set_subject(p.subject);
   actor->set_organization(p.organization);
@@ -62,7 +99,7 @@ std::string SnapshotName(const std::string& cluster_id, int year) {
 
 class SqliteEvaluationRepository : public EvaluationRepository {
  public:
-  explicit SqliteEvaluationRepository(store::Database* db) : db_(db), unit_(db, EvaluationService()) {}
+  explicit SqliteEvaluationRepository(store::Store* db) : db_(db), unit_(db, EvaluationService()) {}
 
   absl::Status Migrate() {
     CG_RETURN_IF_ERROR(unit_.Migrate());
@@ -98,13 +135,13 @@ class SqliteEvaluationRepository : public EvaluationRepository {
 
   absl::StatusOr<v1::RuleSet> PublishRuleSet(const store::WriteContext& w, const std::string& id,
                                              const v1::RuleSet& rule_set) override {
-    return unit_.Run<v1::RuleSet>(w, [&](store::SqliteTransaction& tx) { return Insert(tx, id, rule_set); });
+    return unit_.Run<v1::RuleSet>(w, [&](store::SqlTransaction& tx) { return Insert(tx, id, rule_set); });
   }
 
   absl::StatusOr<bool> SeedRuleSet(const Principal& actor, const std::string& id,
                                    const v1::RuleSet& rule_set) override {
     const store::WriteContext seed{&actor, "SeedRuleSet", "", "", "default evaluation rules (reference data)", nullptr};
-    return unit_.Run<bool>(seed, [&](store::SqliteTransaction& tx) -> absl::StatusOr<bool> {
+    return unit_.Run<bool>(seed, [&](store::SqlTransaction& tx) -> absl::StatusOr<bool> {
       CG_ASSIGN_OR_RETURN(auto existing,
                           store::SelectOne<v1::RuleSet>(tx.connection(), "SELECT data FROM rule_sets WHERE id = ?",
                                                         [&](store::Statement& s) { s.Bind(1, id); }));
@@ -122,7 +159,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
 
   absl::StatusOr<v1::IndicatorSnapshot> PutSnapshot(const store::WriteContext& w, const std::string& cluster_id,
                                                     int year, const v1::IndicatorSnapshot& snapshot) override {
-    return unit_.Run<v1::IndicatorSnapshot>(w, [&](store::SqliteTransaction& tx)
+    return unit_.Run<v1::IndicatorSnapshot>(w, [&](store::SqlTransaction& tx)
                                                    -> absl::StatusOr<v1::IndicatorSnapshot> {
       CG_ASSIGN_OR_RETURN(auto current, LoadSnapshot(tx.connection(), cluster_id, year));
       if (current.has_value() && current->locked()) {
@@ -154,7 +191,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
   absl::StatusOr<v1::Evaluation> OpenEvaluation(const store::WriteContext& w, const std::string& cluster_id, int year,
                                                 const std::optional<v1::IndicatorSnapshot>& gathered,
                                                 const OpenMutation& mutation) override {
-    return unit_.Run<v1::Evaluation>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
+    return unit_.Run<v1::Evaluation>(w, [&](store::SqlTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
       Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto existing, LoadEvaluation(c, cluster_id, year));
       if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(existing->name(), " already exists"));
@@ -187,7 +224,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
 
   absl::StatusOr<v1::Evaluation> MutateEvaluation(const store::WriteContext& w, const std::string& cluster_id,
                                                   int year, const EvaluationMutation& mutation) override {
-    return unit_.Run<v1::Evaluation>(w, [&](store::SqliteTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
+    return unit_.Run<v1::Evaluation>(w, [&](store::SqlTransaction& tx) -> absl::StatusOr<v1::Evaluation> {
       Connection& c = tx.connection();
       CG_ASSIGN_OR_RETURN(auto current, LoadEvaluation(c, cluster_id, year));
       if (!current.has_value()) {
@@ -196,7 +233,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       CG_ASSIGN_OR_RETURN(EvaluationChange change, mutation(*current));
       v1::Evaluation& evaluation = change.evaluation;
       if (change.cluster_mutation.has_value()) {
-        store::SqliteTransaction cluster_tx = tx.With(change.cluster_write);
+        store::SqlTransaction cluster_tx = tx.With(change.cluster_write);
         CG_ASSIGN_OR_RETURN(ClusterChange written, MutateClusterOn(cluster_tx, cluster_id, *change.cluster_mutation));
         if (written.designation.has_value()) evaluation.set_tier_designation(written.designation->name());
       }
@@ -224,7 +261,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     *step->mutable_time() = TimeUtil::MicrosecondsToTimestamp(now);
   }
 
-  absl::StatusOr<v1::RuleSet> Insert(store::SqliteTransaction& tx, const std::string& id, const v1::RuleSet& input) {
+  absl::StatusOr<v1::RuleSet> Insert(store::SqlTransaction& tx, const std::string& id, const v1::RuleSet& input) {
     Connection& c = tx.connection();
     CG_ASSIGN_OR_RETURN(auto existing, store::SelectOne<v1::RuleSet>(c, "SELECT data FROM rule_sets WHERE id = ?",
                                                                      [&](store::Statement& s) { s.Bind(1, id); }));
@@ -251,7 +288,7 @@ class SqliteEvaluationRepository : public EvaluationRepository {
         [&](store::Statement& s) { s.Bind(1, cluster_id).Bind(2, year); });
   }
 
-  absl::StatusOr<v1::IndicatorSnapshot> StoreSnapshot(store::SqliteTransaction& tx, const std::string& cluster_id,
+  absl::StatusOr<v1::IndicatorSnapshot> StoreSnapshot(store::SqlTransaction& tx, const std::string& cluster_id,
                                                       int year,
                                                       const std::optional<v1::IndicatorSnapshot>& current,
                                                       const v1::IndicatorSnapshot& input, bool locked) {
@@ -296,13 +333,13 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     return stmt.Run();
   }
 
-  store::Database* db_;
-  store::SqliteUnitOfWork unit_;
+  store::Store* db_;
+  store::SqlUnitOfWork unit_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EvaluationRepository>> CreateSqliteEvaluationRepository(store::Database* db) {
+absl::StatusOr<std::unique_ptr<EvaluationRepository>> CreateEvaluationRepository(store::Store* db) {
   auto repo = std::make_unique<SqliteEvaluationRepository>(db);
   CG_RETURN_IF_ERROR(repo->Migrate());
   return std::unique_ptr<EvaluationRepository>(std::move(repo));

@@ -65,6 +65,6 @@ class EvaluationRepository : public store::Repository {
                                                           int year, const EvaluationMutation& mutation) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<EvaluationRepository>> CreateSqliteEvaluationRepository(store::Database* db);
+absl::StatusOr<std::unique_ptr<EvaluationRepository>> CreateEvaluationRepository(store::Store* db);
 
 }  // namespace clustergov::clusters

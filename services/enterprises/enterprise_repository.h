@@ -121,6 +121,6 @@ class EnterpriseRepository : public store::Repository {
                                           const std::vector<v1::Membership>& memberships) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateSqliteEnterpriseRepository(store::Database* db);
+absl::StatusOr<std::unique_ptr<EnterpriseRepository>> CreateEnterpriseRepository(store::Store* db);
 
 }  // namespace clustergov::enterprises

@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   clusters::ClusterDirectory directory(
       server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes),
       rt.MakeCache("clusterinfo", std::chrono::seconds(absl::GetFlag(FLAGS_cluster_cache_seconds))));
-  auto repo = enterprises::CreateSqliteEnterpriseRepository(&rt.db());
+  auto repo = enterprises::CreateEnterpriseRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   enterprises::EnterprisesDomain domain(std::move(*repo), rt.MakeCache("enterprises"), &directory, &rt.page_tokens());
   if (absl::GetFlag(FLAGS_seed)) {

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   enterprises::EnterpriseDirectory enterprise_directory(
       server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
       rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
-  auto repo = promotion::CreateSqlitePromotionRepository(&rt.db());
+  auto repo = promotion::CreatePromotionRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   promotion::PromotionDeps deps;
   deps.clusters = &directory;

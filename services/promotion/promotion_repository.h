@@ -66,6 +66,6 @@ class PromotionRepository : public store::TransactionalRepository<PromotionTx> {
   virtual absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<PromotionRepository>> CreateSqlitePromotionRepository(store::Database* db);
+absl::StatusOr<std::unique_ptr<PromotionRepository>> CreatePromotionRepository(store::Store* db);
 
 }  // namespace clustergov::promotion

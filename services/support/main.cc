@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   enterprises::EnterpriseDirectory enterprise_directory(
       server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
       rt.MakeCache("enterpriseinfo", directory_ttl));
-  auto repo = support::CreateSqliteSupportRepository(&rt.db());
+  auto repo = support::CreateSupportRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   support::SupportDomain domain(std::move(*repo), rt.MakeCache("support"), &cluster_directory, &enterprise_directory,
                                 &rt.page_tokens(), absl::Hours(24) * absl::GetFlag(FLAGS_reservation_days));

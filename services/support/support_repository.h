@@ -116,6 +116,6 @@ class SupportRepository : public store::TransactionalRepository<SupportTx> {
   virtual absl::StatusOr<std::vector<PoolBalance>> PoolBalances() = 0;
 };
 
-absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSqliteSupportRepository(store::Database* db);
+absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSupportRepository(store::Store* db);
 
 }  // namespace clustergov::support

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   enterprises::EnterpriseDirectory directory(
       server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
       rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
-  auto repo = talent::CreateSqliteTalentRepository(&rt.db());
+  auto repo = talent::CreateTalentRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens());
   if (auto s = domain.LoadIndex(); !s.ok()) return Fail(std::string(s.message()));

@@ -84,6 +84,6 @@ class TalentRepository : public store::TransactionalRepository<TalentTx> {
                                                  int64_t end_micros) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<TalentRepository>> CreateSqliteTalentRepository(store::Database* db);
+absl::StatusOr<std::unique_ptr<TalentRepository>> CreateTalentRepository(store::Store* db);
 
 }  // namespace clustergov::talent

@@ -59,18 +59,8 @@ class ClustersTest : public ::testing::Test {
     redis_->Start();
     redis_->Cli({"FLUSHALL"});
     dir_ = std::make_unique<testing::TempDir>();
-    server::CommonConfig config;
-    config.server.service_name = "clusters";
-    config.server.listen = "127.0.0.1:0";
-    config.server.metrics_listen = "";  // the registry is read directly; process_test scrapes /metrics
-    config.server.worker_threads = 4;
-    config.server.drain_timeout = absl::Seconds(2);
-    config.redis.port = redis_->port();
-    config.redis.retry_backoff = std::chrono::milliseconds(50);
-    config.db.path = dir_->File("clusters.db");
-    config.db.synchronous_full = false;
-    config.auth.hs256_secret = testing::kTestSecret;
-    config.page_token_secret = "page-token-secret-for-tests";
+    // The registry is read directly; process_test scrapes /metrics.
+    server::CommonConfig config = testing::ServiceConfig("clusters", dir_->File("clusters.db"), redis_->port());
     auto rt = server::Runtime::Create(config);
     ASSERT_TRUE(rt.ok()) << rt.status();
     rt_ = std::move(*rt);

@@ -86,7 +86,7 @@ void ExpectPageTokenError(const absl::Status& status) {
 TEST(CompileFilterTest, EmptyAndWhitespaceOnly) {
   for (std::string_view filter : {"", " ", "  \t\r\n  "}) {
     SqlFilter f = MustCompile(filter, ClusterFields());
-    EXPECT_EQ(f.where, "1");
+    EXPECT_EQ(f.where, "1 = 1");
     EXPECT_THAT(f.args, IsEmpty());
   }
 }

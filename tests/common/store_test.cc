@@ -28,6 +28,7 @@
 #include "common/list/page_token.h"
 #include "common/status/status.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "common/store/sqlite.h"
 #include "common/store/unit_of_work.h"
 #include "gmock/gmock.h"
@@ -544,11 +545,9 @@ TEST(WriteTest, WriteResultReturnsValuesAndErrors) {
   ASSERT_TRUE(Exec(*db, "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL)").ok());
   auto insert = [&](const std::string& name) {
     return db->WriteResult<int64_t>([&](Connection& c) -> absl::StatusOr<int64_t> {
-      auto stmt = c.Prepare("INSERT INTO t (name) VALUES (?)");
+      auto stmt = c.Prepare("INSERT INTO t (name) VALUES (?) RETURNING id");
       if (!stmt.ok()) return stmt.status();
-      absl::Status s = stmt->Bind(1, name).Run();
-      if (!s.ok()) return s;
-      return c.LastInsertRowId();
+      return InsertedId(stmt->Bind(1, name));
     });
   };
   auto first = insert("one");
@@ -1120,7 +1119,7 @@ TEST_F(AuditTest, SecondCoreMigrationNamesRecordedRpcsByTheirFullMethod) {
   TempDir dir;
   auto old_db = MustOpen(dir.File("old.db"));
   ASSERT_NE(old_db, nullptr);
-  const std::vector<Migration> core = CoreMigrations(WidgetsService());
+  const std::vector<Migration> core = CoreMigrations(WidgetsService()).sqlite;
   ASSERT_GE(core.size(), 2u);
   ASSERT_TRUE(old_db->Migrate("core", {core[0]}).ok());
   ASSERT_TRUE(Exec(*old_db,
@@ -1203,10 +1202,10 @@ class IdempotencyTest : public AuditTest {
   std::function<absl::StatusOr<StringValue>(Connection&)> Body(const std::string& note) {
     return [this, note](Connection& c) -> absl::StatusOr<StringValue> {
       ++body_runs_;
-      auto stmt = c.Prepare("INSERT INTO effects (note) VALUES (?)");
+      auto stmt = c.Prepare("INSERT INTO effects (note) VALUES (?) RETURNING id");
       if (!stmt.ok()) return stmt.status();
-      CG_RETURN_IF_ERROR(stmt->Bind(1, note).Run());
-      return Str(absl::StrCat(note, "#", c.LastInsertRowId()));
+      CG_ASSIGN_OR_RETURN(int64_t id, InsertedId(stmt->Bind(1, note)));
+      return Str(absl::StrCat(note, "#", id));
     };
   }
 
@@ -1388,8 +1387,10 @@ TEST_F(IdempotencyTest, ConcurrentRetriesRunTheBodyOnce) {
           *db_, alice_, "CreateWidget", "burst-1", Str("same request"),
           [&](Connection& c) -> absl::StatusOr<StringValue> {
             ++runs;
-            CG_RETURN_IF_ERROR(c.Exec("INSERT INTO effects (note) VALUES ('burst')"));
-            return Str(absl::StrCat("made-", c.LastInsertRowId()));
+            auto stmt = c.Prepare("INSERT INTO effects (note) VALUES ('burst') RETURNING id");
+            if (!stmt.ok()) return stmt.status();
+            CG_ASSIGN_OR_RETURN(int64_t id, InsertedId(*stmt));
+            return Str(absl::StrCat("made-", id));
           },
           &replayed);
       if (!r.ok()) {
@@ -1415,7 +1416,7 @@ class UnitOfWorkTest : public AuditTest {
  protected:
   void SetUp() override {
     AuditTest::SetUp();
-    ASSERT_TRUE(SqliteUnitOfWork(db_.get(), WidgetsService()).Migrate().ok());  // applied by AuditTest: a no-op
+    ASSERT_TRUE(SqlUnitOfWork(db_.get(), WidgetsService()).Migrate().ok());  // applied by AuditTest: a no-op
     ASSERT_TRUE(Exec(*db_, "CREATE TABLE effects (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT NOT NULL)").ok());
   }
 
@@ -1431,12 +1432,12 @@ class UnitOfWorkTest : public AuditTest {
   }
 
   // A body that records an effect, audits it and answers with a response naming the effect.
-  std::function<absl::StatusOr<StringValue>(SqliteTransaction&)> Body(const std::string& note) {
-    return [this, note](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+  std::function<absl::StatusOr<StringValue>(SqlTransaction&)> Body(const std::string& note) {
+    return [this, note](SqlTransaction& tx) -> absl::StatusOr<StringValue> {
       ++body_runs_;
-      CG_ASSIGN_OR_RETURN(auto stmt, tx.connection().Prepare("INSERT INTO effects (note) VALUES (?)"));
-      CG_RETURN_IF_ERROR(stmt.Bind(1, note).Run());
-      const std::string name = absl::StrCat("widgets/", tx.connection().LastInsertRowId());
+      CG_ASSIGN_OR_RETURN(auto stmt, tx.connection().Prepare("INSERT INTO effects (note) VALUES (?) RETURNING id"));
+      CG_ASSIGN_OR_RETURN(int64_t id, InsertedId(stmt.Bind(1, note)));
+      const std::string name = absl::StrCat("widgets/", id);
       CG_RETURN_IF_ERROR(tx.Audit(name, "", "v1"));
       return Str(absl::StrCat(note, "#", name));
     };
@@ -1448,10 +1449,10 @@ class UnitOfWorkTest : public AuditTest {
 };
 
 TEST_F(UnitOfWorkTest, AFailingBodyLeavesNeitherTheChangeNorTheAuditEventNorTheIdempotencyRecord) {
-  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  SqlUnitOfWork unit(db_.get(), WidgetsService());
   const StringValue request = Str("make a widget");
   bool fail = true;
-  auto body = [&](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+  auto body = [&](SqlTransaction& tx) -> absl::StatusOr<StringValue> {
     CG_ASSIGN_OR_RETURN(StringValue made, Body("made")(tx));
     if (fail) return absl::FailedPreconditionError("refused after writing and auditing");
     return made;
@@ -1473,7 +1474,7 @@ TEST_F(UnitOfWorkTest, AFailingBodyLeavesNeitherTheChangeNorTheAuditEventNorTheI
   EXPECT_EQ(Count("idempotency_keys"), 1);
 
   // A constraint the store refuses maps as in sqlite.h and rolls back the same way.
-  auto refused = unit.Run<StringValue>(Context(alice_, "", nullptr), [&](SqliteTransaction& tx)
+  auto refused = unit.Run<StringValue>(Context(alice_, "", nullptr), [&](SqlTransaction& tx)
                                                                          -> absl::StatusOr<StringValue> {
     CG_ASSIGN_OR_RETURN(StringValue made, Body("dup")(tx));
     CG_RETURN_IF_ERROR(tx.connection().Exec("INSERT INTO effects (id, note) VALUES (1, 'clash')"));
@@ -1486,7 +1487,7 @@ TEST_F(UnitOfWorkTest, AFailingBodyLeavesNeitherTheChangeNorTheAuditEventNorTheI
 }
 
 TEST_F(UnitOfWorkTest, ARetryWithTheSameRequestIdReturnsTheFirstResponseAndWritesNothing) {
-  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  SqlUnitOfWork unit(db_.get(), WidgetsService());
   const StringValue request = Str("make a widget");
   auto first = unit.Run<StringValue>(Context(alice_, "key-1", &request), Body("created"));
   ASSERT_TRUE(first.ok()) << first.status();
@@ -1521,7 +1522,7 @@ TEST_F(UnitOfWorkTest, ARetryWithTheSameRequestIdReturnsTheFirstResponseAndWrite
 }
 
 TEST_F(UnitOfWorkTest, TheSameRequestIdWithADifferentRequestIsInvalidArgumentAndWritesNothing) {
-  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  SqlUnitOfWork unit(db_.get(), WidgetsService());
   const StringValue request = Str("make a widget");
   ASSERT_TRUE(unit.Run<StringValue>(Context(alice_, "key-1", &request), Body("created")).ok());
 
@@ -1545,7 +1546,7 @@ TEST_F(UnitOfWorkTest, TheSameRequestIdWithADifferentRequestIsInvalidArgumentAnd
 }
 
 TEST_F(UnitOfWorkTest, AuditRowsCarryTheActorTheFullMethodTheReasonAndTheRequestIds) {
-  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  SqlUnitOfWork unit(db_.get(), WidgetsService());
   UnitOfWork& neutral = unit;  // the backend-neutral interface a PostgreSQL backend implements too
   const StringValue request = Str("make a widget");
   const WriteContext w{&alice_, "CreateWidget", "key-7", "call-7", "the plan says so", &request};
@@ -1553,14 +1554,14 @@ TEST_F(UnitOfWorkTest, AuditRowsCarryTheActorTheFullMethodTheReasonAndTheRequest
   auto made = neutral.Run<StringValue>(w, [&](Transaction& tx) -> absl::StatusOr<StringValue> {
     CG_RETURN_IF_ERROR(tx.Audit("widgets/a", "", "v1"));
     CG_RETURN_IF_ERROR(tx.AuditStep(":Lock", "widgets/a/parts/1", "v1", "v2"));
-    SqliteTransaction other = SqliteTransaction::Of(tx).With(second);
+    SqlTransaction other = SqlTransaction::Of(tx).With(second);
     CG_RETURN_IF_ERROR(other.Audit("widgets/b", "v3", "v4"));
     return Str("made");
   });
   ASSERT_TRUE(made.ok()) << made.status();
   // A write no RPC made is recorded under its name as is.
   const WriteContext seed{&bob_, "Seed", "", "", "seed data", nullptr};
-  auto seeded = unit.Run<int>(seed, [&](SqliteTransaction& tx) -> absl::StatusOr<int> {
+  auto seeded = unit.Run<int>(seed, [&](SqlTransaction& tx) -> absl::StatusOr<int> {
     CG_RETURN_IF_ERROR(tx.Audit("widgets/c", "", "v1"));
     return 1;
   });
@@ -1595,7 +1596,7 @@ TEST_F(UnitOfWorkTest, AuditRowsCarryTheActorTheFullMethodTheReasonAndTheRequest
 }
 
 TEST_F(UnitOfWorkTest, ConcurrentWritesAreEachAtomicOnTheirOwn) {
-  SqliteUnitOfWork unit(db_.get(), WidgetsService());
+  SqlUnitOfWork unit(db_.get(), WidgetsService());
   constexpr int kThreads = 16;
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -1603,7 +1604,7 @@ TEST_F(UnitOfWorkTest, ConcurrentWritesAreEachAtomicOnTheirOwn) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const StringValue request = Str(absl::StrCat("request ", t));
-      auto body = [&](SqliteTransaction& tx) -> absl::StatusOr<StringValue> {
+      auto body = [&](SqlTransaction& tx) -> absl::StatusOr<StringValue> {
         CG_RETURN_IF_ERROR(tx.connection().Exec("INSERT INTO effects (note) VALUES ('c')"));
         CG_RETURN_IF_ERROR(tx.Audit(absl::StrCat("widgets/t", t), "", "v1"));
         if (t % 2 == 1) return absl::AbortedError("odd writers fail");

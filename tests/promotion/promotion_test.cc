@@ -227,7 +227,7 @@ class PromotionTest : public ::testing::Test {
     auto clusters_channel = server::MakeChannel(clusters_addr);
     pdirectory_ = std::make_unique<clusters::ClusterDirectory>(
         clusters_channel, prt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
-    auto prepo = CreateSqlitePromotionRepository(&prt_->db());
+    auto prepo = CreatePromotionRepository(&prt_->db());
     ASSERT_TRUE(prepo.ok()) << prepo.status();
     penterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
         server::MakeChannel(enterprises_.address()), prt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
@@ -1241,7 +1241,7 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheSyncCatchesUp) {
 // committed between the read and the clear must stay pending: otherwise, if that change's own
 // sync fails, nothing retries it and the cluster keeps showing the organization that ended.
 TEST_F(PromotionTest, ASyncClearsOnlyThePendingChangeItPushed) {
-  auto repo = CreateSqlitePromotionRepository(&prt_->db());
+  auto repo = CreatePromotionRepository(&prt_->db());
   ASSERT_TRUE(repo.ok()) << repo.status();
   // A cluster the clusters service does not know: the background sync can never clear it.
   const std::string cluster = "clusters/not-in-the-clusters-service";

@@ -1,4 +1,5 @@
 #include "tests/support/in_process.h"
+#include "tests/support/postgres.h"
 
 #include <chrono>
 #include <utility>
@@ -37,7 +38,7 @@ server::CommonConfig ServiceConfig(const std::string& service, const std::string
   config.server.drain_timeout = absl::Seconds(2);
   config.redis.port = redis_port;
   config.redis.retry_backoff = std::chrono::milliseconds(50);
-  config.db.path = db_path;
+  config.db.path = TestStoreLocation(db_path);
   config.db.synchronous_full = false;
   config.auth.hs256_secret = kTestSecret;
   config.page_token_secret = "page-token-secret-for-tests";
@@ -109,7 +110,7 @@ absl::StatusOr<int> EnterprisesServer::Start(const server::CommonConfig& config,
   runtime_ = std::move(*rt);
   directory_ = std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(clusters_address),
                                                             runtime_->MakeCache("clusterinfo", kDirectoryTtl));
-  auto repo = enterprises::CreateSqliteEnterpriseRepository(&runtime_->db());
+  auto repo = enterprises::CreateEnterpriseRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*repo), runtime_->MakeCache("enterprises"),
                                                              directory_.get(), &runtime_->page_tokens());
@@ -148,7 +149,7 @@ absl::Status SupportServer::Start(const server::CommonConfig& config, const std:
                                                            runtime_->MakeCache("clusterinfo", kDirectoryTtl));
   enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
       server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
-  auto repo = support::CreateSqliteSupportRepository(&runtime_->db());
+  auto repo = support::CreateSupportRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<support::SupportDomain>(std::move(*repo), runtime_->MakeCache("support"), clusters_.get(),
                                                      enterprises_.get(), &runtime_->page_tokens(),

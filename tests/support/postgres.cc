@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -56,7 +58,7 @@ PostgresServer::PostgresServer()
   // Commits stay synchronous: an acknowledged commit's WAL is written before the answer, as a
   // crash test needs (with synchronous_commit off an immediate shutdown loses the last commits).
   conf << "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n"
-       << "full_page_writes = off\nmax_connections = 100\n";
+       << "full_page_writes = off\nmax_connections = 300\n";
   conf.close();
   port_ = FreePort();
   Start();
@@ -96,6 +98,36 @@ std::string PostgresServer::Psql(const std::string& sql, const std::string& data
                           Quote(sql)),
              &out);
   return std::string(absl::StripAsciiWhitespace(out));
+}
+
+bool TestStoreIsPostgres() {
+  const char* store = std::getenv("CLUSTERGOV_TEST_STORE");
+  return store != nullptr && std::string(store) == "postgres";
+}
+
+PostgresServer& SharedPostgres() {
+  // Lives until the process exits (after every test's services): stopped and removed then.
+  static PostgresServer* shared = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    shared = new PostgresServer();
+    std::atexit([] { delete shared; });
+  });
+  return *shared;
+}
+
+std::string TestStoreLocation(const std::string& sqlite_path) {
+  if (!TestStoreIsPostgres()) return sqlite_path;
+  static std::mutex mu;
+  static std::map<std::string, std::string>* databases = new std::map<std::string, std::string>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = databases->find(sqlite_path);
+  if (it == databases->end()) {
+    const std::string name = absl::StrCat("test_", databases->size() + 1);
+    SharedPostgres().Psql(absl::StrCat("CREATE DATABASE ", name));
+    it = databases->emplace(sqlite_path, name).first;
+  }
+  return SharedPostgres().ConnectionString(it->second);
 }
 
 }  // namespace clustergov::testing

@@ -43,4 +43,14 @@ class PostgresServer {
   int port_ = 0;
 };
 
+// The store a test service runs on: `sqlite_path` itself, or, when the test binary runs with
+// CLUSTERGOV_TEST_STORE=postgres (CTest's `<suite>_postgres` runs), the URL of a database of its
+// own on one PostgreSQL server shared by the whole test binary (started at first use). The same
+// path always names the same database, so a service restarted on its path finds its data.
+std::string TestStoreLocation(const std::string& sqlite_path);
+// Whether this test binary runs its services on PostgreSQL (see above).
+bool TestStoreIsPostgres();
+// The shared server of TestStoreLocation (started on first use).
+PostgresServer& SharedPostgres();
+
 }  // namespace clustergov::testing

@@ -1,10 +1,9 @@
 // The support service end to end in-process: real clusters, enterprises and support services,
-// each with its own Runtime (gRPC server on a loopback port, SQLite file), one real redis-server
-// shared by all three, and clients calling through the generated stubs. The support service checks
-// clusters and membership through ClusterDirectory and EnterpriseDirectory over real gRPC.
+// each with its own Runtime (gRPC server on a loopback port; its store a SQLite file, or in
+// support_test_postgres a PostgreSQL database), one real redis-server shared by all three, and
+// clients calling through the generated stubs. The support service checks clusters and membership through ClusterDirectory and EnterpriseDirectory over real gRPC.
 
 #include <grpcpp/grpcpp.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +26,7 @@
 #include "common/refdata/uscc.h"
 #include "common/server/client.h"
 #include "common/server/runtime.h"
+#include "common/status/status.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
@@ -236,7 +236,7 @@ class SupportTest : public ::testing::Test {
     enterprise_directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
         server::MakeChannel(enterprises_.address()),
         srt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    auto repo = CreateSqliteSupportRepository(&srt_->db());
+    auto repo = CreateSupportRepository(&srt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
     sdomain_ = std::make_unique<SupportDomain>(std::move(*repo), srt_->MakeCache("support"), cluster_directory_.get(),
                                                enterprise_directory_.get(), &srt_->page_tokens(),
@@ -1652,35 +1652,32 @@ TEST_F(SupportTest, LedgerFiltersPagesStaysConsistentAndIsAppendOnlyInTheDatabas
     }
   }
 
-  // The database itself refuses to change the ledger or to overdraw a pool.
-  StopSupport();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(dir_->File("support.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  auto exec = [&](const char* sql, std::string* error) {
-    char* message = nullptr;
-    int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
-    *error = message != nullptr ? message : "";
-    sqlite3_free(message);
-    return rc;
+  // The database itself refuses to change the ledger or to overdraw a pool (on either backend:
+  // triggers and a CHECK constraint).
+  store::Store& db = srt_->db();
+  auto exec = [&](const char* sql) {
+    return db.Write([&](store::Connection& c) -> absl::Status {
+      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(sql));
+      return stmt.Run();
+    });
   };
-  std::string error;
-  EXPECT_NE(exec("UPDATE ledger SET quantity = 0", &error), SQLITE_OK);
-  EXPECT_THAT(error, HasSubstr("append-only"));
-  EXPECT_NE(exec("DELETE FROM ledger", &error), SQLITE_OK);
-  EXPECT_THAT(error, HasSubstr("append-only"));
-  EXPECT_EQ(exec("UPDATE pools SET reserved = capacity + 1", &error), SQLITE_CONSTRAINT) << error;
-  EXPECT_THAT(error, HasSubstr("CHECK"));
-  EXPECT_EQ(exec("UPDATE pools SET allocated = capacity - reserved + 1", &error), SQLITE_CONSTRAINT) << error;
-  sqlite3_stmt* count = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), sum(quantity) FROM ledger", -1, &count, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
+  EXPECT_TRUE(absl::IsFailedPrecondition(exec("UPDATE ledger SET quantity = 0")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(exec("DELETE FROM ledger")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(exec("UPDATE pools SET reserved = capacity + 1")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(exec("UPDATE pools SET allocated = capacity - reserved + 1")));
   int64_t sum = 0;
   for (const auto& e : all) sum += e.quantity();
-  EXPECT_EQ(sqlite3_column_int64(count, 0), static_cast<int64_t>(all.size()));
-  EXPECT_EQ(sqlite3_column_int64(count, 1), sum);
-  sqlite3_finalize(count);
-  sqlite3_close(db);
+  auto stored = db.ReadResult<std::pair<int64_t, int64_t>>(
+      [](store::Connection& c) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+        CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT count(*), sum(quantity) FROM ledger"));
+        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) return absl::InternalError("no row");
+        return std::make_pair(stmt.Int(0), stmt.Int(1));
+      });
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->first, static_cast<int64_t>(all.size()));
+  EXPECT_EQ(stored->second, sum);
+  StopSupport();
 
   // Restarted on the same file: nothing changed.
   ASSERT_NO_FATAL_FAILURE(StartSupport(kDefaultLifetime));
@@ -2010,14 +2007,9 @@ TEST_F(SupportTest, DomainMetricsRefreshStopsWithTheServiceAndFailuresKeepTheLas
   // A refresh that cannot read everything fails with a status and sets nothing: the application
   // counts (readable) keep their last values too.
   NewAppIn(App::APPROVED, {Qty(v1::ENERGY, 100)});
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(dir_->File("support.db").c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* message = nullptr;
-  int rc = sqlite3_exec(db, "ALTER TABLE pools RENAME TO pools_elsewhere", nullptr, nullptr, &message);
-  EXPECT_EQ(rc, SQLITE_OK) << (message != nullptr ? message : "");
-  sqlite3_free(message);
-  sqlite3_close(db);
+  ASSERT_TRUE(srt_->db()
+                  .Write([](store::Connection& c) { return c.Exec("ALTER TABLE pools RENAME TO pools_elsewhere"); })
+                  .ok());
   absl::Status failed = smetrics_->RefreshNow();
   EXPECT_FALSE(failed.ok());
   EXPECT_EQ(GaugeValue(registry, "clustergov_support_applications", {{"state", "APPROVED"}}), 1.0);

@@ -195,7 +195,7 @@ class TalentTest : public ::testing::Test {
     directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
         server::MakeChannel(enterprises_.address()),
         trt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    auto repo = CreateSqliteTalentRepository(&trt_->db());
+    auto repo = CreateTalentRepository(&trt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
     domain_ = std::make_unique<TalentDomain>(std::move(*repo), directory_.get(), &trt_->page_tokens());
     service_ = std::make_unique<TalentServiceImpl>(domain_.get(), &trt_->handler());
@@ -1024,7 +1024,7 @@ TEST_F(TalentTest, ADemandPastItsDeadlineIsNotMatched) {
   EXPECT_EQ(MustMatch(enterprise_a_, open.name()).total_candidates(), 1);
 
   // A demand posted while its deadline was ahead, now past it (written to the store as posted).
-  auto repo = CreateSqliteTalentRepository(&trt_->db());
+  auto repo = CreateTalentRepository(&trt_->db());
   ASSERT_TRUE(repo.ok()) << repo.status();
   Principal poster{"user-a", EnterpriseName(kA), {"enterprise"}};
   store::WriteContext w{&poster, "PostDemand", "", "", "", nullptr};
