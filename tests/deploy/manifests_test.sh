@@ -2,8 +2,10 @@
 # Renders every kustomize directory under deploy/k8s with `kubectl kustomize` and validates the
 # output offline with validate_manifests.mjs: Kubernetes schemas (kubernetes-models), then the
 # semantic checks (selectors, ports, probes, security, references, NetworkPolicies, PDB/HPA,
-# Ingress, ServiceMonitor, and the clustergov binaries' real flags). Then runs the validator's
-# self-test, which breaks copies of the renders and requires every break to be reported.
+# Ingress, ServiceMonitor, the clustergov binaries' real flags, each service's store — PostgreSQL
+# from a Secret, as each environment requires — and replicated workloads' budgets, spread over
+# nodes and rollouts). Then runs the validator's self-test, which breaks copies of the renders
+# and requires every break to be reported.
 #
 # Usage: manifests_test.sh <repo root> <build dir>
 #   KUBECTL: kubectl to render with (default: kubectl). Its kustomize must know the fields the
