@@ -2,4 +2,5 @@
 # checks, the binaries' real flags); see manifests_test.sh. KUBECTL picks the kubectl to use.
 add_test(NAME deploy_manifests
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/deploy/manifests_test.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
-set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 300)
+# The npm packages in <build>/deploy-validator are shared with deploy_dev_postgres.
+set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 300 RESOURCE_LOCK deploy-validator)

@@ -2,8 +2,10 @@
 # Renders every kustomize directory under deploy/k8s with `kubectl kustomize` and validates the
 # output offline with validate_manifests.mjs: Kubernetes schemas (kubernetes-models), then the
 # semantic checks (selectors, ports, probes, security, references, NetworkPolicies, PDB/HPA,
-# Ingress, ServiceMonitor, and the clustergov binaries' real flags). Then runs the validator's
-# self-test, which breaks copies of the renders and requires every break to be reported.
+# Ingress, ServiceMonitor, the clustergov binaries' real flags, each service's store — PostgreSQL
+# from a Secret, as each environment requires — and replicated workloads' budgets, spread over
+# nodes and rollouts). Then runs the validator's self-test, which breaks copies of the renders
+# and requires every break to be reported.
 #
 # Usage: manifests_test.sh <repo root> <build dir>
 #   KUBECTL: kubectl to render with (default: kubectl). Its kustomize must know the fields the
@@ -17,7 +19,7 @@ K8S="$ROOT/deploy/k8s"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 NPM_DIR="$BUILD/deploy-validator"
 RENDERS="$NPM_DIR/renders"
-PACKAGES=(kubernetes-models@5 @kubernetes-models/prometheus-operator@6 yaml@2)
+source "$HERE/lib/validator_packages.sh"
 
 die() { echo "FAIL: $*"; exit 1; }
 
@@ -25,24 +27,13 @@ command -v node >/dev/null || die "node is not installed (scripts/install-deps.s
 command -v "$KUBECTL" >/dev/null || die "kubectl ($KUBECTL) is not installed; set KUBECTL to one"
 [[ -d "$K8S" ]] || die "no $K8S"
 
-install_packages() {
-  local missing=0 pkg
-  for pkg in kubernetes-models @kubernetes-models/prometheus-operator yaml; do
-    [[ -f "$NPM_DIR/node_modules/$pkg/package.json" ]] || missing=1
-  done
-  ((missing)) || return 0
-  echo "installing ${PACKAGES[*]} into $NPM_DIR"
-  mkdir -p "$NPM_DIR" && (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error "${PACKAGES[@]}") ||
-    die "npm install ${PACKAGES[*]} failed"
-}
-
 # Every directory holding a kustomization, relative to deploy/k8s, sorted (base first).
 kustomize_dirs() {
   (cd "$K8S" && find . -name kustomization.yaml -o -name kustomization.yml -o -name Kustomization) |
     xargs -r -n1 dirname | sed 's|^\./||; s|^\.$|.|' | sort -u
 }
 
-install_packages
+install_validator_packages "$NPM_DIR" || die "npm install ${VALIDATOR_PACKAGES[*]} failed"
 echo "kubectl: $("$KUBECTL" version --client 2>&1 | tr '\n' ' ')"
 rm -rf "$RENDERS" && mkdir -p "$RENDERS"
 render_args=()

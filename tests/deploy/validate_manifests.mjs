@@ -74,6 +74,15 @@ function loadRender(YAML, root, { name, file }) {
 
 // ------------------------------------------------------------------ checking
 
+// What each render's services must run on (lib/checks.mjs checkStore): PostgreSQL everywhere,
+// held by the render itself (database 'here': dev brings its own) or reached outside it
+// ('outside': production's); the base leaves the place to the overlays.
+const SERVICE_STORES = {
+  base: { postgres: true },
+  'overlays/dev': { postgres: true, database: 'here' },
+  'overlays/prod': { postgres: true, database: 'outside' },
+};
+
 // The semantic contexts of a render: a render with workloads is checked on its own; one without
 // (monitoring/) is checked together with each render that has them, since it refers to them.
 function contextsOf(render, renders) {
@@ -85,6 +94,7 @@ function contextsOf(render, renders) {
         index: new Index(render.objects),
         externalSecrets: render.externalSecrets,
         externalSecretsFile: render.externalSecretsFile,
+        store: SERVICE_STORES[render.name],
       },
     ];
   }

@@ -18,6 +18,7 @@ import {
   podPortsMatching,
   portRefMatches,
   parseQuantity,
+  WORKLOAD_KINDS,
 } from './k8s.mjs';
 import {
   isDefaultDeny,
@@ -27,9 +28,11 @@ import {
   ingressAllowed,
   ingressFromOutsideAllowed,
   dnsEgressAllowed,
+  egressToOutsideAllowed,
 } from './netpol.mjs';
 import {
   ENV_PREFIX,
+  envNameOfFlag,
   flagOfEnvName,
   parseFlagArgs,
   isKnownFlag,
@@ -59,6 +62,7 @@ const CHECKS = [
   checkPods,
   checkReferences,
   checkDisruptionBudgets,
+  checkReplicatedWorkloads,
   checkAutoscalers,
   checkNetworkPolicies,
   checkIngresses,
@@ -83,15 +87,19 @@ function ids(workloads) {
   return workloads.map((w) => w.id).join(', ');
 }
 
-// Replicas a workload runs with at least: the HPA's minReplicas when one scales it.
-function minimumReplicas(ctx, workload) {
-  const hpa = ctx.index
+function autoscalerOf(ctx, workload) {
+  return ctx.index
     .ofKind('HorizontalPodAutoscaler', workload.namespace)
     .find(
       (h) =>
         h.spec?.scaleTargetRef?.kind === workload.obj.kind &&
         h.spec?.scaleTargetRef?.name === workload.obj.metadata.name,
     );
+}
+
+// Replicas a workload runs with at least: the HPA's minReplicas when one scales it.
+function minimumReplicas(ctx, workload) {
+  const hpa = autoscalerOf(ctx, workload);
   return hpa ? (hpa.spec.minReplicas ?? 1) : workload.replicas;
 }
 
@@ -170,7 +178,7 @@ function checkStatefulSets(ctx) {
     if (w.mountsPersistentVolume && minimumReplicas(ctx, w) > 1) {
       ctx.report(
         w.obj,
-        `runs ${minimumReplicas(ctx, w)} replicas of a pod with its own volume (SQLite: one writer; replicas would not share data)`,
+        `runs ${minimumReplicas(ctx, w)} replicas of a pod with its own volume (each replica would keep its own copy of the data)`,
       );
     }
   }
@@ -410,6 +418,55 @@ function checkDisruptionBudgets(ctx) {
   }
 }
 
+// A workload running several replicas survives a node drain, a node loss and a rollout only if a
+// PodDisruptionBudget limits evictions, its pods are spread over nodes, and (a Deployment) a rollout
+// starts each replacement before it stops a replica.
+function checkReplicatedWorkloads(ctx) {
+  for (const w of ctx.workloads) {
+    const replicas = minimumReplicas(ctx, w);
+    if (replicas < 2) continue;
+    const budgets = ctx.index
+      .ofKind('PodDisruptionBudget', w.namespace)
+      .filter((pdb) => labelSelectorMatches(pdb.spec?.selector, w.labels));
+    if (budgets.length === 0)
+      ctx.report(w.obj, `runs ${replicas} replicas but no PodDisruptionBudget selects its pods (drains may evict all)`);
+    if (!spreadOverNodes(w))
+      ctx.report(
+        w.obj,
+        `runs ${replicas} replicas with no topologySpreadConstraints or podAntiAffinity over ${HOSTNAME} selecting its pods (they may share one node)`,
+      );
+    if (w.obj.kind === 'Deployment') checkRollout(ctx, w);
+  }
+}
+
+const HOSTNAME = 'kubernetes.io/hostname';
+
+function spreadOverNodes(w) {
+  const selects = (term) => term.topologyKey === HOSTNAME && labelSelectorMatches(term.labelSelector, w.labels);
+  const antiAffinity = w.podSpec.affinity?.podAntiAffinity ?? {};
+  return (
+    (w.podSpec.topologySpreadConstraints ?? []).some(selects) ||
+    (antiAffinity.requiredDuringSchedulingIgnoredDuringExecution ?? []).some(selects) ||
+    (antiAffinity.preferredDuringSchedulingIgnoredDuringExecution ?? []).some((p) => selects(p.podAffinityTerm ?? {}))
+  );
+}
+
+// maxUnavailable (default 25%, rounded down) at the most replicas the workload runs must be 0.
+function checkRollout(ctx, w) {
+  const strategy = w.obj.spec?.strategy ?? {};
+  if (strategy.type === 'Recreate')
+    return ctx.report(w.obj, 'strategy Recreate stops every replica before starting the new ones');
+  const most = autoscalerOf(ctx, w)?.spec?.maxReplicas ?? w.replicas;
+  const value = strategy.rollingUpdate?.maxUnavailable ?? '25%';
+  const percent = /^(\d+)%$/.exec(String(value));
+  const unavailable = percent ? Math.floor((Number(percent[1]) * most) / 100) : Number(value);
+  if (unavailable !== 0)
+    ctx.report(
+      w.obj,
+      `rollingUpdate.maxUnavailable ${value} lets a rollout stop up to ${unavailable} of ${most} replicas before their replacements are ready (set 0)`,
+    );
+}
+
 function apiGroup(apiVersion = '') {
   return apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
 }
@@ -434,7 +491,7 @@ function checkAutoscalers(ctx) {
     if (target.kind === 'StatefulSet' && workload?.mountsPersistentVolume) {
       ctx.report(
         hpa,
-        `scales ${idOf(target)}, whose pods keep a SQLite file on their own volume (a single writer must not scale)`,
+        `scales ${idOf(target)}, whose pods keep their data on their own volumes (replicas would not share it)`,
       );
     }
     if (target.spec?.replicas !== undefined) {
@@ -620,11 +677,13 @@ function checkServiceMonitors(ctx) {
 
 // ------------------------------------------------------------------ clustergov flags
 
-// The environment a container gets: {values: name -> value (when known offline), sources: name ->
-// where it comes from}. envFrom first, then env (which wins).
+// The environment a container gets: {values: name -> value (when known offline: ConfigMaps, literal
+// values, secretKeyRefs to Secrets the render holds), sources: name -> where it comes from,
+// secrets: name -> the Secret it comes from}. envFrom first, then env (which wins).
 function containerEnvironment(ctx, ns, c) {
   const values = new Map();
   const sources = new Map();
+  const secrets = new Map();
   for (const from of c.envFrom ?? []) {
     const prefix = from.prefix ?? '';
     if (from.configMapRef) {
@@ -639,20 +698,35 @@ function containerEnvironment(ctx, ns, c) {
       for (const key of [...Object.keys(secret?.data ?? {}), ...Object.keys(secret?.stringData ?? {})]) {
         values.delete(prefix + key);
         sources.set(prefix + key, `Secret ${from.secretRef.name}`);
+        secrets.set(prefix + key, `Secret ${from.secretRef.name}`);
       }
     }
   }
   for (const variable of c.env ?? []) {
     values.delete(variable.name);
+    secrets.delete(variable.name);
     sources.set(variable.name, 'env');
     const keyRef = variable.valueFrom?.configMapKeyRef;
+    const secretRef = variable.valueFrom?.secretKeyRef;
     if (variable.value !== undefined) values.set(variable.name, expandVars(variable.value, values));
     else if (keyRef) {
       const value = ctx.index.find('ConfigMap', ns, keyRef.name)?.data?.[keyRef.key];
       if (value !== undefined) values.set(variable.name, String(value));
+    } else if (secretRef) {
+      secrets.set(variable.name, `Secret ${secretRef.name} key ${secretRef.key}`);
+      const value = secretValue(ctx.index.find('Secret', ns, secretRef.name), secretRef.key);
+      if (value !== undefined) values.set(variable.name, value);
     }
   }
-  return { values, sources };
+  return { values, sources, secrets };
+}
+
+// A key of a Secret as the pod sees it (data is base64, which kustomize may wrap); undefined when
+// the Secret or the key is not there.
+function secretValue(secret, key) {
+  if (secret?.stringData?.[key] !== undefined) return String(secret.stringData[key]);
+  const data = secret?.data?.[key];
+  return data === undefined ? undefined : Buffer.from(String(data).replace(/\s/g, ''), 'base64').toString('utf8');
 }
 
 // Flag -> {value, source} for the flags the binary reads: its default, then the environment,
@@ -720,6 +794,7 @@ function checkContainerFlags(ctx, owner, c, report) {
   checkShutdownBudget(report, owner, c, flags);
   checkAddresses(ctx, owner, report, flags);
   checkPathFlags(owner, c, report, flags);
+  if (binary.reads('db')) checkStore(ctx, owner, c, report, storeOf(c, binary, env, flags));
 }
 
 // On SIGTERM a service reports NOT_SERVING for --pre_stop_seconds, then drains for
@@ -739,29 +814,126 @@ function checkShutdownBudget(report, owner, c, flags) {
 }
 
 // File flags set in the manifest must point into a mounted volume (the image has no such files,
-// except the descriptor set it ships); --db needs a writable one: SQLite writes the file and its
-// journal next to it, and the root filesystem is read-only.
+// except the descriptor set it ships). --db is checkStore's.
 function checkPathFlags(owner, c, report, flags) {
-  const volumes = new Map((owner.podSpec.volumes ?? []).map((v) => [v.name, v]));
-  const mountFor = (path) =>
-    (c.volumeMounts ?? [])
-      .filter((m) => path === m.mountPath || path.startsWith(m.mountPath.replace(/\/?$/, '/')))
-      .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
   for (const [flag, { value, source }] of flags) {
-    if (source === 'default' || !value || !(flag === 'db' || flag.endsWith('_file'))) continue;
-    const mount = mountFor(value);
-    if (!mount) report(`--${flag} (${source}) ${value} is on no mounted volume`);
-    else if (flag === 'db') {
-      const v = volumes.get(mount.name);
-      const writable =
-        !mount.readOnly &&
-        (owner.claimTemplates.includes(mount.name) || v?.persistentVolumeClaim || v?.emptyDir || v?.ephemeral);
-      if (!writable)
-        report(
-          `--db (${source}) ${value} is on volume ${mount.name}, which is not a writable persistent volume or emptyDir`,
-        );
-    }
+    if (source === 'default' || !value || !flag.endsWith('_file')) continue;
+    if (!mountFor(c, value)) report(`--${flag} (${source}) ${value} is on no mounted volume`);
   }
+}
+
+// The volume mount holding a path (the deepest one), if any.
+function mountFor(c, path) {
+  return (c.volumeMounts ?? [])
+    .filter((m) => path === m.mountPath || path.startsWith(m.mountPath.replace(/\/?$/, '/')))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+}
+
+// ------------------------------------------------------------------ stores (--db)
+
+const POSTGRES_URL = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^:/?]+)(?::(\d+))?/;
+
+// A service's store as the render tells it: {value: the --db value when known offline, source,
+// secret: the Secret it comes from (or null), postgres}. A value from a Secret the render does not
+// hold counts as a PostgreSQL connection string: a SQLite file path is no secret.
+function storeOf(c, binary, env, flags) {
+  const raw = parseFlagArgs([...c.command.slice(1), ...(c.args ?? [])], binary.flags)
+    .filter((f) => f.name === 'db' && f.value !== undefined)
+    .pop();
+  let secret = null;
+  if (raw) {
+    const variables = [...raw.value.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)].map((m) => m[1]);
+    secret = variables.map((v) => env.secrets.get(v)).find(Boolean) ?? null;
+  } else {
+    secret = env.secrets.get(envNameOfFlag('db')) ?? null;
+  }
+  const { value, source } = flags.get('db') ?? { source: 'default' };
+  const known = source !== 'default' && !/\$\(/.test(value ?? '');
+  return {
+    value: known ? value : undefined,
+    source: raw ? 'args' : (env.sources.get(envNameOfFlag('db')) ?? 'default'),
+    secret,
+    postgres: known ? POSTGRES_URL.test(value) : secret !== null,
+  };
+}
+
+// What a service's store asks of its workload. SQLite (a file): one writer, so one replica, and
+// the file on a writable volume (the root filesystem is read-only). PostgreSQL: the database holds
+// the data and every invariant, so the pods keep nothing (a Deployment, no persistent volume) and
+// run at least two replicas; the connection string (with its password) comes from a Secret; when
+// the render holds the database, the service can reach it and it keeps its data on a volume.
+// ctx.store says what this render's services must use: {postgres: true, database: 'here' (a
+// PostgreSQL workload of the render) or 'outside' (NetworkPolicies let the services out to it)}.
+function checkStore(ctx, owner, c, report, store) {
+  const where = `--db (${store.source}${store.secret ? `: ${store.secret}` : ''})`;
+  const longRunning = WORKLOAD_KINDS.has(owner.obj.kind);
+  const replicas = longRunning ? minimumReplicas(ctx, owner) : 1;
+  if (!store.postgres) {
+    const path = store.value ?? '(the default ./data/<service>.db)';
+    if (ctx.store?.postgres)
+      report(`${where} ${path} is a SQLite file: this environment's services must use PostgreSQL`);
+    if (replicas > 1)
+      report(`runs ${replicas} replicas on the SQLite file ${path}: one writer only, each replica would have its own`);
+    const mount = path.startsWith('/') ? mountFor(c, path) : undefined;
+    if (!mount || !isWritableVolume(owner, mount))
+      report(`${where} ${path} is not on a writable persistent volume or emptyDir`);
+    return;
+  }
+  if (!store.secret)
+    report(`${where} is a PostgreSQL connection string written in the manifest: take it from a Secret (secretKeyRef)`);
+  if (longRunning && owner.obj.kind !== 'Deployment')
+    report(`is a ${owner.obj.kind} on PostgreSQL: its pods keep nothing, run them as a Deployment`);
+  if (owner.mountsPersistentVolume)
+    report('mounts a persistent volume although its store is PostgreSQL (its pods keep nothing)');
+  if (longRunning && replicas < 2)
+    report(`runs ${replicas} replica(s) on PostgreSQL: at least 2, so that a node loss or a rollout does not stop it`);
+  const address = store.value && databaseAddress(ctx, owner, store.value);
+  if (address) {
+    const problem = checkAddress(ctx, owner, address) ?? databaseWorkloadProblem(ctx, address);
+    if (problem) report(`${where} ${address.text}: ${problem}`);
+  } else if (ctx.store?.database === 'here') {
+    report(`${where} does not name a PostgreSQL Service of this render (the environment brings its own database)`);
+  } else if (ctx.store?.database === 'outside') {
+    const port = Number(POSTGRES_URL.exec(store.value ?? '')?.[2] ?? 5432);
+    if (!egressToOutsideAllowed(ctx.index, owner, port))
+      report(`NetworkPolicies allow no egress to its database (TCP ${port}, another namespace or an ipBlock)`);
+  }
+}
+
+function isWritableVolume(owner, mount) {
+  const volume = (owner.podSpec.volumes ?? []).find((v) => v.name === mount.name);
+  return (
+    !mount.readOnly &&
+    Boolean(
+      owner.claimTemplates.includes(mount.name) ||
+        volume?.persistentVolumeClaim ||
+        volume?.emptyDir ||
+        volume?.ephemeral,
+    )
+  );
+}
+
+// The host and port of a PostgreSQL URL when they name a Service the render could hold (a bare
+// name, or <name>.<namespace>[.svc[.cluster.local]] of a namespace in the render); null for
+// hosts elsewhere.
+function databaseAddress(ctx, owner, url) {
+  const [, host, port = '5432'] = POSTGRES_URL.exec(url) ?? [];
+  if (!host || isIpAddress(host)) return null;
+  const [name, namespace = owner.namespace, ...rest] = host.split('.');
+  const inCluster = rest.length === 0 || ['svc', 'svc.cluster.local'].includes(rest.join('.'));
+  if (!inCluster || !ctx.index.objects.some((o) => namespaceOf(o) === namespace)) return null;
+  return { host: `${name}.${namespace}`, port: Number(port), text: `${host}:${port}` };
+}
+
+// A database in the render keeps its data on a persistent volume (a StatefulSet's claim).
+function databaseWorkloadProblem(ctx, { host }) {
+  const [name, namespace] = host.split('.');
+  const service = ctx.index.find('Service', namespace, name);
+  const pods = servicePods(ctx, service);
+  const volatile = pods.filter((w) => !w.mountsPersistentVolume);
+  return volatile.length
+    ? `${ids(volatile)} keeps its data on no persistent volume (it would not survive a restart)`
+    : null;
 }
 
 // Addresses of other services set in the manifest (--redis, --*_addr, --backend): the Service

@@ -22,6 +22,46 @@ function probePort(probe) {
   return probe?.grpc ?? probe?.httpGet ?? probe?.tcpSocket;
 }
 
+// The first clustergov container whose --db comes from a Secret (CLUSTERGOV_DB, secretKeyRef).
+function postgresService(objects) {
+  for (const target of containers(objects, (c) => isClustergovContainer(c))) {
+    const variable = (target.c.env ?? []).find((e) => e.name === 'CLUSTERGOV_DB' && e.valueFrom?.secretKeyRef);
+    if (variable) return { ...target, variable };
+  }
+  return null;
+}
+
+// That service's --db written into the manifest instead.
+function setDatabase(objects, value) {
+  const target = postgresService(objects);
+  if (!target) return null;
+  delete target.variable.valueFrom;
+  target.variable.value = value;
+  return target.where;
+}
+
+// The Secret holding that connection string, when the render has it.
+function databaseSecret(objects) {
+  const target = postgresService(objects);
+  const ref = target?.variable.valueFrom.secretKeyRef;
+  const secret = ref && objects.find((o) => o.kind === 'Secret' && o.metadata?.name === ref.name);
+  return secret?.data?.[ref.key] !== undefined ? { secret, key: ref.key } : null;
+}
+
+// The workload behind the connection string's host, when the render has it.
+function databaseWorkload(objects) {
+  const found = databaseSecret(objects);
+  if (!found) return null;
+  const url = Buffer.from(found.secret.data[found.key].replace(/\s/g, ''), 'base64').toString('utf8');
+  const host = /@([^:/?]+)/.exec(url)?.[1]?.split('.')[0];
+  const service = objects.find((o) => o.kind === 'Service' && o.metadata?.name === host);
+  return service ? workloadsOf(objects).find((w) => mapSelectorMatches(service.spec?.selector, w.labels)) : null;
+}
+
+function firstReplicated(objects) {
+  return workloadsOf(objects).find((w) => w.obj.kind === 'Deployment' && w.obj.spec?.replicas >= 2);
+}
+
 export const MUTATIONS = [
   {
     name: "remove a container's resources.limits",
@@ -173,14 +213,132 @@ export const MUTATIONS = [
     },
   },
   {
-    name: 'autoscale a StatefulSet that keeps SQLite on its volume',
-    expect: /a single writer must not scale/,
+    name: 'autoscale a StatefulSet whose pods keep data on their own volumes',
+    expect: /keep their data on their own volumes \(replicas would not share it\)/,
     apply(objects) {
       const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler');
-      const sqlite = workloadsOf(objects).find((w) => w.obj.kind === 'StatefulSet' && w.mountsPersistentVolume);
-      if (!hpa || !sqlite) return null;
-      hpa.spec.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: sqlite.obj.metadata.name };
-      return `${idOf(hpa)} -> ${sqlite.id}`;
+      const stateful = workloadsOf(objects).find((w) => w.obj.kind === 'StatefulSet' && w.mountsPersistentVolume);
+      if (!hpa || !stateful) return null;
+      hpa.spec.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: stateful.obj.metadata.name };
+      return `${idOf(hpa)} -> ${stateful.id}`;
+    },
+  },
+  {
+    name: "write a service's PostgreSQL connection string into the manifest",
+    required: true,
+    expect: /is a PostgreSQL connection string written in the manifest/,
+    apply: (objects) => setDatabase(objects, 'postgres://selftest:secret@selftest-db.example:5432/selftest'),
+  },
+  {
+    name: 'put a service on a SQLite file',
+    required: true,
+    expect: /is a SQLite file: this environment's services must use PostgreSQL/,
+    apply: (objects) => setDatabase(objects, '/tmp/selftest.db'),
+  },
+  {
+    name: 'run a PostgreSQL service on one replica',
+    required: true,
+    expect: /runs 1 replica\(s\) on PostgreSQL: at least 2/,
+    apply(objects) {
+      const target = postgresService(objects);
+      if (!target) return null;
+      target.owner.obj.spec.replicas = 1;
+      return target.owner.id;
+    },
+  },
+  {
+    name: 'run a PostgreSQL service as a StatefulSet',
+    expect: /is a StatefulSet on PostgreSQL: its pods keep nothing/,
+    apply(objects) {
+      const target = postgresService(objects);
+      if (!target) return null;
+      const { obj } = target.owner;
+      obj.kind = 'StatefulSet';
+      obj.spec.serviceName = obj.metadata.name;
+      delete obj.spec.strategy;
+      return target.owner.id;
+    },
+  },
+  {
+    name: 'give a PostgreSQL service a persistent volume',
+    expect: /mounts a persistent volume although its store is PostgreSQL/,
+    apply(objects) {
+      const target = postgresService(objects);
+      if (!target) return null;
+      const pod = target.owner.podSpec;
+      pod.volumes = [...(pod.volumes ?? []), { name: 'selftest', persistentVolumeClaim: { claimName: 'selftest' } }];
+      return target.owner.id;
+    },
+  },
+  {
+    name: "point a service's database at a Service the render lacks",
+    expect: /no Service selftest-nowhere in namespace/,
+    apply(objects) {
+      const found = databaseSecret(objects);
+      if (!found) return null;
+      found.secret.data[found.key] = Buffer.from('postgres://u:p@selftest-nowhere:5432/db').toString('base64');
+      return idOf(found.secret);
+    },
+  },
+  {
+    name: "keep the services' database on no volume",
+    expect: /keeps its data on no persistent volume/,
+    apply(objects) {
+      const w = databaseWorkload(objects);
+      if (!w || !w.obj.spec.volumeClaimTemplates) return null;
+      const claims = w.obj.spec.volumeClaimTemplates.map((t) => t.metadata.name);
+      delete w.obj.spec.volumeClaimTemplates;
+      w.podSpec.volumes = [...(w.podSpec.volumes ?? []), ...claims.map((name) => ({ name, emptyDir: {} }))];
+      return w.id;
+    },
+  },
+  {
+    name: "drop the egress rules that let a service reach a database outside the render",
+    expect: /NetworkPolicies allow no egress to its database \(TCP 5432/,
+    apply(objects) {
+      const target = postgresService(objects);
+      if (!target || databaseSecret(objects)) return null;
+      const policies = policiesSelecting(new Index(objects), target.owner.namespace, target.owner.labels, 'Egress');
+      const outside = (rule) => rule.to?.some((peer) => peer.namespaceSelector || peer.ipBlock) && !isDnsRule(rule);
+      const changed = policies.filter((p) => p.spec.egress?.some(outside));
+      if (!changed.length) return null;
+      for (const policy of changed) policy.spec.egress = policy.spec.egress.filter((r) => !outside(r));
+      return changed.map(idOf).join(', ');
+    },
+  },
+  {
+    name: 'take the PodDisruptionBudget from a replicated workload',
+    expect: /replicas but no PodDisruptionBudget selects its pods/,
+    apply(objects) {
+      const w = firstReplicated(objects);
+      if (!w) return null;
+      const kept = objects.filter(
+        (o) => o.kind !== 'PodDisruptionBudget' || !mapSelectorMatches(o.spec?.selector?.matchLabels, w.labels),
+      );
+      if (kept.length === objects.length) return null;
+      objects.splice(0, objects.length, ...kept);
+      return w.id;
+    },
+  },
+  {
+    name: 'let a replicated workload gather on one node',
+    expect: /no topologySpreadConstraints or podAntiAffinity over kubernetes.io\/hostname/,
+    apply(objects) {
+      const w = firstReplicated(objects);
+      if (!w) return null;
+      delete w.podSpec.topologySpreadConstraints;
+      delete w.podSpec.affinity;
+      return w.id;
+    },
+  },
+  {
+    name: 'let a rollout stop a replica before its replacement is ready',
+    expect: /rollingUpdate\.maxUnavailable 1 lets a rollout stop up to 1/,
+    apply(objects) {
+      const w = firstReplicated(objects);
+      if (!w) return null;
+      w.obj.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } };
+      return w.id;
     },
   },
   {

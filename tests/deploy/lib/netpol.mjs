@@ -94,6 +94,21 @@ export function ingressFromOutsideAllowed(index, to, containerPort) {
   );
 }
 
+// Egress from pod `from` on TCP `port` to somewhere outside its namespace (a database in another
+// namespace or outside the cluster): a rule with no peers, a namespaceSelector peer, or an ipBlock.
+export function egressToOutsideAllowed(index, from, port) {
+  const policies = policiesSelecting(index, from.namespace, from.labels, 'Egress');
+  if (policies.length === 0) return true;
+  const target = { containerPort: port, protocol: 'TCP' };
+  return policies.some((p) =>
+    (p.spec.egress ?? []).some(
+      (rule) =>
+        ruleAdmitsPort(rule, target) &&
+        (!rule.to?.length || rule.to.some((peer) => peer.namespaceSelector || peer.ipBlock)),
+    ),
+  );
+}
+
 // Egress on port 53 over `protocol` to anywhere (the cluster DNS lives in another namespace).
 export function dnsEgressAllowed(index, pod, protocol) {
   const policies = policiesSelecting(index, pod.namespace, pod.labels, 'Egress');

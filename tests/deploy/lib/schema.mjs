@@ -64,13 +64,28 @@ export class SchemaValidator {
     const Model = await this.modelFor(obj?.apiVersion, obj?.kind);
     if (!Model) return [`no schema for apiVersion ${obj?.apiVersion} kind ${obj?.kind}`];
     try {
-      new Model(obj).validate();
+      new Model(unwrapBase64(obj)).validate();
       return [];
     } catch (error) {
       if (!Array.isArray(error.errors)) return [`validation failed: ${error.message}`];
       return error.errors.map(describeSchemaError);
     }
   }
+}
+
+// Secret data and ConfigMap binaryData without line breaks: kustomize wraps long base64 values,
+// and the API server's decoding (Go's encoding/base64) skips them; the schema's "byte" format
+// does not.
+function unwrapBase64(obj) {
+  const field = obj?.kind === 'Secret' ? 'data' : obj?.kind === 'ConfigMap' ? 'binaryData' : null;
+  if (!field || !obj[field] || typeof obj[field] !== 'object') return obj;
+  const unwrapped = Object.fromEntries(
+    Object.entries(obj[field]).map(([key, value]) => [
+      key,
+      typeof value === 'string' ? value.replace(/[\r\n]/g, '') : value,
+    ]),
+  );
+  return { ...obj, [field]: unwrapped };
 }
 
 function describeSchemaError({ instancePath, message, keyword, params }) {
