@@ -20,6 +20,8 @@
 #   BENCH_ENTERPRISE_COUNT=20000 bench/run.sh   # enterprises filled (default 100000)
 #   BENCH_SUPPORT_APPLICATIONS=2000 BENCH_SUPPORT_THREADS=8 bench/run.sh   # support write load
 #   BENCH_EVALUATION=0 bench/run.sh      # skip the evaluation pass (snapshots and scoring of every cluster)
+#   BENCH_POSTGRES=0 bench/run.sh        # skip the store pass (PostgreSQL against SQLite, replicas)
+#   BENCH_STORE_COUNT=5000 BENCH_STORE_CYCLES=1000 bench/run.sh   # its write loads
 #
 # It installs nothing: it needs h2load (nghttp2-client) and redis-server (see
 # scripts/install-deps.sh) and builds with scripts/build.sh when a binary is missing. It starts
@@ -119,6 +121,7 @@ cleanup() {
   trap - EXIT INT TERM
   local pid
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if declare -F PG_STOP > /dev/null; then PG_STOP; fi  # the store pass's PostgreSQL, after its clients
   if [[ -n "${BENCH_OUT:-}" ]]; then
     mkdir -p "$BENCH_OUT" && cp -r "$TMP"/. "$BENCH_OUT"/ && echo "bench: outputs kept in $BENCH_OUT"
   fi
@@ -441,6 +444,7 @@ other_share() {
     split(b, x, " "); split(a, y, " "); busy = y[1] - x[1]; total = y[2] - x[2]
     o = (busy - ours - client * hz) / total * 100; if (o < 0) o = 0; printf "%.0f%%", o }'
 }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }'; }  # ticks per item, in µs
 # handled_notok_all FILE: non-OK calls of every method.
 handled_notok_all() {
@@ -670,8 +674,123 @@ if [[ "${BENCH_TALENT:-1}" != 0 && -x "$TALENT_BIN" ]]; then
   TALENT_LINE=$(cat "$TMP/talent.txt")
 fi
 
+# --- the store: PostgreSQL against SQLite, and cached reads on one and three replicas -------------
+# A PostgreSQL 15 server of this run (initdb in the scratch folder; as root the server runs as
+# $BENCH_PG_USER, default nobody, since initdb refuses root), fsync on like SQLite's synchronous=FULL.
+# The same write loads on fresh services on each store: STORE_COUNT registrations (16 threads) and
+# STORE_CYCLES support cycles; then GetCluster on one clusters replica and on three replicas sharing
+# one PostgreSQL database and one Redis (three h2load clients at once, one per replica).
+# BENCH_POSTGRES=0 skips it.
+STORE_LINES=()
+PG_BINDIR=${BENCH_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+if [[ "${BENCH_POSTGRES:-1}" != 0 && -x "$PG_BINDIR/initdb" ]]; then
+  STORE_COUNT=${BENCH_STORE_COUNT:-5000}
+  STORE_CYCLES=${BENCH_STORE_CYCLES:-1000}
+  PG_USER=$(id -un)
+  as_pg() { "$@"; }
+  if [[ $(id -u) == 0 ]]; then
+    PG_USER=${BENCH_PG_USER:-nobody}
+    as_pg() { runuser -u "$PG_USER" -- "$@"; }
+    chmod 0755 "$TMP"  # the server's user must reach its folder inside
+  fi
+  install -d -m 0755 "$TMP/pg"
+  install -d -o "$PG_USER" -m 0700 "$TMP/pg/data"
+  as_pg "$PG_BINDIR/initdb" -D "$TMP/pg/data" -U "$PG_USER" -A trust -E UTF8 --locale=C.UTF-8 > "$TMP/pg-initdb.log" 2>&1 \
+    || { cat "$TMP/pg-initdb.log" >&2; die "initdb failed"; }
+  pick_port PG_PORT
+  printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\nshared_buffers = 256MB\n" \
+    >> "$TMP/pg/data/postgresql.conf"
+  as_pg "$PG_BINDIR/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/data/server.log" -o "-p $PG_PORT" -w start > /dev/null \
+    || { tail -n 20 "$TMP/pg/data/server.log" >&2; die "PostgreSQL did not start"; }
+  PG_STOP() { as_pg "$PG_BINDIR/pg_ctl" -D "$TMP/pg/data" -m fast -w stop > /dev/null 2>&1 || true; }
+  for db in enterprises support clusters; do
+    psql -X -q "postgres://$PG_USER@127.0.0.1:$PG_PORT/postgres" -c "CREATE DATABASE $db" || die "CREATE DATABASE $db"
+  done
+  pg_url() { echo "postgres://$PG_USER@127.0.0.1:$PG_PORT/$1"; }
+
+  # store_writes LABEL DB_FLAG...: fresh enterprises + support services on that store; the fill and
+  # the support cycles; one result line.
+  store_writes() {
+    local label=$1 ent_db=$2 sup_db=$3 ent sup
+    ent=enterprises-$label sup=support-$label
+    start_service "$ent" "$ENTERPRISES_BIN" --clusters_addr="127.0.0.1:${GRPC_PORT_OF[clusters]}" $ent_db
+    local e0 e1 f0 f1
+    e0=$(cpu_ticks "${PID_OF[$ent]}"); f0=$(date +%s.%N)
+    "$FILL_BIN" --target="127.0.0.1:${GRPC_PORT_OF[$ent]}" --token="$TOKEN" --count="$STORE_COUNT" \
+      --threads=16 > "$TMP/$ent-fill.out" 2>&1 || { cat "$TMP/$ent-fill.out" >&2; die "the $label fill failed"; }
+    f1=$(date +%s.%N); e1=$(cpu_ticks "${PID_OF[$ent]}")
+    local fill_rate fill_us
+    fill_rate=$(awk -v n="$STORE_COUNT" -v a="$f0" -v b="$f1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    fill_us=$(us_per $((e1 - e0)) "$STORE_COUNT")
+    start_service "$sup" "$SUPPORT_BIN" --clusters_addr="127.0.0.1:${GRPC_PORT_OF[clusters]}" \
+      --enterprises_addr="127.0.0.1:${GRPC_PORT_OF[$ent]}" $sup_db
+    local s0 s1
+    s0=$(cpu_ticks "${PID_OF[$sup]}")
+    "$SUPPORT_LOAD_BIN" --target="127.0.0.1:${GRPC_PORT_OF[$sup]}" \
+      --enterprises_target="127.0.0.1:${GRPC_PORT_OF[$ent]}" --threads=16 --applications="$STORE_CYCLES" \
+      > "$TMP/$sup-load.out" 2>&1 || { cat "$TMP/$sup-load.out" >&2; tail -n 20 "$TMP/$sup.log" >&2; die "the $label support load failed"; }
+    s1=$(cpu_ticks "${PID_OF[$sup]}")
+    grep -q '^support_load: verified=yes consistent=yes ' "$TMP/$sup-load.out" || die "$label support load: not verified"
+    # PostgreSQL: transactions retried after serialization failures (SERIALIZABLE under concurrent writers).
+    local retries=""
+    if [[ -n "$ent_db" ]]; then
+      metrics_snapshot "${METRICS_PORT_OF[$ent]}" "$TMP/$ent.metrics"
+      metrics_snapshot "${METRICS_PORT_OF[$sup]}" "$TMP/$sup.metrics"
+      retries=" serialization retries: enterprises $(counter "$TMP/$ent.metrics" clustergov_store_serialization_retries_total),"
+      retries+=" support $(counter "$TMP/$sup.metrics" clustergov_store_serialization_retries_total);"
+    fi
+    local r approved
+    r=$(grep '^support_load: result ' "$TMP/$sup-load.out")
+    approved=$(sed -n 's/.* approved=\([^ ]*\).*/\1/p' <<< "$r")
+    [[ "$approved" == "$STORE_CYCLES" ]] || die "$label support load: $approved of $STORE_CYCLES approved"
+    local warm cycles
+    warm=$(sed -n 's/.* warmup=\([^ ]*\).*/\1/p' <<< "$r"); cycles=$((approved + warm))
+    STORE_RATE[$label]=$fill_rate
+    STORE_CYCLE_RATE[$label]=$(sed -n 's/.* per_second=\([^ ]*\).*/\1/p' <<< "$r")
+    local line="$label: $STORE_COUNT registrations at $fill_rate/s, enterprises CPU $fill_us us per registration;"
+    line+=" $STORE_CYCLES support cycles at ${STORE_CYCLE_RATE[$label]}/s (p50 $(sed -n 's/.* cycle_p50_ms=\([^ ]*\).*/\1/p' <<< "$r") ms,"
+    line+=" p99 $(sed -n 's/.* cycle_p99_ms=\([^ ]*\).*/\1/p' <<< "$r") ms), support CPU $(us_per $((s1 - s0)) "$cycles") us per cycle;"
+    STORE_LINES+=("$line$retries all calls OK, ledger consistent")
+    stop_pid "${PID_OF[$sup]}"; stop_pid "${PID_OF[$ent]}"
+  }
+  declare -A STORE_RATE STORE_CYCLE_RATE
+  echo "bench: store: $STORE_COUNT registrations and $STORE_CYCLES support cycles on SQLite, then on PostgreSQL"
+  store_writes sqlite "" ""
+  store_writes postgres "--db=$(pg_url enterprises)" "--db=$(pg_url support)"
+  STORE_LINES+=("PostgreSQL/SQLite: registrations $(ratio "${STORE_RATE[postgres]}" "${STORE_RATE[sqlite]}")x, support cycles $(ratio "${STORE_CYCLE_RATE[postgres]}" "${STORE_CYCLE_RATE[sqlite]}")x")
+
+  # Cached GetCluster: one replica, then three on one database (the first seeds it).
+  for i in 1 2 3; do
+    start_service "clusters-pg$i" "$CLUSTERS_BIN" --db="$(pg_url clusters)"
+  done
+  REPLICA_N=${BENCH_REPLICA_REQUESTS:-60000}
+  h2load_run replicas-1 "${GRPC_PORT_OF[clusters-pg1]}" "/$CLUSTERS_SVC/GetCluster" "$TMP/get_cluster.bin" \
+    "$REPLICA_N" "${AUTH[@]}"
+  ONE_QPS=$H_QPS ONE_P99=$H_P99
+  t0=$(date +%s.%N)
+  H2_PIDS=()
+  for i in 1 2 3; do
+    h2load -n $((REPLICA_N / 3)) -c $((CONNS / 2)) -m "$STREAMS" -d "$TMP/get_cluster.bin" \
+      -H 'content-type: application/grpc' -H 'te: trailers' "${AUTH[@]}" \
+      "http://127.0.0.1:${GRPC_PORT_OF[clusters-pg$i]}/$CLUSTERS_SVC/GetCluster" > "$TMP/replicas-3-$i.h2load" 2>&1 &
+    H2_PIDS+=($!)
+  done
+  wait_all_ok=1
+  for job in "${H2_PIDS[@]}"; do wait "$job" || wait_all_ok=0; done
+  t1=$(date +%s.%N)
+  ((wait_all_ok)) || die "h2load failed against the three replicas"
+  for i in 1 2 3; do
+    ok=$(awk '/^status codes:/ {print $3}' "$TMP/replicas-3-$i.h2load")
+    [[ "$ok" == $((REPLICA_N / 3)) ]] || die "replica $i: $ok of $((REPLICA_N / 3)) requests answered 2xx"
+  done
+  THREE_QPS=$(awk -v n="$(( (REPLICA_N / 3) * 3 ))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+  line="cached GetCluster on PostgreSQL: one replica $(printf '%.0f' "$ONE_QPS") req/s (p99 $ONE_P99 ms);"
+  line+=" three replicas $THREE_QPS req/s in all ($(ratio "$THREE_QPS" "$ONE_QPS")x; $(nproc) cores shared by the replicas, Redis and h2load)"
+  STORE_LINES+=("$line")
+  for i in 1 2 3; do stop_pid "${PID_OF[clusters-pg$i]}"; done
+fi
+
 # --- report --------------------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 BASE=baseline-callback
 TARGETS=(baseline-callback baseline-callback-pool baseline-sync "$GET_T" "$LIST_T" "$GET_ENT_T" "$LIST_ENT_T"
          "$GET_POOL_T")
@@ -711,6 +830,10 @@ echo "ListEnterprises uncached (cache misses, one call at a time, $COLD_SAMPLES 
 for l in "${COLD_LINES[@]}"; do echo "  $l"; done
 echo "$SUP_LINE"
 echo "$EVAL_LINE"
+if ((${#STORE_LINES[@]})); then
+  echo "store (PostgreSQL 15 with fsync against SQLite synchronous=FULL, fresh services, same loads):"
+  for l in "${STORE_LINES[@]}"; do echo "  $l"; done
+fi
 
 GET_QPS_RATIO=$(ratio "${QPS[$GET_T]}" "${QPS[$BASE]}")
 GET_P99_RATIO=$(ratio "${P99[$GET_T]}" "${P99[$BASE]}")

@@ -259,11 +259,11 @@ absl::Status ValidateRequestId(absl::string_view request_id) {
 absl::StatusOr<std::string> IdempotentWriteBytes(Store& db, const Principal& caller, absl::string_view method,
                                                  absl::string_view request_id, const google::protobuf::Message& request,
                                                  const std::function<absl::StatusOr<std::string>(Connection&)>& body,
-                                                 bool* replayed) {
+                                                 bool* replayed, const WriteOptions& options) {
   if (replayed != nullptr) *replayed = false;
   CG_RETURN_IF_ERROR(ValidateRequestId(request_id));
   if (request_id.empty()) {
-    return db.WriteResult<std::string>(body);
+    return db.WriteResult<std::string>(body, options);
   }
   std::string fingerprint = Fingerprint(request);
   bool was_replayed = false;
@@ -303,11 +303,11 @@ absl::StatusOr<std::string> IdempotentWriteBytes(Store& db, const Principal& cal
     CG_RETURN_IF_ERROR(record->Run());
     return response;
   };
-  auto result = db.WriteResult<std::string>(attempt);
+  auto result = db.WriteResult<std::string>(attempt, options);
   if (absl::IsAlreadyExists(result.status()) && db.backend() == Backend::kPostgres) {
     // Perhaps the same request committed on another replica meanwhile (its record conflicts with
     // ours): the second attempt answers from that record, or meets the body's own conflict again.
-    result = db.WriteResult<std::string>(attempt);
+    result = db.WriteResult<std::string>(attempt, options);
   }
   if (replayed != nullptr) *replayed = was_replayed;
   return result;

@@ -70,7 +70,7 @@ absl::Status ValidateRequestId(absl::string_view request_id);
 absl::StatusOr<std::string> IdempotentWriteBytes(Store& db, const Principal& caller, absl::string_view method,
                                                  absl::string_view request_id, const google::protobuf::Message& request,
                                                  const std::function<absl::StatusOr<std::string>(Connection&)>& body,
-                                                 bool* replayed = nullptr);
+                                                 bool* replayed = nullptr, const WriteOptions& options = {});
 
 template <typename Response>
 absl::StatusOr<Response> IdempotentWrite(Store& db, const Principal& caller, absl::string_view method,

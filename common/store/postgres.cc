@@ -345,7 +345,8 @@ void PgDatabase::Release(std::unique_ptr<PgConnection> conn) {
   cv_.notify_one();
 }
 
-absl::Status PgDatabase::Transaction(Isolation isolation, const std::function<absl::Status(PgConnection&)>& body) {
+absl::Status PgDatabase::Transaction(Isolation isolation, const std::function<absl::Status(PgConnection&)>& body,
+                                     const std::string& serialize_on) {
   thread_local std::mt19937 rng(std::random_device{}());
   int serialization_failures = 0;
   int dead_connections = 0;
@@ -353,9 +354,23 @@ absl::Status PgDatabase::Transaction(Isolation isolation, const std::function<ab
     auto conn = Acquire();
     if (!conn.ok()) return conn.status();
     PgConnection& c = **conn;
+    if (!serialize_on.empty()) {
+      // Taken before BEGIN, so this transaction's snapshot includes the previous holder's commit.
+      auto locked = c.Exec("SELECT pg_advisory_lock(hashtext($1))", {serialize_on});
+      if (!locked.ok()) {
+        Release(std::move(*conn));
+        return locked.status();
+      }
+    }
+    auto unlock = [&] {
+      if (!serialize_on.empty() && c.healthy()) {
+        c.Exec("SELECT pg_advisory_unlock(hashtext($1))", {serialize_on}).IgnoreError();
+      }
+    };
     auto begun = c.Exec(IsolationSql(isolation));
     if (!begun.ok()) {
       const bool dead = !c.healthy();
+      unlock();
       Release(std::move(*conn));
       // A connection that died while idle (a server restart): nothing ran, try a fresh one.
       if (dead && dead_connections++ <= options_.pool_size) continue;
@@ -368,6 +383,7 @@ absl::Status PgDatabase::Transaction(Isolation isolation, const std::function<ab
     } else if (c.healthy()) {
       c.Exec("ROLLBACK").IgnoreError();
     }
+    unlock();
     Release(std::move(*conn));
     if (absl::IsAborted(s) && serialization_failures < options_.max_serialization_retries) {
       ++serialization_failures;
@@ -398,12 +414,15 @@ absl::Status PgDatabase::Read(const std::function<absl::Status(Connection&)>& fn
   return s;
 }
 
-absl::Status PgDatabase::Write(const std::function<absl::Status(Connection&)>& fn) {
+absl::Status PgDatabase::Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  absl::Status s = Transaction(Isolation::kSerializable, [&](PgConnection& pc) {
-    Connection c(pc);
-    return fn(c);
-  });
+  absl::Status s = Transaction(
+      Isolation::kSerializable,
+      [&](PgConnection& pc) {
+        Connection c(pc);
+        return fn(c);
+      },
+      options.serialize_on);
   if (write_seconds_ != nullptr) {
     write_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }

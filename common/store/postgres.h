@@ -125,7 +125,7 @@ struct PgOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration acquire_timeout = absl::Seconds(5);    // waiting for a free connection
   absl::Duration statement_timeout = absl::Seconds(10);
-  int max_serialization_retries = 10;
+  int max_serialization_retries = 20;
   prometheus::Registry* metrics = nullptr;  // optional
 };
 
@@ -136,7 +136,10 @@ class PgDatabase final : public Store {
   static absl::StatusOr<std::unique_ptr<PgDatabase>> Open(PgOptions options);
   ~PgDatabase();
 
-  absl::Status Transaction(Isolation isolation, const std::function<absl::Status(PgConnection&)>& body);
+  // `serialize_on` (optional): a key whose session advisory lock is held from before BEGIN to after
+  // COMMIT (WriteOptions).
+  absl::Status Transaction(Isolation isolation, const std::function<absl::Status(PgConnection&)>& body,
+                           const std::string& serialize_on = "");
 
   template <typename T>
   absl::StatusOr<T> TransactionResult(Isolation isolation, const std::function<absl::StatusOr<T>(PgConnection&)>& body) {
@@ -156,7 +159,7 @@ class PgDatabase final : public Store {
   Backend backend() const override { return Backend::kPostgres; }
   std::string location() const override { return server_; }
   absl::Status Read(const std::function<absl::Status(Connection&)>& fn) override;
-  absl::Status Write(const std::function<absl::Status(Connection&)>& fn) override;
+  absl::Status Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions& options = {}) override;
   absl::Status Migrate(absl::string_view component, const Migrations& migrations) override {
     return Migrate(component, migrations.postgres);
   }

@@ -128,6 +128,14 @@ struct Migrations {
   std::vector<Migration> postgres;
 };
 
+// How a write runs beside others.
+struct WriteOptions {
+  // Writes naming the same key run one at a time across every replica (PostgreSQL: a session
+  // advisory lock taken before the transaction begins, so each starts from the previous one's
+  // commit instead of failing serialization on a hot row; SQLite's one writer does this anyway).
+  std::string serialize_on;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -137,7 +145,7 @@ class Store {
   virtual std::string location() const = 0;
 
   virtual absl::Status Read(const std::function<absl::Status(Connection&)>& fn) = 0;
-  virtual absl::Status Write(const std::function<absl::Status(Connection&)>& fn) = 0;
+  virtual absl::Status Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions& options = {}) = 0;
   // Applies the pending migrations of `component` for this backend.
   virtual absl::Status Migrate(absl::string_view component, const Migrations& migrations) = 0;
 
@@ -153,12 +161,15 @@ class Store {
   }
 
   template <typename T>
-  absl::StatusOr<T> WriteResult(const std::function<absl::StatusOr<T>(Connection&)>& fn) {
+  absl::StatusOr<T> WriteResult(const std::function<absl::StatusOr<T>(Connection&)>& fn,
+                                const WriteOptions& options = {}) {
     std::optional<absl::StatusOr<T>> result;
-    absl::Status status = Write([&](Connection& c) -> absl::Status {
-      result.emplace(fn(c));
-      return result->status();
-    });
+    absl::Status status = Write(
+        [&](Connection& c) -> absl::Status {
+          result.emplace(fn(c));
+          return result->status();
+        },
+        options);
     if (!status.ok()) return status;
     return std::move(*result);
   }

@@ -178,7 +178,7 @@ absl::Status Database::Migrate(absl::string_view component, const std::vector<Mi
   return absl::OkStatus();
 }
 
-absl::Status Database::Write(const std::function<absl::Status(Connection&)>& fn) {
+absl::Status Database::Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions&) {
   auto start = std::chrono::steady_clock::now();
   Job job;
   job.fn = &fn;

@@ -80,7 +80,7 @@ class Database final : public Store {
   // Runs `fn` atomically (its own SAVEPOINT inside a group commit) on the writer connection.
   // A non-OK status from `fn` rolls back everything it did. Returns after the commit is durable.
   // `fn` runs on the writer thread: it must not call Write() or Read().
-  absl::Status Write(const std::function<absl::Status(Connection&)>& fn) override;
+  absl::Status Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions& options = {}) override;
 
   // Runs `fn` on a read connection inside one read transaction (a consistent snapshot).
   absl::Status Read(const std::function<absl::Status(Connection&)>& fn) override;

@@ -20,8 +20,10 @@ absl::StatusOr<std::string> SqlUnitOfWork::RunBytes(
     SqlTransaction tx(c, w, service_);
     return body(tx);
   };
-  if (w.request == nullptr) return db_->WriteResult<std::string>(run);
-  return IdempotentWriteBytes(*db_, *w.actor, FullMethod(service_, w.method), w.request_id, *w.request, run);
+  const WriteOptions options{w.serialize_on};
+  if (w.request == nullptr) return db_->WriteResult<std::string>(run, options);
+  return IdempotentWriteBytes(*db_, *w.actor, FullMethod(service_, w.method), w.request_id, *w.request, run, nullptr,
+                              options);
 }
 
 absl::StatusOr<common::v1::ListAuditEventsResponse> SqlUnitOfWork::ListAuditEvents(

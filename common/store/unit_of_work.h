@@ -52,6 +52,9 @@ struct WriteContext {
   std::string call_id;     // the call's x-request-id, for the audit trail
   std::string reason;
   const google::protobuf::Message* request = nullptr;  // set: idempotent per request_id (fingerprinted)
+  // Writes naming the same key run one at a time across replicas (sql.h WriteOptions): for
+  // read-modify-writes of a hot row, which would otherwise mostly fail serialization and retry.
+  std::string serialize_on;
 };
 
 // The handle a body gets inside one unit of work.

@@ -23,6 +23,11 @@
 namespace clustergov::support {
 namespace {
 
+// Writes that move quota (capacity, reservations, allocations, releases) run one at a time across
+// replicas: they read-modify-write the same pool rows, which under SERIALIZABLE would mostly fail
+// and retry (docs/support.md).
+constexpr char kQuotaLock[] = "support:quota";
+
 using google::protobuf::util::TimeUtil;
 using State = v1::Application::State;
 
@@ -423,6 +428,7 @@ absl::StatusOr<v1::Pool> SupportDomain::SetPoolCapacity(const CallContext& call,
   const Principal& p = call.principal;
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("only the responsible department sets capacity");
   store::WriteContext w{&p, "SetPoolCapacity", req.request_id(), call.request_id, req.reason(), &req};
+  w.serialize_on = kQuotaLock;
   auto updated = repo_->Write<v1::Pool>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Pool> {
     CG_ASSIGN_OR_RETURN(auto pool, tx.GetPool(req.name()));
     if (!pool.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -674,6 +680,7 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
     CG_RETURN_IF_ERROR(CheckReviewer(call, *current));
   }
   store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
+  w.serialize_on = kQuotaLock;
   auto result = repo_->Write<v1::Application>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Application> {
     CG_ASSIGN_OR_RETURN(auto app, tx.GetApplication(id));
     if (!app.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -839,6 +846,7 @@ absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireReservations
     return PermissionDenied("expiring reservations needs government, admin or service");
   }
   store::WriteContext w{&p, "ExpireReservations", req.request_id(), call.request_id, "reservation expired", &req};
+  w.serialize_on = kQuotaLock;
   auto result = repo_->Write<v1::ExpireReservationsResponse>(
       w, [&](SupportTx& tx) -> absl::StatusOr<v1::ExpireReservationsResponse> {
         v1::ExpireReservationsResponse out;
