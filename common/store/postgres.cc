@@ -1,7 +1,11 @@
 #include "common/store/postgres.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -38,6 +42,38 @@ std::string ServerOf(const std::string& url) {
 
 // Whether a failure is the connection's rather than the statement's.
 bool ConnectionLost(const pg_conn* conn) { return conn == nullptr || PQstatus(conn) != CONNECTION_OK; }
+
+// libpq's connection keywords for `options`: the URL first (the keywords after it override what
+// it says).
+class ConnectParams {
+ public:
+  ConnectParams(const PgOptions& options, const char* application_name, bool keepalives = false) {
+    pairs_ = {{"dbname", options.url},
+              {"connect_timeout", absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(options.connect_timeout)))},
+              {"options", absl::StrCat("-c statement_timeout=", absl::ToInt64Milliseconds(options.statement_timeout))},
+              {"application_name", application_name}};
+    if (keepalives) {
+      // A server gone without a word (a dropped network) is noticed within about a minute.
+      pairs_.insert(pairs_.end(),
+                    {{"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}});
+    }
+    for (const auto& [key, value] : pairs_) {
+      keys_.push_back(key.c_str());
+      values_.push_back(value.c_str());
+    }
+    keys_.push_back(nullptr);
+    values_.push_back(nullptr);
+  }
+  ConnectParams(const ConnectParams&) = delete;
+  ConnectParams& operator=(const ConnectParams&) = delete;
+
+  const char* const* keys() const { return keys_.data(); }
+  const char* const* values() const { return values_.data(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> pairs_;
+  std::vector<const char*> keys_, values_;  // into pairs_, null-terminated
+};
 
 const char* IsolationSql(Isolation isolation) {
   switch (isolation) {
@@ -281,6 +317,14 @@ absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(PgOptions options) 
                               .Help("Transactions retried after a serialization failure or deadlock.")
                               .Register(*db->options_.metrics)
                               .Add({});
+    db->notifications_total_ = &prometheus::BuildCounter()
+                                    .Name("clustergov_store_notifications_received_total")
+                                    .Help("Change notifications heard by the store's listeners.")
+                                    .Register(*db->options_.metrics);
+    db->resyncs_total_ = &prometheus::BuildCounter()
+                              .Name("clustergov_store_listener_resyncs_total")
+                              .Help("Times a store listener reconnected after notifications may have been missed.")
+                              .Register(*db->options_.metrics);
   }
   auto first = db->Connect();
   if (!first.ok()) return first.status();
@@ -291,14 +335,8 @@ absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(PgOptions options) 
 }
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgDatabase::Connect() const {
-  const std::string connect_timeout = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(options_.connect_timeout)));
-  const std::string server_options =
-      absl::StrCat("-c statement_timeout=", absl::ToInt64Milliseconds(options_.statement_timeout));
-  // The URL first: the keywords after it override what it says.
-  const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-  const char* values[] = {options_.url.c_str(), connect_timeout.c_str(), server_options.c_str(), "clustergov",
-                          nullptr};
-  pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  const ConnectParams params(options_, "clustergov");
+  pg_conn* conn = PQconnectdbParams(params.keys(), params.values(), /*expand_dbname=*/1);
   auto owned = std::unique_ptr<PgConnection>(new PgConnection(conn));
   if (ConnectionLost(conn)) {
     // libpq's message names the host and port but never the password.
@@ -465,6 +503,185 @@ absl::Status PgDatabase::Migrate(absl::string_view component, const std::vector<
   if (absl::IsFailedPrecondition(s) || absl::IsUnavailable(s)) return s;
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("migration ", name, " failed"));
   return s;
+}
+
+// ---------------------------------------------------------------- Listen
+
+namespace {
+
+constexpr absl::Duration kListenFirstBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kListenMaxBackoff = absl::Seconds(5);
+
+// One subscription (postgres.h, Listen): its own connection and the thread that follows it.
+class PgListener final : public Subscription {
+ public:
+  PgListener(const PgOptions& options, std::string server, std::string channel,
+             std::function<void(const std::string&)> on_notify, std::function<void()> on_resync,
+             prometheus::Counter* received, prometheus::Counter* resyncs)
+      : options_(options),
+        server_(std::move(server)),
+        channel_(std::move(channel)),
+        on_notify_(std::move(on_notify)),
+        on_resync_(std::move(on_resync)),
+        received_(received),
+        resyncs_(resyncs),
+        wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+  ~PgListener() override {
+    const uint64_t one = 1;
+    if (wake_ >= 0 && write(wake_, &one, sizeof(one)) != sizeof(one)) log::Error("store listener: cannot wake");
+    if (thread_.joinable()) thread_.join();
+    if (conn_ != nullptr) PQfinish(conn_);
+    if (wake_ >= 0) close(wake_);
+  }
+
+  // Connects and listens, then follows on a thread of its own.
+  absl::Status Start() {
+    if (wake_ < 0) return absl::InternalError("store listener: no eventfd");
+    CG_RETURN_IF_ERROR(Connect());
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+ private:
+  enum class Event { kReady, kWoken, kTimedOut };
+
+  // Waits until `fd` (none when negative) has `events` (or an error), the subscription is being
+  // destroyed, or `deadline`.
+  Event Wait(int fd, short events, absl::Time deadline) {
+    pollfd fds[2] = {{wake_, POLLIN, 0}, {fd, events, 0}};
+    while (true) {
+      int timeout = -1;
+      if (deadline != absl::InfiniteFuture()) {
+        timeout = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()) + 1));
+      }
+      const int n = poll(fds, 2, timeout);
+      if (n < 0 && errno == EINTR) continue;
+      if (fds[0].revents != 0) return Event::kWoken;
+      return n == 0 ? Event::kTimedOut : Event::kReady;  // a poll error: libpq's next call reports it
+    }
+  }
+
+  absl::Status Failed(pg_conn* conn, absl::string_view what) {
+    const std::string why(absl::StripTrailingAsciiWhitespace(conn != nullptr ? PQerrorMessage(conn) : "out of memory"));
+    log::Warn("store listener failed", {{"server", server_}, {"channel", channel_}, {"step", std::string(what)},
+                                        {"postgres", why}});
+    return absl::UnavailableError(absl::StrCat("cannot listen on PostgreSQL at ", server_, ": ", why));
+  }
+
+  // A new connection into conn_ that has run LISTEN, without blocking past the connect timeout
+  // or the subscription's end (then CANCELLED).
+  absl::Status Connect() {
+    const absl::Time deadline = absl::Now() + options_.connect_timeout;
+    const ConnectParams params(options_, "clustergov-listener", /*keepalives=*/true);
+    std::unique_ptr<pg_conn, void (*)(pg_conn*)> owned(
+        PQconnectStartParams(params.keys(), params.values(), /*expand_dbname=*/1), PQfinish);
+    pg_conn* conn = owned.get();
+    if (conn == nullptr || PQstatus(conn) == CONNECTION_BAD) return Failed(conn, "connect");
+    // The server's words to an idle session (its termination, say) go to the log, not stderr.
+    PQsetNoticeProcessor(
+        conn,
+        [](void*, const char* message) {
+          log::Info("store listener notice", {{"postgres", std::string(absl::StripTrailingAsciiWhitespace(message))}});
+        },
+        nullptr);
+    // Reads and writes when libpq asks, until it is done (PQconnectPoll's protocol).
+    auto await = [&](short events) -> absl::Status {
+      switch (Wait(PQsocket(conn), events, deadline)) {
+        case Event::kWoken: return absl::CancelledError("store listener stopped");
+        case Event::kTimedOut: return absl::UnavailableError(absl::StrCat("listening on ", server_, " timed out"));
+        case Event::kReady: break;
+      }
+      return absl::OkStatus();
+    };
+    for (PostgresPollingStatusType polled = PGRES_POLLING_WRITING; polled != PGRES_POLLING_OK;) {
+      if (polled == PGRES_POLLING_FAILED) return Failed(conn, "connect");
+      CG_RETURN_IF_ERROR(await(polled == PGRES_POLLING_READING ? POLLIN : POLLOUT));
+      polled = PQconnectPoll(conn);
+    }
+    char* quoted = PQescapeIdentifier(conn, channel_.data(), channel_.size());
+    if (quoted == nullptr) return Failed(conn, "channel");
+    const std::string listen = absl::StrCat("LISTEN ", quoted);
+    PQfreemem(quoted);
+    if (PQsendQuery(conn, listen.c_str()) == 0) return Failed(conn, "listen");
+    absl::Status listened;
+    while (true) {
+      while (PQisBusy(conn) != 0) {
+        CG_RETURN_IF_ERROR(await(POLLIN));
+        if (PQconsumeInput(conn) == 0) return Failed(conn, "listen");
+      }
+      PGresult* result = PQgetResult(conn);
+      if (result == nullptr) break;
+      if (PQresultStatus(result) != PGRES_COMMAND_OK && listened.ok()) listened = PgError(result, conn, listen);
+      PQclear(result);
+    }
+    CG_RETURN_IF_ERROR(listened);
+    conn_ = owned.release();
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    std::mt19937 rng(std::random_device{}());
+    absl::Duration backoff = kListenFirstBackoff;
+    while (true) {
+      if (conn_ == nullptr) {
+        absl::Status s = Connect();
+        if (absl::IsCancelled(s)) return;
+        if (!s.ok()) {
+          // Jittered: half to all of the back-off.
+          const absl::Duration pause = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+          if (Wait(-1, 0, absl::Now() + pause) == Event::kWoken) return;
+          backoff = std::min(backoff * 2, kListenMaxBackoff);
+          continue;
+        }
+        backoff = kListenFirstBackoff;
+        log::Info("store listener reconnected", {{"server", server_}, {"channel", channel_}});
+        if (resyncs_ != nullptr) resyncs_->Increment();
+        on_resync_();
+      }
+      if (Wait(PQsocket(conn_), POLLIN, absl::InfiniteFuture()) == Event::kWoken) return;
+      const bool read = PQconsumeInput(conn_) != 0;
+      // What arrived before a drop was committed: delivered all the same.
+      while (PGnotify* n = PQnotifies(conn_)) {
+        const std::string payload = n->extra;
+        PQfreemem(n);
+        if (received_ != nullptr) received_->Increment();
+        on_notify_(payload);
+      }
+      if (!read || PQstatus(conn_) != CONNECTION_OK) {
+        log::Warn("store listener lost its connection",
+                  {{"server", server_}, {"channel", channel_},
+                   {"postgres", std::string(absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_)))}});
+        PQfinish(conn_);
+        conn_ = nullptr;
+      }
+    }
+  }
+
+  const PgOptions options_;
+  const std::string server_;
+  const std::string channel_;
+  const std::function<void(const std::string&)> on_notify_;
+  const std::function<void()> on_resync_;
+  prometheus::Counter* const received_;
+  prometheus::Counter* const resyncs_;
+  const int wake_;              // readable once the subscription is being destroyed
+  pg_conn* conn_ = nullptr;     // the listening connection (the thread's, once started)
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Subscription>> PgDatabase::Listen(absl::string_view channel,
+                                                                 std::function<void(const std::string&)> on_notify,
+                                                                 std::function<void()> on_resync) {
+  const std::string name(channel);
+  prometheus::Counter* received = notifications_total_ != nullptr ? &notifications_total_->Add({{"channel", name}}) : nullptr;
+  prometheus::Counter* resyncs = resyncs_total_ != nullptr ? &resyncs_total_->Add({{"channel", name}}) : nullptr;
+  auto listener = std::make_unique<PgListener>(options_, server_, name, std::move(on_notify), std::move(on_resync),
+                                               received, resyncs);
+  CG_RETURN_IF_ERROR(listener->Start());
+  return std::unique_ptr<Subscription>(std::move(listener));
 }
 
 }  // namespace clustergov::store

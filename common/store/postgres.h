@@ -17,6 +17,13 @@
 // - Migrate(): under one transaction-scoped advisory lock, so of several replicas starting at once
 //   exactly one applies what is missing and the others see it applied; a database whose schema is
 //   newer than the binary's migrations is refused (FAILED_PRECONDITION) rather than written to.
+// - Listen(): a connection of its own per subscription (application_name clustergov-listener,
+//   outside the pool, TCP keepalives on) that runs LISTEN, and a thread waiting on its socket
+//   that hands each notification to the callback. When the connection drops it reconnects with
+//   a jittered back-off (50 ms doubling to 5 s), listens again, then calls the resync callback.
+//   Connecting and waiting are interruptible: destroying the subscription returns at once.
+//   Counted in clustergov_store_notifications_received_total and
+//   clustergov_store_listener_resyncs_total (label `channel`).
 // - Errors: unique violations are ALREADY_EXISTS; other integrity violations (foreign key, not
 //   null, check, a trigger's RAISE) FAILED_PRECONDITION; connection loss, shutdown, timeouts and
 //   an exhausted pool UNAVAILABLE; serialization failures ABORTED; the rest INTERNAL. SQL and the
@@ -43,6 +50,7 @@ struct pg_result;
 
 namespace prometheus {
 class Registry;
+template <typename T> class Family;
 class Histogram;
 class Counter;
 }  // namespace prometheus
@@ -163,6 +171,10 @@ class PgDatabase final : public Store {
   absl::Status Migrate(absl::string_view component, const Migrations& migrations) override {
     return Migrate(component, migrations.postgres);
   }
+  // UNAVAILABLE when the first connection or its LISTEN fails; later failures are retried.
+  absl::StatusOr<std::unique_ptr<Subscription>> Listen(absl::string_view channel,
+                                                       std::function<void(const std::string&)> on_notify,
+                                                       std::function<void()> on_resync) override;
 
   // Transactions retried after a serialization failure or deadlock, since Open (for tests and
   // metrics).
@@ -186,6 +198,8 @@ class PgDatabase final : public Store {
   prometheus::Histogram* read_seconds_ = nullptr;
   prometheus::Histogram* write_seconds_ = nullptr;
   prometheus::Counter* retries_total_ = nullptr;
+  prometheus::Family<prometheus::Counter>* notifications_total_ = nullptr;
+  prometheus::Family<prometheus::Counter>* resyncs_total_ = nullptr;
 };
 
 // Maps a failed result (or, when `result` is null, the connection's state) to a status as

@@ -188,4 +188,10 @@ absl::Status Connection::Exec(absl::string_view sql) {
 
 int64_t Connection::Changes() const { return pg_ != nullptr ? pg_changes_ : sqlite3_changes64(db_); }
 
+absl::Status Connection::Notify(absl::string_view channel, absl::string_view payload) {
+  if (pg_ == nullptr) return absl::OkStatus();
+  // Delivered by PostgreSQL at COMMIT, in commit order; dropped with a rollback.
+  return pg_->ExecCached("SELECT pg_notify(?, ?)", {std::string(channel), std::string(payload)}).status();
+}
+
 }  // namespace clustergov::store

@@ -13,6 +13,9 @@
 //   atomic, durable unit (SQLite: a savepoint in a group commit; PostgreSQL: a SERIALIZABLE
 //   transaction whose serialization failures are retried, so `fn` may run more than once and must
 //   do nothing but SQL). Migrate() applies a component's migrations for the store's backend.
+// - A change feed: Connection::Notify(channel, payload) inside a Write() announces a change, and
+//   Store::Listen(channel, ...) hears those every process commits to the store (PostgreSQL's
+//   NOTIFY/LISTEN), so replicas keep in-process state (an index) current with each other's writes.
 //
 // Errors never carry SQL: unique violations are ALREADY_EXISTS, other rules of the schema
 // FAILED_PRECONDITION, an unreachable or busy store UNAVAILABLE, the rest INTERNAL.
@@ -103,6 +106,9 @@ class Connection {
   absl::Status Exec(absl::string_view sql);
   // Rows changed by the last INSERT, UPDATE or DELETE run on this connection.
   int64_t Changes() const;
+  // Inside a Write(): `payload` (under 8000 bytes) reaches the store's listeners on `channel`
+  // (Store::Listen) if and when the write commits, in commit order. A no-op on SQLite (see Listen).
+  absl::Status Notify(absl::string_view channel, absl::string_view payload);
   // SQLite only (the writer's handle, for the store itself).
   sqlite3* raw() { return db_; }
 
@@ -115,6 +121,12 @@ class Connection {
   PgConnection* pg_ = nullptr;
   int64_t pg_changes_ = 0;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+// A listener on a store's change feed (Store::Listen): it calls back until destroyed.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
 };
 
 struct Migration {
@@ -148,6 +160,17 @@ class Store {
   virtual absl::Status Write(const std::function<absl::Status(Connection&)>& fn, const WriteOptions& options = {}) = 0;
   // Applies the pending migrations of `component` for this backend.
   virtual absl::Status Migrate(absl::string_view component, const Migrations& migrations) = 0;
+
+  // From its return on, calls `on_notify(payload)` for each Notify(channel, payload) any process
+  // commits to the store, in commit order, one at a time on a thread of the subscription's. When
+  // some may have been missed (its connection dropped; it reconnects with back-off), calls
+  // `on_resync()` once listening again: the caller then reloads what it follows in full. The
+  // callbacks stop when the Subscription is destroyed (never destroy it from one of them).
+  // On SQLite nothing is ever heard: a SQLite file has one process writing it, whose own writes
+  // are all the changes there are and which it applies itself as it makes them.
+  virtual absl::StatusOr<std::unique_ptr<Subscription>> Listen(absl::string_view channel,
+                                                               std::function<void(const std::string&)> on_notify,
+                                                               std::function<void()> on_resync) = 0;
 
   template <typename T>
   absl::StatusOr<T> ReadResult(const std::function<absl::StatusOr<T>(Connection&)>& fn) {

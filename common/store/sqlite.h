@@ -85,6 +85,13 @@ class Database final : public Store {
   // Runs `fn` on a read connection inside one read transaction (a consistent snapshot).
   absl::Status Read(const std::function<absl::Status(Connection&)>& fn) override;
 
+  // Never calls back (sql.h: one process writes a SQLite file).
+  absl::StatusOr<std::unique_ptr<Subscription>> Listen(absl::string_view channel,
+                                                       std::function<void(const std::string&)> on_notify,
+                                                       std::function<void()> on_resync) override {
+    return std::make_unique<Subscription>();
+  }
+
   const std::string& path() const { return options_.path; }
 
  private:

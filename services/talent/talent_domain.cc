@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
 #include "common/indicators/indicators.h"
+#include "common/log/log.h"
 #include "common/list/paging.h"
 #include "common/refdata/refdata.h"
 #include "common/refdata/uscc.h"
@@ -210,9 +211,39 @@ uint32_t SkillMask(const google::protobuf::RepeatedPtrField<std::string>& skills
 
 }  // namespace
 
+absl::Status TalentDomain::LoadIndex() {
+  // Listening first: a talent written after the load's snapshot is heard of.
+  CG_ASSIGN_OR_RETURN(follow_, repo_->FollowTalents([this](const std::string& id) { RefreshIndex(id); },
+                                                    [this] { ReloadIndex(); }));
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return LoadIndexLocked();
+}
+
 absl::Status TalentDomain::EnsureIndex() {
   std::lock_guard<std::mutex> lock(index_mu_);
   if (index_loaded_) return absl::OkStatus();
+  return LoadIndexLocked();
+}
+
+void TalentDomain::ReloadIndex() {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  if (absl::Status s = LoadIndexLocked(); !s.ok()) {
+    log::Warn("match index not reloaded: the next match retries", {{"error", std::string(s.message())}});
+  }
+}
+
+void TalentDomain::RefreshIndex(const std::string& id) {
+  auto t = repo_->GetTalent(id);
+  if (t.ok() && t->has_value()) IndexPut(**t);
+  if (t.ok()) return;
+  log::Warn("match index entry not refreshed: the next match reloads the index",
+            {{"talent", id}, {"error", std::string(t.status().message())}});
+  std::lock_guard<std::mutex> lock(index_mu_);
+  index_loaded_ = false;
+}
+
+absl::Status TalentDomain::LoadIndexLocked() {
+  index_loaded_ = false;
   std::vector<std::string> all;
   for (const auto& t : kSkills) all.push_back(t.code);
   CG_ASSIGN_OR_RETURN(auto rows, repo_->MatchRows(all));

@@ -55,19 +55,21 @@ class TalentDomain {
 
   // Match score of a talent for a demand (0..100) and the reasons; exposed for tests.
   static int Score(const v1::Demand& demand, const MatchRow& row, std::vector<std::string>* reasons);
-  // Loads the matching index now (at startup) rather than on the first match.
-  absl::Status LoadIndex() { return EnsureIndex(); }
+  // Loads the matching index now (at startup, once) and from then on keeps it current with the
+  // talents written by every replica sharing the store.
+  absl::Status LoadIndex();
 
   // The score alone, from the number of matched skills, the level and whether the region matches.
   static int ScoreValue(const v1::Demand& demand, int matched, int level, bool same_region);
 
  private:
   // An in-process index of every talent's (id, level, region, skills as a bitmask): matching
-  // ranks from it in memory instead of a grouped SQL join. Loaded from the store on first use,
-  // kept current by this process's writes (the only writer of its store). Each entry carries the
-  // revision of the record it was taken from and is only ever replaced by a newer one: writes
-  // finishing out of order, or an idempotent replay answering with an earlier response, never
-  // move it back.
+  // ranks from it in memory instead of a grouped SQL join. Loaded from the store (at startup or
+  // on first use), kept current by this process's writes as they return and by the store's change
+  // feed (LoadIndex: other replicas' writes; SQLite has none). Each entry carries the revision of
+  // the record it was taken from and is only ever replaced by a newer one: writes finishing out
+  // of order, an idempotent replay answering with an earlier response, or a notification read
+  // after a later write never move it back.
   struct IndexEntry {
     std::string id;
     int level = 0;
@@ -76,7 +78,14 @@ class TalentDomain {
     int64_t revision = 0;
   };
   absl::Status EnsureIndex();
+  // Loads index_ from the store, index_mu_ held throughout: a write committed after the read's
+  // snapshot is indexed after the load.
+  absl::Status LoadIndexLocked();
   void IndexPut(const v1::Talent& t);
+  // The change feed: a talent written is read again from the store; a resync reloads them all.
+  // Either failing, the next match reloads the index.
+  void RefreshIndex(const std::string& id);
+  void ReloadIndex();
   // Passes a write's result through, indexing the talent it wrote.
   absl::StatusOr<v1::Talent> Indexed(absl::StatusOr<v1::Talent> t) {
     if (t.ok()) IndexPut(*t);
@@ -101,6 +110,7 @@ class TalentDomain {
   std::unique_ptr<TalentRepository> repo_;
   enterprises::EnterpriseDirectory* enterprises_;
   const PageTokenCodec* page_tokens_;
+  std::unique_ptr<store::Subscription> follow_;  // last: stops calling back before the rest goes
 };
 
 }  // namespace clustergov::talent

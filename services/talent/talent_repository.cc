@@ -26,6 +26,9 @@ const google::protobuf::ServiceDescriptor& Service() {
   return *v1::Talent::descriptor()->file()->FindServiceByName("TalentService");
 }
 
+// The change feed's channel: a talent's id on every committed write of it.
+constexpr char kTalentsChannel[] = "talents";
+
 // SQLite schema.
 const std::vector<store::Migration>& SqliteMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
@@ -172,7 +175,7 @@ class SqliteTx : public TalentTx {
       ins.Bind(1, id).Bind(2, p.programme());
       CG_RETURN_IF_ERROR(ins.Run());
     }
-    return absl::OkStatus();
+    return c_.Notify(kTalentsChannel, id);
   }
   absl::StatusOr<std::optional<v1::Demand>> GetDemand(int64_t id) override {
     return SelectOne<v1::Demand>(c_, "SELECT data FROM demands WHERE id = ?", [&](store::Statement& s) { s.Bind(1, id); });
@@ -348,6 +351,10 @@ class SqliteTalentRepository : public TalentRepository {
       stmt.Bind(1, enterprise).Bind(2, talent);
       return stmt.Step();
     });
+  }
+  absl::StatusOr<std::unique_ptr<store::Subscription>> FollowTalents(std::function<void(const std::string&)> changed,
+                                                                     std::function<void()> resync) override {
+    return db_->Listen(kTalentsChannel, std::move(changed), std::move(resync));
   }
   absl::StatusOr<ClusterCounts> Counts(const std::string& cluster) override {
     return db_->ReadResult<ClusterCounts>([&](Connection& c) -> absl::StatusOr<ClusterCounts> {

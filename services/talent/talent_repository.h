@@ -78,6 +78,10 @@ class TalentRepository : public store::TransactionalRepository<TalentTx> {
   // Talents having at least one of `skills`, with the skills they match.
   virtual absl::StatusOr<std::vector<MatchRow>> MatchRows(const std::vector<std::string>& skills) = 0;
   virtual absl::StatusOr<bool> Employs(const std::string& enterprise, const std::string& talent) = 0;
+  // Follows the talents written by every process sharing the store (store::Store::Listen):
+  // `changed(id)` after each committed write of a talent, `resync()` when some may have been missed.
+  virtual absl::StatusOr<std::unique_ptr<store::Subscription>> FollowTalents(
+      std::function<void(const std::string&)> changed, std::function<void()> resync) = 0;
   virtual absl::StatusOr<ClusterCounts> Counts(const std::string& cluster) = 0;  // "" = all
   // `cluster` "clusters/{id}"; the span [begin_micros, end_micros) since the epoch.
   virtual absl::StatusOr<TalentYear> YearFigures(const std::string& cluster, int64_t begin_micros,

@@ -2,11 +2,14 @@
 // connection errors that name the server and never the password, parameters and NULLs, rollback,
 // the error mapping shared with SQLite, serializable transactions retried under contention,
 // migrations applied once by replicas starting together, a schema newer than the binary, the
-// bounded pool, and a server restart under an open pool.
+// bounded pool, a server restart under an open pool, and the change feed (Notify/Listen):
+// delivery at commit in commit order, and a listener that reconnects and resyncs.
 
 #include "common/store/postgres.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "common/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 #include "tests/support/postgres.h"
 
 namespace clustergov::store {
@@ -37,11 +41,13 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_EQ(pg_->Psql(absl::StrCat("CREATE DATABASE ", name_)), "CREATE DATABASE");
   }
 
-  std::unique_ptr<PgDatabase> Open(int pool_size = 4, absl::Duration acquire = absl::Seconds(5)) {
+  std::unique_ptr<PgDatabase> Open(int pool_size = 4, absl::Duration acquire = absl::Seconds(5),
+                                   prometheus::Registry* metrics = nullptr) {
     PgOptions o;
     o.url = pg_->ConnectionString(name_);
     o.pool_size = pool_size;
     o.acquire_timeout = acquire;
+    o.metrics = metrics;
     auto db = PgDatabase::Open(o);
     EXPECT_TRUE(db.ok()) << db.status();
     return db.ok() ? std::move(*db) : nullptr;
@@ -239,6 +245,113 @@ TEST_F(PostgresStoreTest, APoolSurvivesAServerRestart) {
   // The pool's connections died with the server: they are replaced, nothing is reported.
   EXPECT_TRUE(Exec(*db, "INSERT INTO t VALUES (3)").ok());
   EXPECT_EQ(Query("SELECT string_agg(id::text, ',' ORDER BY id) FROM t"), "1,3");
+}
+
+// What a listener heard, for a test to wait on.
+struct Heard {
+  std::unique_ptr<Subscription> Listen(Store& db, const std::string& channel) {
+    auto sub = db.Listen(
+        channel,
+        [this](const std::string& payload) {
+          std::lock_guard<std::mutex> lock(mu);
+          payloads.push_back(payload);
+          cv.notify_all();
+        },
+        [this] {
+          std::lock_guard<std::mutex> lock(mu);
+          ++resyncs;
+          cv.notify_all();
+        });
+    EXPECT_TRUE(sub.ok()) << sub.status();
+    return sub.ok() ? std::move(*sub) : nullptr;
+  }
+  // Whether `done` holds (under the lock) within a few seconds.
+  bool Until(const std::function<bool()>& done) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), done);
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> payloads;
+  int resyncs = 0;
+};
+
+double Counted(prometheus::Registry& registry, const std::string& family) {
+  for (const auto& f : registry.Collect()) {
+    if (f.name == family && f.metric.size() == 1) return f.metric[0].counter.value;
+  }
+  return -1;
+}
+
+absl::Status Announce(Store& db, const std::string& payload) {
+  return db.Write([&](Connection& c) { return c.Notify("talent-feed", payload); });
+}
+
+TEST_F(PostgresStoreTest, NotificationsArriveAtCommitInCommitOrderFromEveryReplica) {
+  prometheus::Registry metrics;
+  auto a = Open(4, absl::Seconds(5), &metrics);
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  Heard heard;
+  auto sub = heard.Listen(*a, "talent-feed");  // quoted: the channel is not a plain identifier
+  ASSERT_NE(sub, nullptr);
+
+  ASSERT_TRUE(Announce(*a, "1").ok());
+  // A write that fails announces nothing.
+  absl::Status failed = a->Write([](Connection& c) -> absl::Status {
+    CG_RETURN_IF_ERROR(c.Notify("talent-feed", "rolled back"));
+    return absl::FailedPreconditionError("refused after the notify");
+  });
+  EXPECT_TRUE(absl::IsFailedPrecondition(failed)) << failed;
+  // "early" is announced first but committed last: it arrives last.
+  absl::Notification announced, release;
+  std::thread open_write([&] {
+    EXPECT_TRUE(b->Write([&](Connection& c) -> absl::Status {
+                   CG_RETURN_IF_ERROR(c.Notify("talent-feed", "early"));
+                   announced.Notify();
+                   release.WaitForNotification();
+                   return absl::OkStatus();
+                 }).ok());
+  });
+  announced.WaitForNotification();
+  ASSERT_TRUE(Announce(*b, "late").ok());
+  ASSERT_TRUE(heard.Until([&] { return heard.payloads.size() >= 2; }));
+  release.Notify();
+  open_write.join();
+
+  ASSERT_TRUE(heard.Until([&] { return heard.payloads.size() >= 3; }));
+  EXPECT_EQ(heard.payloads, (std::vector<std::string>{"1", "late", "early"}));
+  EXPECT_EQ(heard.resyncs, 0);
+  EXPECT_EQ(Counted(metrics, "clustergov_store_notifications_received_total"), 3);
+}
+
+TEST_F(PostgresStoreTest, AListenerWhoseConnectionIsKilledReconnectsAndResyncs) {
+  prometheus::Registry metrics;
+  auto db = Open(4, absl::Seconds(5), &metrics);
+  ASSERT_NE(db, nullptr);
+  Heard heard;
+  auto sub = heard.Listen(*db, "talent-feed");
+  ASSERT_NE(sub, nullptr);
+  const std::string listener = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'clustergov-listener'"
+                               " AND datname = current_database() AND query LIKE 'LISTEN%'";
+  EXPECT_EQ(Query(listener), "1");
+  EXPECT_EQ(Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name ="
+                  " 'clustergov-listener' AND datname = current_database()"),
+            "t");
+  ASSERT_TRUE(heard.Until([&] { return heard.resyncs == 1; }));
+  EXPECT_EQ(Query(listener), "1");
+  ASSERT_TRUE(Announce(*db, "after").ok());
+  ASSERT_TRUE(heard.Until([&] { return !heard.payloads.empty(); }));
+  EXPECT_EQ(heard.payloads, std::vector<std::string>{"after"});
+  EXPECT_EQ(Counted(metrics, "clustergov_store_listener_resyncs_total"), 1);
+
+  // Down with its server, it retries until destroyed, which returns without waiting for a server.
+  pg_->Stop();
+  sub.reset();
+  pg_->Start();
+  EXPECT_EQ(heard.resyncs, 1);
 }
 
 }  // namespace

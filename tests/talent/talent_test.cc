@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -33,6 +34,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/clusters/cluster_repository.h"
 #include "services/clusters/clusters_domain.h"
@@ -47,6 +49,7 @@
 #include "services/talent/talent_repository.h"
 #include "services/talent/talent_service.h"
 #include "tests/support/in_process.h"
+#include "tests/support/postgres.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::talent {
@@ -154,6 +157,41 @@ std::vector<std::pair<std::string, int>> Pairs(const Repeated& counts) {
   return out;
 }
 
+// A talent service in-process, wired as main() wires it: its match index loaded and following
+// the store, membership checked with the enterprises service at `enterprises`.
+struct TalentReplica {
+  absl::Status Start(const server::CommonConfig& config, const std::string& enterprises) {
+    auto rt = server::Runtime::Create(config);
+    if (!rt.ok()) return rt.status();
+    runtime = std::move(*rt);
+    directory = std::make_unique<enterprises::EnterpriseDirectory>(
+        server::MakeChannel(enterprises), runtime->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+    auto repo = CreateTalentRepository(&runtime->db());
+    if (!repo.ok()) return repo.status();
+    domain = std::make_unique<TalentDomain>(std::move(*repo), directory.get(), &runtime->page_tokens());
+    if (absl::Status s = domain->LoadIndex(); !s.ok()) return s;
+    service = std::make_unique<TalentServiceImpl>(domain.get(), &runtime->handler());
+    if (absl::Status s = runtime->Start({service.get()}); !s.ok()) return s;
+    stub = v1::TalentService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", runtime->port()), grpc::InsecureChannelCredentials()));
+    return absl::OkStatus();
+  }
+  void Stop() {
+    if (runtime) runtime->Shutdown();
+    stub.reset();
+    service.reset();
+    domain.reset();
+    directory.reset();
+    runtime.reset();
+  }
+
+  std::unique_ptr<server::Runtime> runtime;
+  std::unique_ptr<enterprises::EnterpriseDirectory> directory;
+  std::unique_ptr<TalentDomain> domain;
+  std::unique_ptr<TalentServiceImpl> service;
+  std::unique_ptr<Stub> stub;
+};
+
 class TalentTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { redis_ = new testing::RedisServer(); }
@@ -189,37 +227,21 @@ class TalentTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << Describe(s);
 
     // The talent service, checking membership with the enterprises service over gRPC.
-    auto trt = server::Runtime::Create(Config("talent", "talent.db"));
-    ASSERT_TRUE(trt.ok()) << trt.status();
-    trt_ = std::move(*trt);
-    directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(enterprises_.address()),
-        trt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    auto repo = CreateTalentRepository(&trt_->db());
-    ASSERT_TRUE(repo.ok()) << repo.status();
-    domain_ = std::make_unique<TalentDomain>(std::move(*repo), directory_.get(), &trt_->page_tokens());
-    service_ = std::make_unique<TalentServiceImpl>(domain_.get(), &trt_->handler());
-    ASSERT_TRUE(trt_->Start({service_.get()}).ok());
-    stub_ = v1::TalentService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", trt_->port()), grpc::InsecureChannelCredentials()));
+    auto tstarted = talent_.Start(Config("talent", "talent.db"), enterprises_.address());
+    ASSERT_TRUE(tstarted.ok()) << tstarted;
   }
 
   void TearDown() override {
-    if (trt_) trt_->Shutdown();
+    talent_.Stop();
     enterprises_.Stop();
     clusters_.Stop();
-    stub_.reset();
     estub_.reset();
-    service_.reset();
-    domain_.reset();
-    directory_.reset();
-    trt_.reset();
   }
 
   template <typename Req, typename Resp>
   grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*), const std::string& token,
                     const Req& req, Resp* resp) {
-    return Invoke(stub_.get(), method, token, req, resp);
+    return Invoke(talent_.stub.get(), method, token, req, resp);
   }
 
   // ---------------------------------------------------------------- enterprises
@@ -309,6 +331,27 @@ class TalentTest : public ::testing::Test {
     std::vector<std::string> out;
     for (const auto& t : ListTalents(hr_, filter)) out.push_back(t.name().substr(8));
     return out;
+  }
+
+  // Gives talent `id` these skills and region (UpdateTalent) and level (SetTalentLevel, by HR &
+  // Social Security) through `stub`; `request_id` keys both calls.
+  grpc::Status Reprofile(Stub* stub, const std::string& request_id, const std::string& id,
+                         const std::vector<std::string>& skills, const std::string& region, v1::Level level) {
+    v1::UpdateTalentRequest req;
+    req.set_request_id(request_id);
+    req.mutable_talent()->set_name(TalentName(id));
+    for (const auto& skill : skills) req.mutable_talent()->add_skills(skill);
+    req.mutable_talent()->set_region(region);
+    for (const char* path : {"skills", "region"}) req.mutable_update_mask()->add_paths(path);
+    v1::Talent out;
+    grpc::Status s = Invoke(stub, &Stub::UpdateTalent, hr_, req, &out);
+    if (!s.ok()) return s;
+    v1::SetTalentLevelRequest grant;
+    grant.set_request_id(absl::StrCat(request_id, "-level"));
+    grant.set_name(TalentName(id));
+    grant.set_level(level);
+    grant.set_reason("评定");
+    return Invoke(stub, &Stub::SetTalentLevel, hr_, grant, &out);
   }
 
   // ---------------------------------------------------------------- demands
@@ -449,11 +492,7 @@ class TalentTest : public ::testing::Test {
   testing::EnterprisesServer enterprises_;
   std::unique_ptr<EStub> estub_;
 
-  std::unique_ptr<server::Runtime> trt_;
-  std::unique_ptr<enterprises::EnterpriseDirectory> directory_;
-  std::unique_ptr<TalentDomain> domain_;
-  std::unique_ptr<TalentServiceImpl> service_;
-  std::unique_ptr<Stub> stub_;
+  TalentReplica talent_;
 
   const std::string kA = Uscc(1);
   const std::string kB = Uscc(2);
@@ -1024,7 +1063,7 @@ TEST_F(TalentTest, ADemandPastItsDeadlineIsNotMatched) {
   EXPECT_EQ(MustMatch(enterprise_a_, open.name()).total_candidates(), 1);
 
   // A demand posted while its deadline was ahead, now past it (written to the store as posted).
-  auto repo = CreateTalentRepository(&trt_->db());
+  auto repo = CreateTalentRepository(&talent_.runtime->db());
   ASSERT_TRUE(repo.ok()) << repo.status();
   Principal poster{"user-a", EnterpriseName(kA), {"enterprise"}};
   store::WriteContext w{&poster, "PostDemand", "", "", "", nullptr};
@@ -1368,23 +1407,14 @@ TEST_F(TalentTest, MatchingConvergesToTheStoredRowUnderConcurrentUpdates) {
     for (size_t v = 0; v < variants.size(); ++v) {
       callers.emplace_back([&, v] {
         auto stub = v1::TalentService::NewStub(
-            grpc::CreateChannel(absl::StrCat("127.0.0.1:", trt_->port()), grpc::InsecureChannelCredentials()));
+            grpc::CreateChannel(absl::StrCat("127.0.0.1:", talent_.runtime->port()), grpc::InsecureChannelCredentials()));
         for (const auto& id : ids) {
-          v1::UpdateTalentRequest req;
-          req.set_request_id(absl::StrCat("conc-", round, "-", v, "-", id));
-          req.mutable_talent()->set_name(TalentName(id));
-          for (const auto& skill : variants[v].skills) req.mutable_talent()->add_skills(skill);
-          req.mutable_talent()->set_region(variants[v].region);
-          for (const char* path : {"skills", "region"}) req.mutable_update_mask()->add_paths(path);
-          v1::Talent out;
-          if (!Invoke(stub.get(), &Stub::UpdateTalent, hr_, req, &out).ok()) ++failed;
-          // The level is granted by HR & Social Security, racing the updates too.
-          v1::SetTalentLevelRequest grant;
-          grant.set_request_id(absl::StrCat("conc-level-", round, "-", v, "-", id));
-          grant.set_name(TalentName(id));
-          grant.set_level(variants[v].level);
-          grant.set_reason("评定");
-          if (!Invoke(stub.get(), &Stub::SetTalentLevel, hr_, grant, &out).ok()) ++failed;
+          // The level grant races the updates too.
+          if (!Reprofile(stub.get(), absl::StrCat("conc-", round, "-", v, "-", id), id, variants[v].skills,
+                         variants[v].region, variants[v].level)
+                   .ok()) {
+            ++failed;
+          }
         }
       });
     }
@@ -1405,6 +1435,122 @@ TEST_F(TalentTest, MatchingConvergesToTheStoredRowUnderConcurrentUpdates) {
       EXPECT_THAT(it->second.reasons, ElementsAreArray(want.reasons));
     }
   }
+}
+
+// Whether `stub`'s service ranks each of `ids` for `demand` as its record (read through `reader`)
+// stands, within a few seconds (a replica hears of the others' writes shortly after they commit).
+bool MatchesTheStore(Stub* stub, Stub* reader, const std::string& token, const Demand& demand,
+                     const std::vector<std::string>& ids) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  std::string differs;
+  do {
+    differs.clear();
+    v1::MatchTalentsRequest req;
+    req.set_demand(demand.name());
+    req.set_page_size(100);
+    v1::MatchTalentsResponse m;
+    grpc::Status s = Invoke(stub, &Stub::MatchTalents, token, req, &m);
+    for (const auto& id : ids) {
+      v1::GetTalentRequest get;
+      get.set_name(TalentName(id));
+      v1::Talent stored;
+      if (!s.ok() || !Invoke(reader, &Stub::GetTalent, token, get, &stored).ok()) return false;
+      const Standing want = StandingOf(demand, stored);
+      auto it = std::find_if(m.candidates().begin(), m.candidates().end(),
+                             [&](const auto& c) { return c.talent().name() == TalentName(id); });
+      if (it == m.candidates().end() || it->score() != want.score ||
+          std::vector<std::string>(it->reasons().begin(), it->reasons().end()) != want.reasons) {
+        differs = id;
+      }
+    }
+    if (differs.empty()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  ADD_FAILURE() << "talents/" << differs << " is not matched as stored";
+  return false;
+}
+
+TEST_F(TalentTest, ReplicasSharingAStoreMatchEachOthersWrites) {
+  if (!testing::TestStoreIsPostgres()) GTEST_SKIP() << "replicas share a PostgreSQL store (talent_test_postgres)";
+  TalentReplica other;
+  auto started = other.Start(Config("talent", "talent.db"), enterprises_.address());
+  ASSERT_TRUE(started.ok()) << started;
+  const Demand demand =
+      MustPost(DemandSpec({"dairy_processing", "quality_control", "automation"}, v1::SENIOR_ENGINEER, 1));
+
+  // Registered on this replica, matched on the other.
+  ASSERT_NO_FATAL_FAILURE(MustRegister("rep-one", NewTalent("副本", {"dairy_processing"}, v1::ENGINEER)));
+  EXPECT_TRUE(MatchesTheStore(other.stub.get(), talent_.stub.get(), enterprise_a_, demand, {"rep-one"}));
+  // Updated on the other, matched here with the new profile.
+  grpc::Status s = Reprofile(other.stub.get(), "rep-one-1", "rep-one", {"dairy_processing", "automation"}, kBaotou,
+                             v1::LEADING);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(GetTalent(hr_, "rep-one").level(), v1::LEADING);
+  EXPECT_TRUE(MatchesTheStore(talent_.stub.get(), talent_.stub.get(), enterprise_a_, demand, {"rep-one"}));
+  other.Stop();
+}
+
+TEST_F(TalentTest, AReplicaWhoseListenerWasCutOffResyncsWithTheStore) {
+  if (!testing::TestStoreIsPostgres()) GTEST_SKIP() << "replicas share a PostgreSQL store (talent_test_postgres)";
+  const std::vector<std::string> ids = {"cut-a", "cut-b", "cut-c"};
+  for (const auto& id : ids) {
+    ASSERT_NO_FATAL_FAILURE(MustRegister(id, NewTalent(id, {"dairy_processing"}, v1::ENGINEER)));
+  }
+  const Demand demand =
+      MustPost(DemandSpec({"dairy_processing", "quality_control", "automation"}, v1::SENIOR_ENGINEER, 1));
+  // The other replica has one store connection, which the test takes so that its listener, on
+  // hearing of a write, waits for it instead of reading on.
+  server::CommonConfig config = Config("talent", "talent.db");
+  config.pg.pool_size = 1;
+  TalentReplica other;
+  auto started = other.Start(config, enterprises_.address());
+  ASSERT_TRUE(started.ok()) << started;
+  auto counted = [&](const std::string& family) {
+    double total = 0;
+    for (const auto& f : other.runtime->metrics().registry().Collect()) {
+      for (const auto& m : f.metric) total += f.name == family ? m.counter.value : 0;
+    }
+    return total;
+  };
+  absl::Notification holding, release;
+  std::thread holder([&] {
+    EXPECT_TRUE(other.runtime->db()
+                    .Read([&](store::Connection&) {
+                      holding.Notify();
+                      release.WaitForNotification();
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  });
+  holding.WaitForNotification();
+  grpc::Status s = Reprofile(talent_.stub.get(), "cut-0", "cut-a", {"automation"}, kHohhot, v1::SKILLED_WORKER);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (counted("clustergov_store_notifications_received_total") < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+
+  // Both replicas' listeners are cut off (terminated, and gone when this returns), then every
+  // talent changes: the other replica hears of none of it.
+  const std::string url = config.db.path;
+  const std::string database = url.substr(url.rfind('/') + 1);
+  EXPECT_EQ(testing::SharedPostgres().Psql(absl::StrCat(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                " WHERE application_name = 'clustergov-listener' AND datname = '", database, "'")),
+            "2");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    s = Reprofile(talent_.stub.get(), absl::StrCat("cut-1-", i), ids[i], {"dairy_processing", "quality_control"},
+                  kBaotou, v1::HIGH_LEVEL);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+  }
+  release.Notify();
+  holder.join();
+
+  // Its listener reconnects and reloads the index in full.
+  EXPECT_TRUE(MatchesTheStore(other.stub.get(), talent_.stub.get(), enterprise_a_, demand, ids));
+  EXPECT_EQ(counted("clustergov_store_listener_resyncs_total"), 1);
+  EXPECT_GE(counted("clustergov_store_notifications_received_total"), 1);
+  other.Stop();
 }
 
 TEST_F(TalentTest, PlacementRules) {
@@ -1809,7 +1955,7 @@ TEST_F(TalentTest, IndicatorsCountTheYearsDemandsPlacementsAndMatches) {
   EXPECT_EQ(indicators(hr_, kDairy, year, &v).error_code(), grpc::StatusCode::OK);  // government
 
   // Through the client library the clusters service uses.
-  auto source = NewTalentIndicatorSource(server::MakeChannel(absl::StrCat("127.0.0.1:", trt_->port())));
+  auto source = NewTalentIndicatorSource(server::MakeChannel(absl::StrCat("127.0.0.1:", talent_.runtime->port())));
   server::CallContext call;
   call.own_token = auditor_;
   auto got = source->GetClusterIndicators(call, kDairy, year);
