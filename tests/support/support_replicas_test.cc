@@ -2,11 +2,13 @@
 // called through one gRPC channel balanced round-robin over the three: concurrent approvals never
 // overdraw a pool, a retried request id answers its first response from any replica, a write on
 // one replica is read on the others, and a SIGKILLed replica loses nothing acknowledged while the
-// others keep serving.
+// others keep serving. A pg_dump of the database restored into another serves the same answers and
+// takes new writes.
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -57,14 +59,14 @@ class SupportReplicasTest : public testing::SupportBackendsTest {
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(SupportBackendsTest::SetUp());
     static int databases = 0;
-    const std::string database = absl::StrCat("support_", ++databases);
-    postgres_->Psql(absl::StrCat("CREATE DATABASE ", database));
+    database_ = absl::StrCat("support_", ++databases);
+    postgres_->Psql(absl::StrCat("CREATE DATABASE ", database_));
     // Started together: the schema is migrated once, under the store's advisory lock.
     std::vector<std::string> addresses;
     for (int r = 0; r < kReplicas; ++r) {
       ports_.push_back(testing::FreePort());
       metrics_ports_.push_back(testing::FreePort());
-      replicas_.push_back(NewSupport(ports_[r], {absl::StrCat("--db=", postgres_->ConnectionString(database)),
+      replicas_.push_back(NewSupport(ports_[r], {absl::StrCat("--db=", postgres_->ConnectionString(database_)),
                                                  absl::StrCat("--metrics_listen=127.0.0.1:", metrics_ports_[r])}));
       addresses.push_back(absl::StrCat("127.0.0.1:", ports_[r]));
     }
@@ -82,11 +84,14 @@ class SupportReplicasTest : public testing::SupportBackendsTest {
     SupportBackendsTest::TearDown();
   }
 
-  // Calls of `method` replica `r` has started (its /metrics).
-  double Started(int r, const std::string& method) {
+  // The value of `family`{`labels`} on replica `r`'s /metrics; -1 when absent.
+  double Sample(int r, const std::string& family, const std::vector<std::string>& labels = {}) {
     auto text = testing::HttpGet(metrics_ports_[r], "/metrics");
-    if (!text.ok()) return -1;
-    return testing::SampleValue(*text, "grpc_server_started_total", {absl::StrCat("grpc_method=\"", method, "\"")});
+    return text.ok() ? testing::SampleValue(*text, family, labels) : -1;
+  }
+  // Calls of `method` replica `r` has started.
+  double Started(int r, const std::string& method) {
+    return Sample(r, "grpc_server_started_total", {absl::StrCat("grpc_method=\"", method, "\"")});
   }
 
   void MakePool(Stub* stub, v1::ResourceKind kind, int64_t capacity, const std::string& token) {
@@ -177,6 +182,7 @@ class SupportReplicasTest : public testing::SupportBackendsTest {
   }
 
   inline static testing::PostgresServer* postgres_ = nullptr;
+  std::string database_;
   std::vector<int> ports_;
   std::vector<int> metrics_ports_;
   std::vector<std::unique_ptr<testing::SupportProcess>> replicas_;
@@ -254,7 +260,8 @@ TEST_F(SupportReplicasTest, ConcurrentApprovalsAcrossReplicasNeverOverdrawAPool)
   // The approvals really raced on all three replicas.
   for (int r = 0; r < kReplicas; ++r) {
     const double started = Started(r, "ApproveApplication");
-    std::printf("replica %d started %.0f approvals\n", r, started);
+    std::printf("replica %d started %.0f approvals; its store retried %.0f serialization failures\n", r, started,
+                Sample(r, "clustergov_store_serialization_retries_total"));
     EXPECT_GT(started, 0) << "replica " << r;
   }
 }
@@ -459,6 +466,85 @@ TEST_F(SupportReplicasTest, SigkillOfOneReplicaLosesNothingAcknowledgedAndTheOth
   for (int r = 0; r < kReplicas; ++r) {
     if (r != kVictim) EXPECT_TRUE(replicas_[r]->process().Running()) << replicas_[r]->Describe();
   }
+}
+
+// Backup and restore as docs/operations.md says: pg_dump -Fc of the service's database, the service
+// stopped, pg_restore into a fresh database, the Redis cache flushed, the service started on it.
+TEST_F(SupportReplicasTest, PgDumpRestoredIntoAFreshDatabaseServesTheSameAnswersAndTakesNewWrites) {
+  ASSERT_NO_FATAL_FAILURE(MakePool(rr_.get(), v1::ENERGY, 1000, energy_));
+  ASSERT_NO_FATAL_FAILURE(MakePool(rr_.get(), v1::WATER, 500, development_reform_));
+  const auto names = UnderReview({300, 200, 400, 100, 250, 50});
+  ASSERT_EQ(names.size(), 6u);
+  for (size_t i = 0; i < names.size(); i += 2) {
+    v1::TransitionRequest t;
+    t.set_name(names[i]);
+    App out;
+    grpc::Status s = Invoke(rr_.get(), &Stub::ApproveApplication, industry_it_, t, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+  }
+  // The answers to compare: every list in one page, and each pool.
+  auto answers = [&](Stub* stub) {
+    std::string all;
+    v1::ListApplicationsRequest apps;
+    apps.set_page_size(100);
+    v1::ListApplicationsResponse apps_out;
+    EXPECT_TRUE(Invoke(stub, &Stub::ListApplications, auditor_, apps, &apps_out).ok());
+    v1::ListPoolsRequest pools;
+    pools.set_page_size(100);
+    v1::ListPoolsResponse pools_out;
+    EXPECT_TRUE(Invoke(stub, &Stub::ListPools, auditor_, pools, &pools_out).ok());
+    v1::ListLedgerEntriesRequest ledger;
+    ledger.set_page_size(100);
+    v1::ListLedgerEntriesResponse ledger_out;
+    EXPECT_TRUE(Invoke(stub, &Stub::ListLedgerEntries, auditor_, ledger, &ledger_out).ok());
+    EXPECT_EQ(apps_out.applications_size(), 6);
+    EXPECT_EQ(pools_out.pools_size(), 2);
+    EXPECT_EQ(ledger_out.entries_size(), 2 + 3);  // two capacities, three reservations
+    absl::StrAppend(&all, apps_out.DebugString(), pools_out.DebugString(), ledger_out.DebugString());
+    for (auto kind : {v1::ENERGY, v1::WATER}) absl::StrAppend(&all, GetPool(stub, testing::HohhotPool(kind)).DebugString());
+    return all;
+  };
+  const std::string before = answers(direct_[0].get());
+
+  testing::TempDir backup;
+  const std::string dump = backup.File("support.dump");
+  std::string output;
+  ASSERT_EQ(postgres_->RunTool("pg_dump", absl::StrCat("-Fc -f ", dump, " -d ", postgres_->ConnectionString(database_)),
+                               &output),
+            0)
+      << output;
+  replicas_.clear();  // the service stopped (SIGKILL)
+  const std::string restored = database_ + "_restored";
+  postgres_->Psql(absl::StrCat("CREATE DATABASE ", restored));
+  ASSERT_EQ(postgres_->RunTool("pg_restore",
+                               absl::StrCat("--no-owner --exit-on-error -d ", postgres_->ConnectionString(restored), " ",
+                                            dump),
+                               &output),
+            0)
+      << output;
+  EXPECT_EQ(redis_.Cli({"FLUSHDB"}), "OK");
+  auto service = NewSupport(testing::FreePort(), {absl::StrCat("--db=", postgres_->ConnectionString(restored))});
+  ASSERT_TRUE(service->WaitServing(auditor_)) << service->Describe();
+  auto stub = v1::SupportService::NewStub(testing::Connect(service->port()));
+  EXPECT_EQ(answers(stub.get()), before);
+
+  // New writes: a fresh application id (the identity sequences came with the data), a reservation
+  // appended to the restored ledger.
+  App created;
+  grpc::Status s =
+      Invoke(stub.get(), &Stub::CreateApplication, enterprise_tokens_[0], NewApplication(7, 100, ""), &created);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(std::count(names.begin(), names.end(), created.name()), 0) << created.name();
+  v1::TransitionRequest t;
+  t.set_name(names[5]);
+  App approved;
+  s = Invoke(stub.get(), &Stub::ApproveApplication, industry_it_, t, &approved);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(Reservations(stub.get(), names[5]).size(), 1u);
+  EXPECT_EQ(GetPool(stub.get(), testing::HohhotPool(v1::ENERGY)).reserved(), 300 + 400 + 250 + 50);
+  EXPECT_TRUE(Consistent(stub.get()));
+  std::printf("restored %s into %s; new application %s\n", database_.c_str(), restored.c_str(),
+              created.name().c_str());
 }
 
 }  // namespace
