@@ -15,15 +15,6 @@ namespace clustergov::testing {
 namespace ev1 = ::clustergov::enterprises::v1;
 namespace sv1 = ::clustergov::support::v1;
 
-std::shared_ptr<grpc::Channel> Connect(int port) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args);
-}
-
 std::string HohhotPool(sv1::ResourceKind kind) {
   return support::SupportDomain::PoolName(kHohhot, kSupportYear, kind, "");
 }

@@ -21,10 +21,6 @@ inline constexpr int kSupportYear = 2025;
 inline constexpr char kHohhot[] = "150100";
 inline constexpr char kDairy[] = "clusters/hohhot-dairy";
 
-// A channel of its own (no subchannel shared with other channels) to 127.0.0.1:`port`,
-// reconnecting quickly while the server restarts.
-std::shared_ptr<grpc::Channel> Connect(int port);
-
 // The name of the Hohhot pool of `kind` for kSupportYear.
 std::string HohhotPool(support::v1::ResourceKind kind);
 
