@@ -80,17 +80,6 @@ std::string FromByteBuffer(const grpc::ByteBuffer& buffer) {
   return out;
 }
 
-std::shared_ptr<grpc::Channel> Connect(int port) {
-  grpc::ChannelArguments args;
-  // Each channel gets its own connection (no sharing with channels to an earlier process on the
-  // same port), and reconnects quickly while the server is starting.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args);
-}
-
 // grpc.health.v1.Health/Check for the whole server (service ""): the ServingStatus (0 UNKNOWN,
 // 1 SERVING, 2 NOT_SERVING, 3 SERVICE_UNKNOWN), or -1 when the call itself failed.
 int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, int timeout_ms = 1000) {

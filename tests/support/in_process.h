@@ -52,14 +52,15 @@ std::string Describe(const grpc::Status& status);
 // A valid credit code of an enterprise in Hohhot: "91150100MA0" + `n` in 6 digits + the check character.
 std::string Uscc(int n);
 
-// One unary call on `stub` as the bearer of `token` (none when empty), with a 10 s deadline.
+// One unary call on `stub` as the bearer of `token` (none when empty), with a deadline of
+// `timeout_ms` (10 s).
 template <typename S, typename Req, typename Resp>
 grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                    const std::string& token, const Req& req, Resp* resp) {
+                    const std::string& token, const Req& req, Resp* resp, int timeout_ms = 10000) {
   grpc::ClientContext ctx;
   if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
   ctx.AddMetadata("x-request-id", "test-call");
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   return (stub->*method)(&ctx, req, resp);
 }
 

@@ -100,6 +100,10 @@ std::string PostgresServer::Psql(const std::string& sql, const std::string& data
   return std::string(absl::StripAsciiWhitespace(out));
 }
 
+int PostgresServer::RunTool(const std::string& tool, const std::string& args, std::string* output) const {
+  return RunCommand(absl::StrCat(Bin(tool), " ", args), output);
+}
+
 bool TestStoreIsPostgres() {
   const char* store = std::getenv("CLUSTERGOV_TEST_STORE");
   return store != nullptr && std::string(store) == "postgres";

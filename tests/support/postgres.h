@@ -26,6 +26,9 @@ class PostgresServer {
   std::string ConnectionString(const std::string& database = "postgres") const;
   // Runs `sql` with psql (-X -A -t: bare values, one row per line); the output, trimmed.
   std::string Psql(const std::string& sql, const std::string& database = "postgres") const;
+  // Runs the client tool `tool` (pg_dump, pg_restore, ...) of the server's release with `args`
+  // (shell words); its exit code, with stdout+stderr in `output`.
+  int RunTool(const std::string& tool, const std::string& args, std::string* output) const;
   // Immediate shutdown (no checkpoint: like a crash, recovered from the WAL on Start()).
   void Stop();
   void Start();

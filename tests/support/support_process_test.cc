@@ -30,120 +30,37 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
-#include "common/refdata/uscc.h"
-#include "common/server/client.h"
-#include "common/server/runtime.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "services/clusters/client/cluster_directory.h"
-#include "services/clusters/cluster_repository.h"
-#include "services/clusters/clusters_domain.h"
-#include "services/clusters/clusters_service.h"
-#include "services/clusters/seed.h"
-#include "services/enterprises/enterprise_repository.h"
-#include "services/enterprises/enterprises_domain.h"
-#include "services/enterprises/enterprises_service.h"
-#include "services/support/support_domain.h"
 #include "tests/support/in_process.h"
+#include "tests/support/support_process.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::support {
 namespace {
 
-namespace ev1 = ::clustergov::enterprises::v1;
 using App = v1::Application;
 using Entry = v1::LedgerEntry;
 using Stub = v1::SupportService::Stub;
-using EStub = ev1::EnterprisesService::Stub;
 using Code = grpc::StatusCode;
 using ::clustergov::testing::SampleValue;
 
-constexpr int kYear = 2025;
-constexpr char kHohhot[] = "150100";
-constexpr char kDairy[] = "clusters/hohhot-dairy";
-constexpr int kEnterprises = 6;
+using testing::Connect;
+using testing::Describe;
+using testing::Invoke;
+using testing::kDairy;
+using testing::kHohhot;
+using testing::Qty;
+using testing::SupportProcess;
+
+constexpr int kYear = testing::kSupportYear;
+constexpr int kEnterprises = testing::SupportBackendsTest::kMembers;
 constexpr int kApplications = 60;
 constexpr int kThreads = 8;
 
-using testing::Describe;
-
-using testing::Uscc;
-
-std::string PoolOf(v1::ResourceKind kind) { return SupportDomain::PoolName(kHohhot, kYear, kind, ""); }
-
-std::shared_ptr<grpc::Channel> Connect(int port) {
-  grpc::ChannelArguments args;
-  // Its own connection, reconnecting quickly while the server restarts.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args);
-}
-
-template <typename S, typename Req, typename Resp>
-grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, const Req&, Resp*),
-                    const std::string& token, const Req& req, Resp* resp, int timeout_ms = 10000) {
-  grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + token);
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
-  return (stub->*method)(&ctx, req, resp);
-}
-
-v1::Item Qty(v1::ResourceKind kind, int64_t quantity) {
-  v1::Item item;
-  item.set_kind(kind);
-  item.set_quantity(quantity);
-  return item;
-}
-
-// One clustergov-support child process.
-class SupportProcess {
- public:
-  // `extra` flags come last (the last of a repeated flag wins).
-  SupportProcess(const testing::TempDir& dir, int port, int redis_port, int clusters_port, int enterprises_port,
-                 const std::vector<std::string>& extra = {}) {
-    static std::atomic<int> counter{0};
-    std::vector<std::string> argv{"env", "-u", "CLUSTERGOV_AUTH_HS256_SECRET",
-                                  testing::BinaryPath("services/support/clustergov-support"),
-                                  absl::StrCat("--listen=127.0.0.1:", port),
-                                  "--metrics_listen=off",
-                                  absl::StrCat("--redis=127.0.0.1:", redis_port),
-                                  absl::StrCat("--db=", dir.File("support.db")),
-                                  absl::StrCat("--auth_hs256_secret=", testing::kTestSecret),
-                                  absl::StrCat("--clusters_addr=127.0.0.1:", clusters_port),
-                                  absl::StrCat("--enterprises_addr=127.0.0.1:", enterprises_port)};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv_ = absl::StrJoin(argv, " ");
-    process_ = std::make_unique<testing::Process>(argv, dir.File(absl::StrCat("support-", counter++, ".log")));
-    port_ = port;
-  }
-
-  // Polls a real RPC until it answers; false when the process exits first or after 60 s.
-  bool WaitServing(const std::string& token) {
-    auto stub = v1::SupportService::NewStub(Connect(port_));
-    for (int i = 0; i < 600; ++i) {
-      if (!process_->Running()) return false;
-      v1::SupportReferenceData out;
-      if (Invoke(stub.get(), &Stub::GetReferenceData, token, v1::GetReferenceDataRequest(), &out, 500).ok()) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
-  testing::Process& process() { return *process_; }
-  std::string Describe() const { return absl::StrCat("command: ", argv_, "\nlog:\n", process_->Log()); }
-
- private:
-  std::unique_ptr<testing::Process> process_;
-  std::string argv_;
-  int port_ = 0;
-};
+std::string PoolOf(v1::ResourceKind kind) { return testing::HohhotPool(kind); }
 
 // What a test knows of one application.
 struct Case {
@@ -162,59 +79,21 @@ struct Outcome {
   std::string error;          // anything unexpected
 };
 
-class SupportProcessTest : public ::testing::Test {
+class SupportProcessTest : public testing::SupportBackendsTest {
  protected:
-  server::CommonConfig Config(const std::string& service, const std::string& db_file) {
-    return testing::ServiceConfig(service, dir_.File(db_file), redis_.port(), 0, 8);
-  }
-
   void SetUp() override {
-    auto seed = clusters::LoadSeedData("");
-    ASSERT_TRUE(seed.ok()) << seed.status();
-    auto cstarted = clusters_.Start(Config("clusters", "clusters.db"), *seed);
-    ASSERT_TRUE(cstarted.ok()) << cstarted;
-
-    auto estarted = enterprises_.Start(Config("enterprises", "enterprises.db"), clusters_.address(), &*seed);
-    ASSERT_TRUE(estarted.ok()) << estarted.status();
-    auto estub = ev1::EnterprisesService::NewStub(
-        grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
-
-    // Member enterprises of clusters/hohhot-dairy.
-    for (int i = 0; i < kEnterprises; ++i) {
-      const std::string uscc = Uscc(100 + i);
-      ev1::RegisterEnterpriseRequest reg;
-      auto* e = reg.mutable_enterprise();
-      e->set_uscc(uscc);
-      e->set_legal_name_zh(absl::StrCat("乳业成员企业", i));
-      e->set_region(kHohhot);
-      e->set_industry("dairy");
-      e->set_size_class(ev1::SMALL);
-      e->set_employees(100);
-      ev1::Enterprise registered;
-      grpc::Status s = Invoke(estub.get(), &EStub::RegisterEnterprise, industry_it_, reg, &registered);
-      ASSERT_TRUE(s.ok()) << Describe(s);
-      ev1::JoinClusterRequest join;
-      join.set_parent("enterprises/" + uscc);
-      join.mutable_membership()->set_cluster(kDairy);
-      join.mutable_membership()->set_role(ev1::MEMBER);
-      ev1::Membership joined;
-      s = Invoke(estub.get(), &EStub::JoinCluster, industry_it_, join, &joined);
-      ASSERT_TRUE(s.ok()) << Describe(s);
-      enterprise_tokens_.push_back(testing::MakeToken("user-" + uscc, "enterprises/" + uscc, {"enterprise"}));
-    }
-
+    ASSERT_NO_FATAL_FAILURE(SupportBackendsTest::SetUp());
     port_ = testing::FreePort();
     ASSERT_NO_FATAL_FAILURE(StartSupport());
   }
 
   void TearDown() override {
     support_.reset();  // SIGKILL if still running
-    enterprises_.Stop();
-    clusters_.Stop();
+    SupportBackendsTest::TearDown();
   }
 
   void StartSupport(const std::vector<std::string>& extra = {}) {
-    support_ = std::make_unique<SupportProcess>(dir_, port_, redis_.port(), clusters_.port(), enterprises_.port(), extra);
+    support_ = NewSupport(port_, extra);
     ASSERT_TRUE(support_->WaitServing(auditor_)) << support_->Describe();
     stub_ = v1::SupportService::NewStub(Connect(port_));
   }
@@ -418,22 +297,9 @@ class SupportProcessTest : public ::testing::Test {
     EXPECT_TRUE(report.consistent()) << report.DebugString();
   }
 
-  testing::RedisServer redis_;
-  testing::TempDir dir_;
   int port_ = 0;
-
-  testing::ClustersServer clusters_;
-  testing::EnterprisesServer enterprises_;
-
   std::unique_ptr<SupportProcess> support_;
   std::unique_ptr<Stub> stub_;
-  std::vector<std::string> enterprise_tokens_;
-
-  const std::string industry_it_ = testing::MakeToken("wang.li", "departments/industry_it", {"government"});
-  const std::string energy_ = testing::MakeToken("zhao.min", "departments/energy", {"government"});
-  const std::string development_reform_ =
-      testing::MakeToken("liu.fang", "departments/development_reform", {"government"});
-  const std::string auditor_ = testing::MakeToken("audit.one", "agencies/audit", {"auditor"});
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -676,10 +542,9 @@ TEST_F(SupportProcessTest, MetricsExposeDomainGaugesRefreshedOnTheirPeriod) {
 }
 
 TEST_F(SupportProcessTest, NonPositiveDomainMetricsPeriodFailsNamingTheFlag) {
-  SupportProcess bad(dir_, testing::FreePort(), redis_.port(), clusters_.port(), enterprises_.port(),
-                     {"--metrics_listen=off", "--domain_metrics_seconds=0"});
-  EXPECT_EQ(bad.process().Wait(60000), 1) << bad.Describe();
-  EXPECT_TRUE(absl::StrContains(bad.Describe(), "--domain_metrics_seconds must be positive")) << bad.Describe();
+  auto bad = NewSupport(testing::FreePort(), {"--metrics_listen=off", "--domain_metrics_seconds=0"});
+  EXPECT_EQ(bad->process().Wait(60000), 1) << bad->Describe();
+  EXPECT_TRUE(absl::StrContains(bad->Describe(), "--domain_metrics_seconds must be positive")) << bad->Describe();
 }
 
 }  // namespace

@@ -5,16 +5,22 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "grpcpp/channel.h"
 
 namespace clustergov::testing {
 
 // A port the OS reports free right now (bind to 127.0.0.1:0, read it, close).
 int FreePort();
+
+// A channel to 127.0.0.1:`port` with a connection of its own (none shared with channels to an
+// earlier process on the same port), reconnecting quickly while the server (re)starts.
+std::shared_ptr<grpc::Channel> Connect(int port);
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {
