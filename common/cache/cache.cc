@@ -19,21 +19,36 @@
 namespace clustergov::cache {
 namespace {
 
-// An entry is a hash: the revision token the reader loads under, and the value once filled.
+// An entry is a hash: the revision token the reader loads under, the value once filled, and the
+// number of writes in progress on it (write-pending marks).
 constexpr absl::string_view kRevisionField = "r";
 constexpr absl::string_view kValueField = "v";
+constexpr absl::string_view kWritesField = "w";
 
 // Takes the entry's revision token, creating the entry with ARGV[1] when it has none; answers
-// like HMGET key r v. KEYS[1] the entry, ARGV[2] how long a created entry lives (ms).
+// like HMGET key r v w. KEYS[1] the entry, ARGV[2] how long a created entry lives (ms).
 constexpr absl::string_view kClaimScript =
     "if redis.call('HSETNX', KEYS[1], 'r', ARGV[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-    "return redis.call('HMGET', KEYS[1], 'r', 'v')";
+    "return redis.call('HMGET', KEYS[1], 'r', 'v', 'w')";
 
 // Stores the value only if the entry still carries the token the reader loaded under (an
-// invalidation deleted it otherwise). KEYS[1] the entry; ARGV: token, value, TTL (ms).
+// invalidation deleted it otherwise) and no write is in progress on it. KEYS[1] the entry; ARGV:
+// token, value, TTL (ms).
 constexpr absl::string_view kFillScript =
-    "if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end "
+    "if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'w') == 1 then return 0 end "
     "redis.call('HSET', KEYS[1], 'v', ARGV[2]) redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1";
+
+// Marks each entry of KEYS write-pending: one more write in progress, the value dropped, the
+// entry (and so the mark) gone after ARGV[1] ms unless released sooner.
+constexpr absl::string_view kMarkScript =
+    "for _, k in ipairs(KEYS) do redis.call('HINCRBY', k, 'w', 1) redis.call('HDEL', k, 'v') "
+    "redis.call('PEXPIRE', k, ARGV[1]) end return 1";
+
+// After a write: one write fewer on each entry of KEYS; an entry no other write is marking is
+// deleted (the invalidation). One whose mark was lost (expired, or never set) is deleted too.
+constexpr absl::string_view kReleaseScript =
+    "for _, k in ipairs(KEYS) do if redis.call('HINCRBY', k, 'w', -1) <= 0 then redis.call('DEL', k) end end "
+    "return 1";
 
 // Pending invalidations replayed per DEL, and per call of FlushPending.
 constexpr size_t kDeleteBatch = 1000;
@@ -370,16 +385,22 @@ Cache::Lookup Cache::Fetch(const std::string& full_key, std::chrono::millisecond
     if (!redis_->available()) CountError();
     return Lookup::kNoFill;
   }
-  auto reply = redis_->Command({"HMGET", full_key, kRevisionField, kValueField});
-  if (reply.ok() && reply->type == RedisReply::Type::kArray && reply->elements.size() == 2 &&
-      reply->elements[0].type != RedisReply::Type::kString) {
+  auto reply = redis_->Command({"HMGET", full_key, kRevisionField, kValueField, kWritesField});
+  if (reply.ok() && reply->type == RedisReply::Type::kArray && reply->elements.size() == 3 &&
+      reply->elements[0].type != RedisReply::Type::kString && reply->elements[2].type != RedisReply::Type::kString) {
     // No entry yet: take one under a fresh token before loading.
     const std::string token = UniqueToken();
     const std::string px = std::to_string(claim_ttl.count());
     reply = redis_->Command({"EVAL", kClaimScript, "1", full_key, token, px});
   }
-  if (!reply.ok() || reply->type != RedisReply::Type::kArray || reply->elements.size() != 2 ||
-      reply->elements[0].type != RedisReply::Type::kString) {
+  if (!reply.ok() || reply->type != RedisReply::Type::kArray || reply->elements.size() != 3) {
+    CountError();
+    if (bypasses_ != nullptr) bypasses_->Increment();
+    return Lookup::kNoFill;
+  }
+  // A write is in progress: its commit may come at any moment, so nothing read now is kept.
+  if (reply->elements[2].type == RedisReply::Type::kString) return Lookup::kPending;
+  if (reply->elements[0].type != RedisReply::Type::kString) {
     CountError();
     if (bypasses_ != nullptr) bypasses_->Increment();
     return Lookup::kNoFill;
@@ -458,6 +479,9 @@ absl::StatusOr<std::string> Cache::GetOrLoad(absl::string_view key, const Loader
     case Lookup::kMiss:
       if (misses_ != nullptr) misses_->Increment();
       return LoadOnce(full_key, revision, loader, epoch);
+    case Lookup::kPending:
+      if (misses_ != nullptr) misses_->Increment();
+      return loader();
     case Lookup::kNoFill:
       break;
   }
@@ -488,27 +512,57 @@ absl::StatusOr<std::string> Cache::GetOrLoadList(absl::string_view collection, a
   return GetOrLoad(absl::StrCat("list:", collection, ":", generation, ":", query_key), loader);
 }
 
-void Cache::Invalidate(const std::vector<std::string>& keys) {
-  if (keys.empty()) return;
+std::vector<std::string> Cache::FullKeys(const std::vector<std::string>& keys) const {
   std::vector<std::string> full;
   full.reserve(keys.size());
   for (const auto& k : keys) full.push_back(absl::StrCat(options_.prefix, k));
+  return full;
+}
+
+void Cache::Invalidate(const std::vector<std::string>& keys) { Drop(keys, /*release=*/false); }
+
+void Cache::Drop(const std::vector<std::string>& keys, bool release) {
+  if (keys.empty()) return;
+  std::vector<std::string> full = FullKeys(keys);
   // Redis first, then the near cache: a concurrent reader that fetched the old value from Redis
   // before the deletion sees the epoch move and does not keep it.
-  InvalidateRedis(full);
+  InvalidateRedis(full, release);
   epoch_.fetch_add(1);
   NearErase(full);
 }
 
-void Cache::InvalidateRedis(std::vector<std::string> full) {
+void Cache::MarkPending(const std::vector<std::string>& keys) {
+  if (redis_ == nullptr || keys.empty()) return;
+  std::vector<std::string> full = FullKeys(keys);
+  const std::string count = std::to_string(full.size());
+  const std::string px = std::to_string(options_.claim_ttl.count());
+  std::vector<absl::string_view> mark{"EVAL", kMarkScript, count};
+  for (const auto& k : full) mark.push_back(k);
+  mark.push_back(px);
+  // Published too: other replicas' near caches drop the keys now, and keep nothing of them until
+  // the marks are gone (a pending entry is never kept near).
+  std::string payload;
+  if (!redis_->Pipeline({mark, PublishCommand(full, &payload)}).ok()) {
+    // The write goes on: its invalidation afterwards (replayed if need be) still applies.
+    CountError();
+  }
+}
+
+void Cache::InvalidateRedis(std::vector<std::string> full, bool release) {
   if (redis_ == nullptr) return;
-  std::vector<absl::string_view> del{"DEL"};
-  for (const auto& k : full) del.push_back(k);
+  const std::string count = std::to_string(full.size());
+  std::vector<absl::string_view> drop;
+  if (release) {
+    drop = {"EVAL", kReleaseScript, count};
+  } else {
+    drop = {"DEL"};
+  }
+  for (const auto& k : full) drop.push_back(k);
   std::string payload;
   bool ok = false;
   if (FlushPending()) {
     // The deletion and the news of it to every replica's near cache, in one round trip.
-    ok = redis_->Pipeline({del, PublishCommand(full, &payload)}).ok();
+    ok = redis_->Pipeline({drop, PublishCommand(full, &payload)}).ok();
   }
   if (ok) return;
   CountError();
@@ -524,6 +578,18 @@ void Cache::InvalidateRedis(std::vector<std::string> full) {
   }
   if (pending_gauge_ != nullptr) pending_gauge_->Set(static_cast<double>(pending_.size()));
   log::Warn("cache invalidation deferred: redis unavailable", {{"keys", std::to_string(full.size())}});
+}
+
+}  // namespace clustergov::cache
+
+namespace clustergov::cache {
+
+PendingWrite::PendingWrite(Cache* cache, std::vector<std::string> keys) : cache_(cache), keys_(std::move(keys)) {
+  if (cache_ != nullptr) cache_->MarkPending(keys_);
+}
+
+PendingWrite::~PendingWrite() {
+  if (cache_ != nullptr) cache_->Drop(keys_, /*release=*/true);
 }
 
 }  // namespace clustergov::cache

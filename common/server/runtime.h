@@ -56,8 +56,9 @@ class Runtime {
   const PageTokenCodec& page_tokens() const { return *page_tokens_; }
   metrics::Metrics& metrics() { return *metrics_; }
   Handler& handler() { return *handler_; }
-  // A cache with this service's versioned key prefix ("cg:v2:<service>:<name>:<run>:"); `ttl` zero
-  // means --cache_ttl_seconds. Null when caching is disabled (--cache=false).
+  // A cache with this service's versioned key prefix ("cg:v3:<service>:<name>:<store id>:", the
+  // same for every replica on the store: store/identity.h); `ttl` zero means --cache_ttl_seconds.
+  // Null when caching is disabled (--cache=false).
   std::unique_ptr<cache::Cache> MakeCache(const std::string& name, std::chrono::seconds ttl = std::chrono::seconds(0));
 
   // The bearer tokens for this service's own calls (role "service", subject "service:<name>"):
@@ -96,7 +97,7 @@ class Runtime {
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::string boot_id_;  // distinguishes this run's cache namespace
+  std::string store_id_;  // the store's identity: names the cache namespace
   bool shut_down_ = false;
 
   prometheus::Gauge* redis_up_ = nullptr;  // in metrics_'s registry; null without a Redis client

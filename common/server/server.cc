@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/server/interceptors.h"
 #include "common/server/runtime.h"
+#include "common/store/identity.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -35,7 +36,6 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   std::unique_ptr<Runtime> rt(new Runtime(config));
-  rt->boot_id_ = absl::StrCat(absl::Hex(absl::ToUnixNanos(absl::Now()) ^ reinterpret_cast<uintptr_t>(rt.get())));
   rt->metrics_ = std::make_unique<metrics::Metrics>(config.server.service_name, version);
 
   auto auth = Authenticator::Create(config.auth);
@@ -74,6 +74,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
   }
 
   if (config.cache_enabled) {
+    auto id = store::StoreIdentity(*rt->db_);
+    if (!id.ok()) return id.status();
+    rt->store_id_ = std::move(*id);
     rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
   }
   if (rt->redis_ != nullptr) {
@@ -124,9 +127,9 @@ void Runtime::SetRedisUp(bool up) {
 std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::chrono::seconds ttl) {
   if (redis_ == nullptr) return nullptr;
   cache::CacheOptions options;
-  // The run's own namespace: nothing cached by an earlier run is trusted (it may have crashed
-  // between a commit and the invalidation that follows it); old entries expire with their TTL.
-  options.prefix = absl::StrCat("cg:v2:", config_.server.service_name, ":", name, ":", boot_id_, ":");
+  // One namespace for every replica on this store, and across runs: a write's pending marks
+  // (cache.h) cover a crash between its commit and its invalidation. Another store, another one.
+  options.prefix = absl::StrCat("cg:v3:", config_.server.service_name, ":", name, ":", store_id_, ":");
   options.ttl = ttl.count() > 0 ? ttl : config_.cache_ttl;
   options.near_ttl = std::min<std::chrono::milliseconds>(config_.near_cache_ttl, options.ttl);
   return std::make_unique<cache::Cache>(redis_.get(), options, &metrics_->registry(), name);

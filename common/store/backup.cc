@@ -74,8 +74,10 @@ absl::StatusOr<BackupResult> BackupDatabase(const std::string& source, const std
     std::remove(partial.c_str());
     return absl::UnavailableError(absl::StrCat("backup of ", source, " failed: ", sqlite3_errstr(rc)));
   }
-  // The copy stands alone: no WAL of its own to carry around.
+  // The copy stands alone: no WAL of its own to carry around, and no identity of the original
+  // (identity.h): started, it is another store, whose cache namespace holds nothing of the original's.
   sqlite3_exec(out.db, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+  sqlite3_exec(out.db, "DELETE FROM store_identity", nullptr, nullptr, nullptr);  // absent in a store never started
   std::string integrity;
   sqlite3_exec(
       out.db, "PRAGMA integrity_check",

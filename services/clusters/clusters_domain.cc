@@ -219,10 +219,9 @@ const v1::KeyTask* ClustersDomain::FindTask(int number) const {
   return nullptr;
 }
 
-void ClustersDomain::InvalidateCluster(const std::string& id) {
-  if (cache_ == nullptr) return;
-  cache_->Invalidate({absl::StrCat("cluster:", id), cache::Cache::GenerationKey(kClustersCollection),
-                      cache::Cache::GenerationKey(kTasksCollection)});
+cache::PendingWrite ClustersDomain::ClusterWrite(const std::string& id) {
+  return cache::PendingWrite(cache_.get(), {absl::StrCat("cluster:", id), cache::Cache::GenerationKey(kClustersCollection),
+                                            cache::Cache::GenerationKey(kTasksCollection)});
 }
 
 absl::StatusOr<std::vector<v1::Cluster>> ClustersDomain::AllClusters() { return repo_->All(); }
@@ -255,6 +254,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::CreateCluster(const CallContext& cal
                             "lead departments");
   }
   store::WriteContext w{&p, "CreateCluster", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = ClusterWrite(req.cluster_id());
   auto created = repo_->Mutate(w, req.cluster_id(), [&](const std::optional<v1::Cluster>& current)
                                                         -> absl::StatusOr<ClusterChange> {
     if (current.has_value()) {
@@ -271,7 +271,6 @@ absl::StatusOr<v1::Cluster> ClustersDomain::CreateCluster(const CallContext& cal
     change.cluster.clear_delete_time();
     return change;
   });
-  if (created.ok()) InvalidateCluster(req.cluster_id());
   return created;
 }
 
@@ -330,6 +329,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& cal
     return PermissionDenied("updating a cluster needs the government or admin role");
   }
   store::WriteContext w{&p, "UpdateCluster", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = ClusterWrite(id);
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "update"));
     CG_RETURN_IF_ERROR(CheckEtag("cluster.etag", req.cluster().etag(), current->etag()));
@@ -342,7 +342,6 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UpdateCluster(const CallContext& cal
     CG_RETURN_IF_ERROR(ValidateCluster(change.cluster, "cluster."));
     return change;
   });
-  if (updated.ok()) InvalidateCluster(id);
   return updated;
 }
 
@@ -357,6 +356,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DeleteCluster(const CallContext& cal
     return PermissionDenied("deleting a cluster needs the government or admin role");
   }
   store::WriteContext w{&p, "DeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = ClusterWrite(id);
   auto deleted = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "delete"));
     CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current->etag()));
@@ -369,7 +369,6 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DeleteCluster(const CallContext& cal
     *change.cluster.mutable_delete_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
     return change;
   });
-  if (deleted.ok()) InvalidateCluster(id);
   return deleted;
 }
 
@@ -385,6 +384,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UndeleteCluster(const CallContext& c
     return PermissionDenied("undeleting a cluster needs the government or admin role");
   }
   store::WriteContext w{&p, "UndeleteCluster", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = ClusterWrite(id);
   auto restored = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     CG_RETURN_IF_ERROR(CheckWritable(p, current, id, "undelete"));
     if (current->state() != v1::Cluster::DELETED) {
@@ -396,7 +396,6 @@ absl::StatusOr<v1::Cluster> ClustersDomain::UndeleteCluster(const CallContext& c
     change.cluster.clear_delete_time();
     return change;
   });
-  if (restored.ok()) InvalidateCluster(id);
   return restored;
 }
 
@@ -412,10 +411,10 @@ absl::StatusOr<v1::Cluster> ClustersDomain::DesignateTier(const CallContext& cal
     return PermissionDenied("only a lead department of the cluster may designate its tier");
   }
   store::WriteContext w{&p, "DesignateTier", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = ClusterWrite(id);
   auto designated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) {
     return DesignationChange(p, current, id, req.tier(), req.reason(), req.etag());
   });
-  if (designated.ok()) InvalidateCluster(id);
   return designated;
 }
 
@@ -532,6 +531,7 @@ absl::StatusOr<v1::TaskProgress> ClustersDomain::UpdateTaskProgress(const CallCo
     return PermissionDenied("only the task's or the cluster's lead department may update task progress");
   }
   store::WriteContext w{&p, "UpdateTaskProgress", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending(cache_.get(), {cache::Cache::GenerationKey(kTasksCollection)});
   auto updated = repo_->MutateTask(
       w, id, number,
       [&](const v1::TaskProgress& current, const v1::Cluster& cluster) -> absl::StatusOr<v1::TaskProgress> {
@@ -555,7 +555,6 @@ absl::StatusOr<v1::TaskProgress> ClustersDomain::UpdateTaskProgress(const CallCo
         }
         return next;
       });
-  if (updated.ok() && cache_ != nullptr) cache_->Invalidate({cache::Cache::GenerationKey(kTasksCollection)});
   return updated;
 }
 
@@ -616,6 +615,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallC
                                          kPromotionService, "); approve a designation instead"));
   }
   store::WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = ClusterWrite(id);
   auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
     if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
     if (current->state() == v1::Cluster::DELETED) {
@@ -626,7 +626,6 @@ absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallC
     change.cluster.set_promotion_organization(req.promotion_organization());
     return change;
   });
-  if (updated.ok()) InvalidateCluster(id);
   return updated;
 }
 
@@ -670,11 +669,9 @@ absl::StatusOr<int> ClustersDomain::Seed(const v1::SeedData& seed) {
     clusters.push_back(std::move(c));
   }
   Principal seeder{"system:seed", "system", {std::string(roles::kAdmin)}};
-  CG_ASSIGN_OR_RETURN(int created, repo_->CreateMissing(seeder, clusters, static_cast<int>(key_tasks_.size())));
-  if (created > 0 && cache_ != nullptr) {
-    cache_->Invalidate({cache::Cache::GenerationKey(kClustersCollection), cache::Cache::GenerationKey(kTasksCollection)});
-  }
-  return created;
+  cache::PendingWrite pending(cache_.get(), {cache::Cache::GenerationKey(kClustersCollection),
+                                             cache::Cache::GenerationKey(kTasksCollection)});
+  return repo_->CreateMissing(seeder, clusters, static_cast<int>(key_tasks_.size()));
 }
 
 }  // namespace clustergov::clusters

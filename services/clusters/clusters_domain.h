@@ -57,10 +57,10 @@ class ClustersDomain {
   static absl::Status ValidateCluster(const v1::Cluster& cluster, const std::string& prefix);
 
   // For the evaluation domain: a cluster through the cache (NOT_FOUND when missing), every
-  // cluster from the store, and the cache invalidation after a write to a cluster.
+  // cluster from the store, and the cache's guard of a write to a cluster (held across the write).
   absl::StatusOr<v1::Cluster> LoadCached(const std::string& id);
   absl::StatusOr<std::vector<v1::Cluster>> AllClusters();
-  void InvalidateCluster(const std::string& id);
+  cache::PendingWrite ClusterWrite(const std::string& id);
 
  private:
   const v1::KeyTask* FindTask(int number) const;

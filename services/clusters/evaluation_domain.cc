@@ -477,6 +477,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::DecideEvaluation(const CallCont
   CG_ASSIGN_OR_RETURN(v1::RuleSet rule_set, LoadRuleSet(stored->rule_set()));
 
   store::WriteContext w{&p, "DecideEvaluation", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = clusters_->ClusterWrite(cy.cluster_id);
   auto decided = repo_->MutateEvaluation(
       w, cy.cluster_id, cy.year, [&](const v1::Evaluation& current) -> absl::StatusOr<EvaluationChange> {
         CG_RETURN_IF_ERROR(ExpectState(current, v1::Evaluation::DECISION));
@@ -525,7 +526,6 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::DecideEvaluation(const CallCont
         };
         return change;
       });
-  if (decided.ok()) clusters_->InvalidateCluster(cy.cluster_id);
   return decided;
 }
 

@@ -168,11 +168,10 @@ EnterprisesDomain::EnterprisesDomain(std::unique_ptr<EnterpriseRepository> repos
                                      const PageTokenCodec* page_tokens)
     : repo_(std::move(repository)), cache_(std::move(cache)), clusters_(clusters), page_tokens_(page_tokens) {}
 
-void EnterprisesDomain::Invalidate(const std::string& uscc) {
-  if (cache_ == nullptr) return;
+cache::PendingWrite EnterprisesDomain::EnterpriseWrite(const std::string& uscc) {
   std::vector<std::string> keys{cache::Cache::GenerationKey(kLists)};
   if (!uscc.empty()) keys.push_back(absl::StrCat("enterprise:", uscc));
-  cache_->Invalidate(keys);
+  return cache::PendingWrite(cache_.get(), std::move(keys));
 }
 
 absl::StatusOr<v1::Enterprise> EnterprisesDomain::LoadCached(const std::string& uscc) {
@@ -204,6 +203,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::RegisterEnterprise(const CallC
   }
   const std::string uscc = input.uscc();
   store::WriteContext w{&p, "RegisterEnterprise", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto created = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (current.has_value()) return absl::AlreadyExistsError(absl::StrCat("enterprises/", uscc, " is registered"));
@@ -219,7 +219,6 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::RegisterEnterprise(const CallC
         change.record.clear_deregister_time();
         return change;
       });
-  if (created.ok()) Invalidate(uscc);
   return created;
 }
 
@@ -275,6 +274,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::UpdateEnterprise(const CallCon
     return PermissionDenied("an enterprise updates only itself; government and admins may update any");
   }
   store::WriteContext w{&p, "UpdateEnterprise", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto updated = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat("enterprises/", uscc, " not found"));
@@ -290,7 +290,6 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::UpdateEnterprise(const CallCon
         CG_RETURN_IF_ERROR(errors.ToStatus());
         return change;
       });
-  if (updated.ok()) Invalidate(uscc);
   return updated;
 }
 
@@ -306,6 +305,7 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::DeregisterEnterprise(const Cal
     return PermissionDenied("an enterprise deregisters only itself; government and admins may deregister any");
   }
   store::WriteContext w{&p, "DeregisterEnterprise", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto done = repo_->MutateEnterprise(
       w, uscc, [&](const std::optional<v1::Enterprise>& current, WriteView&) -> absl::StatusOr<Change<v1::Enterprise>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat("enterprises/", uscc, " not found"));
@@ -319,7 +319,6 @@ absl::StatusOr<v1::Enterprise> EnterprisesDomain::DeregisterEnterprise(const Cal
         *change.record.mutable_deregister_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
         return change;
       });
-  if (done.ok()) Invalidate(uscc);
   return done;
 }
 
@@ -355,6 +354,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::JoinCluster(const CallContext&
     return PermissionDenied("an enterprise joins a cluster only for itself");
   }
   store::WriteContext w{&p, "JoinCluster", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto joined = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView& view) -> absl::StatusOr<Change<v1::Membership>> {
@@ -372,7 +372,6 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::JoinCluster(const CallContext&
         SetActor(change.record.mutable_granted_by(), p);
         return change;
       });
-  if (joined.ok()) Invalidate(uscc);
   return joined;
 }
 
@@ -402,6 +401,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::UpdateMembership(const CallCon
   CG_ASSIGN_OR_RETURN(clusters::v1::Cluster cluster, clusters_->Lookup(call, cluster_id));
   bool governs = clusters::IsLeadDepartmentOf(p, cluster) || clusters::IsPromotionOrganizationOf(p, cluster);
   store::WriteContext w{&p, "UpdateMembership", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto updated = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView&) -> absl::StatusOr<Change<v1::Membership>> {
@@ -422,7 +422,6 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::UpdateMembership(const CallCon
         if (role_change) SetActor(change.record.mutable_granted_by(), p);
         return change;
       });
-  if (updated.ok()) Invalidate(uscc);
   return updated;
 }
 
@@ -442,6 +441,7 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::LeaveCluster(const CallContext
     if (!governs) return PermissionDenied("only the enterprise, the cluster's lead department or promotion organization");
   }
   store::WriteContext w{&p, "LeaveCluster", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto left = repo_->MutateMembership(
       w, uscc, cluster_id,
       [&](const std::optional<v1::Membership>& current, WriteView&) -> absl::StatusOr<Change<v1::Membership>> {
@@ -451,7 +451,6 @@ absl::StatusOr<v1::Membership> EnterprisesDomain::LeaveCluster(const CallContext
         change.remove = true;
         return change;
       });
-  if (left.ok()) Invalidate(uscc);
   return left;
 }
 
@@ -535,6 +534,7 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::GrantCertification(const Ca
                                          " in its own name"));
   }
   store::WriteContext w{&p, "GrantCertification", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto granted = repo_->MutateCertification(
       w, uscc, 0,
       [&](const std::optional<v1::Certification>&, WriteView& view) -> absl::StatusOr<Change<v1::Certification>> {
@@ -567,7 +567,6 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::GrantCertification(const Ca
         return change;
       });
   if (!granted.ok()) return granted.status();
-  Invalidate(uscc);
   v1::Certification out = *granted;
   out.set_state(StateOn(out, today));
   return out;
@@ -585,6 +584,7 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::RevokeCertification(const C
   const Principal& p = call.principal;
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("only the issuing department may revoke");
   store::WriteContext w{&p, "RevokeCertification", req.request_id(), call.request_id, req.reason(), &req};
+  cache::PendingWrite pending = EnterpriseWrite(uscc);
   auto revoked = repo_->MutateCertification(
       w, uscc, id,
       [&](const std::optional<v1::Certification>& current, WriteView&) -> absl::StatusOr<Change<v1::Certification>> {
@@ -604,7 +604,6 @@ absl::StatusOr<v1::Certification> EnterprisesDomain::RevokeCertification(const C
         *change.record.mutable_revoke_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
         return change;
       });
-  if (revoked.ok()) Invalidate(uscc);
   return revoked;
 }
 
@@ -663,6 +662,7 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::CreateSupplyLink(const CallCon
     return PermissionDenied(absl::StrCat("only the promotion organization of ", input.cluster()));
   }
   store::WriteContext w{&p, "CreateSupplyLink", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite("");
   auto created = repo_->MutateSupplyLink(
       w, 0, [&](const std::optional<v1::SupplyLink>&, WriteView& view) -> absl::StatusOr<Change<v1::SupplyLink>> {
         for (const auto& [field, uscc] : {std::pair<std::string, std::string>{"supplier", supplier}, {"buyer", buyer}}) {
@@ -683,7 +683,6 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::CreateSupplyLink(const CallCon
         SetActor(change.record.mutable_created_by(), p);
         return change;
       });
-  if (created.ok()) Invalidate("");
   return created;
 }
 
@@ -710,6 +709,7 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
     }
   }
   store::WriteContext w{&p, "DeleteSupplyLink", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = EnterpriseWrite("");
   auto deleted = repo_->MutateSupplyLink(
       w, id, [&](const std::optional<v1::SupplyLink>& current, WriteView&) -> absl::StatusOr<Change<v1::SupplyLink>> {
         if (!current.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -722,7 +722,6 @@ absl::StatusOr<v1::SupplyLink> EnterprisesDomain::DeleteSupplyLink(const CallCon
         change.remove = true;
         return change;
       });
-  if (deleted.ok()) Invalidate("");
   return deleted;
 }
 
@@ -940,9 +939,8 @@ absl::StatusOr<int> EnterprisesDomain::Seed(const clusters::v1::SeedData& seed) 
     }
   }
   Principal seeder{"system:seed", "system", {std::string(roles::kAdmin)}};
-  CG_ASSIGN_OR_RETURN(int created, repo_->SeedMissing(seeder, enterprises, memberships));
-  if (created > 0) Invalidate("");
-  return created;
+  cache::PendingWrite pending = EnterpriseWrite("");
+  return repo_->SeedMissing(seeder, enterprises, memberships);
 }
 
 }  // namespace clustergov::enterprises

@@ -79,7 +79,8 @@ class EnterprisesDomain {
   // Employment of every active enterprise per region (cached until the next registry write).
   absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> EmploymentByRegion();
   absl::StatusOr<v1::ClusterStrength> Strength(const std::string& cluster_id, const std::vector<MemberGroup>& members);
-  void Invalidate(const std::string& uscc);
+  // The cache's guard of a write (held across it) to `uscc` (empty: to lists only).
+  cache::PendingWrite EnterpriseWrite(const std::string& uscc);
 
   std::unique_ptr<EnterpriseRepository> repo_;
   std::unique_ptr<cache::Cache> cache_;

@@ -297,8 +297,8 @@ SupportDomain::SupportDomain(std::unique_ptr<SupportRepository> repository, std:
       page_tokens_(page_tokens),
       reservation_lifetime_(reservation_lifetime) {}
 
-void SupportDomain::InvalidatePools() {
-  if (cache_ != nullptr) cache_->Invalidate({cache::Cache::GenerationKey(kPoolLists)});
+cache::PendingWrite SupportDomain::PoolsWrite() {
+  return cache::PendingWrite(cache_.get(), {cache::Cache::GenerationKey(kPoolLists)});
 }
 
 // ----------------------------------------------------------------------------- pools
@@ -345,6 +345,7 @@ absl::StatusOr<v1::Pool> SupportDomain::CreatePool(const CallContext& call, cons
   }
   const std::string name = PoolName(in.region(), in.year(), in.kind(), in.pollutant());
   store::WriteContext w{&p, "CreatePool", req.request_id(), call.request_id, "", &req};
+  cache::PendingWrite pending = PoolsWrite();
   auto created = repo_->Write<v1::Pool>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Pool> {
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetPool(name));
     if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
@@ -372,7 +373,6 @@ absl::StatusOr<v1::Pool> SupportDomain::CreatePool(const CallContext& call, cons
     CG_RETURN_IF_ERROR(tx.Audit(name, "", pool.etag()));
     return pool;
   });
-  if (created.ok()) InvalidatePools();
   return created;
 }
 
@@ -429,6 +429,7 @@ absl::StatusOr<v1::Pool> SupportDomain::SetPoolCapacity(const CallContext& call,
   if (!p.HasRole(roles::kGovernment)) return PermissionDenied("only the responsible department sets capacity");
   store::WriteContext w{&p, "SetPoolCapacity", req.request_id(), call.request_id, req.reason(), &req};
   w.serialize_on = kQuotaLock;
+  cache::PendingWrite pending = PoolsWrite();
   auto updated = repo_->Write<v1::Pool>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Pool> {
     CG_ASSIGN_OR_RETURN(auto pool, tx.GetPool(req.name()));
     if (!pool.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -456,7 +457,6 @@ absl::StatusOr<v1::Pool> SupportDomain::SetPoolCapacity(const CallContext& call,
     CG_RETURN_IF_ERROR(tx.Audit(pool->name(), before, pool->etag()));
     return *pool;
   });
-  if (updated.ok()) InvalidatePools();
   return updated;
 }
 
@@ -681,6 +681,7 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
   }
   store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
   w.serialize_on = kQuotaLock;
+  cache::PendingWrite pending = PoolsWrite();
   auto result = repo_->Write<v1::Application>(w, [&](SupportTx& tx) -> absl::StatusOr<v1::Application> {
     CG_ASSIGN_OR_RETURN(auto app, tx.GetApplication(id));
     if (!app.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
@@ -702,7 +703,6 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
     CG_RETURN_IF_ERROR(tx.Audit(app->name(), before, app->etag()));
     return *app;
   });
-  if (result.ok()) InvalidatePools();
   return result;
 }
 
@@ -847,6 +847,7 @@ absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireReservations
   }
   store::WriteContext w{&p, "ExpireReservations", req.request_id(), call.request_id, "reservation expired", &req};
   w.serialize_on = kQuotaLock;
+  cache::PendingWrite pending = PoolsWrite();
   auto result = repo_->Write<v1::ExpireReservationsResponse>(
       w, [&](SupportTx& tx) -> absl::StatusOr<v1::ExpireReservationsResponse> {
         v1::ExpireReservationsResponse out;
@@ -861,7 +862,6 @@ absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireReservations
         }
         return out;
       });
-  if (result.ok()) InvalidatePools();
   return result;
 }
 

@@ -79,7 +79,8 @@ class SupportDomain {
   // For a reward claim: the cluster's current eligibility names the claimed evaluation and covers
   // the amount asked (FAILED_PRECONDITION otherwise). OK for any other application.
   absl::Status CheckRewardEligibility(const CallContext& call, const v1::Application& app);
-  void InvalidatePools();
+  // The cache's guard of a write that changes pools (held across it).
+  cache::PendingWrite PoolsWrite();
 
   std::unique_ptr<SupportRepository> repo_;
   std::unique_ptr<cache::Cache> cache_;

@@ -833,7 +833,7 @@ TEST_F(ClustersTest, ReadsAreCachedAndWritesInvalidate) {
   EXPECT_EQ(first.SerializeAsString(), second.SerializeAsString());
   EXPECT_EQ(CounterValue(registry, "clustergov_cache_misses_total"), misses0 + 1);
   EXPECT_EQ(CounterValue(registry, "clustergov_cache_hits_total"), hits0 + 1);
-  EXPECT_NE(redis_->Cli({"KEYS", "cg:v2:clusters:clusters:*:cluster:hohhot-dairy"}), "");
+  EXPECT_NE(redis_->Cli({"KEYS", "cg:v3:clusters:clusters:*:cluster:hohhot-dairy"}), "");
 
   v1::UpdateClusterRequest update;
   update.mutable_cluster()->set_name("clusters/hohhot-dairy");
@@ -870,7 +870,7 @@ TEST_F(ClustersTest, ServesCorrectlyWhileRedisIsDownAndAfterItReturns) {
   bool cached = false;
   for (int i = 0; i < 100 && !cached; ++i) {
     EXPECT_EQ(Get("hohhot-dairy").display_name_en(), "Written while Redis was down");
-    cached = !redis_->Cli({"KEYS", "cg:v2:clusters:clusters:*:cluster:hohhot-dairy"}).empty();
+    cached = !redis_->Cli({"KEYS", "cg:v3:clusters:clusters:*:cluster:hohhot-dairy"}).empty();
     if (!cached) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(cached);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
+#include "common/store/identity.h"
 #include "common/store/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -103,6 +104,35 @@ TEST(BackupTest, NeverOverwritesAndNamesWhatIsMissing) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("copy.db")));
   auto unwritable = BackupDatabase(dir.File("clusters.db"), dir.File("no/such/dir/copy.db"));
   EXPECT_TRUE(absl::IsUnavailable(unwritable.status())) << unwritable.status();
+}
+
+// A store keeps its identity across restarts; a backup copy is another store and gets its own.
+TEST(BackupTest, ACopyGetsAStoreIdentityOfItsOwn) {
+  TempDir dir;
+  const std::string source = dir.File("source.db");
+  std::string id;
+  {
+    auto db = OpenDb(source);
+    ASSERT_NE(db, nullptr);
+    auto first = StoreIdentity(*db);
+    ASSERT_TRUE(first.ok()) << first.status();
+    id = *first;
+  }
+  auto db = OpenDb(source);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(*StoreIdentity(*db), id);
+
+  ASSERT_TRUE(BackupDatabase(source, dir.File("copy.db")).ok());
+  auto copy = OpenDb(dir.File("copy.db"));
+  ASSERT_NE(copy, nullptr);
+  auto copy_id = StoreIdentity(*copy);
+  ASSERT_TRUE(copy_id.ok()) << copy_id.status();
+  EXPECT_NE(*copy_id, id);
+  EXPECT_EQ(*StoreIdentity(*db), id);  // the original keeps its own
+
+  // A store that never had one (backed up before its first start) is copied as it is.
+  ASSERT_TRUE(OpenDb(dir.File("fresh.db")) != nullptr);
+  EXPECT_TRUE(BackupDatabase(dir.File("fresh.db"), dir.File("fresh-copy.db")).ok());
 }
 
 }  // namespace

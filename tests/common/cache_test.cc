@@ -1,9 +1,11 @@
 // Tests for the Redis client (common/cache/redis.h) and the cache-aside layer
-// (common/cache/cache.h) against a real redis-server child process.
+// (common/cache/cache.h) against a real redis-server child process, and for the namespace the
+// server runtime gives its caches (common/server/runtime.h) on real SQLite stores.
 
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "common/cache/cache.h"
 #include "common/cache/redis.h"
+#include "common/server/runtime.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -425,6 +428,21 @@ class Latch {
   bool open_ = false;
 };
 
+// A read of `key` whose load returns `value` once `release` opens; returned once the load began.
+std::future<absl::StatusOr<std::string>> BlockedRead(Cache& cache, const std::string& key, const std::string& value,
+                                                     Latch& release) {
+  auto began = std::make_shared<Latch>();
+  auto read = std::async(std::launch::async, [&cache, key, value, &release, began] {
+    return cache.GetOrLoad(key, [&]() -> absl::StatusOr<std::string> {
+      began->Open();
+      release.Wait();
+      return value;
+    });
+  });
+  began->Wait();
+  return read;
+}
+
 TEST_F(CacheTest, ASlowLoadCannotPutBackAValueOlderThanTheStore) {
   CacheOptions defaults;  // as a service configures it
   defaults.prefix = options_.prefix;
@@ -472,15 +490,8 @@ TEST_F(CacheTest, ReplicasSharingANamespaceNeverFillAValueOlderThanTheStore) {
   // Two processes over one store and one Redis namespace: a reads slowly, b writes and reads.
   Cache a(&client_, options_, &registry_, "replica-a");
   Cache b(&client_, options_, &registry_, "replica-b");
-  Latch read_done, b_done;
-  auto slow = std::async(std::launch::async, [&] {
-    return a.GetOrLoad("k", [&]() -> absl::StatusOr<std::string> {
-      read_done.Open();
-      b_done.Wait();
-      return std::string("old");
-    });
-  });
-  read_done.Wait();
+  Latch b_done;
+  auto slow = BlockedRead(a, "k", "old", b_done);
   const std::string taken = Revision("k");
   EXPECT_FALSE(taken.empty());  // not ASSERT: the reader waits for b_done
   b.Invalidate({"k"});
@@ -996,6 +1007,212 @@ TEST_F(CacheTest, WithoutRedisEveryReadLoads) {
   EXPECT_EQ(*bare.GetOrLoad("k", loader.fn()), "x");
   EXPECT_EQ(*bare.GetOrLoad("k", loader.fn()), "x");
   EXPECT_EQ(loader.calls.load(), 4);
+}
+
+// ------------------------------------------------------------------ writes in progress
+
+// A write on a process that dies between its commit and the release of its marks: no destructor
+// runs, so the PendingWrite is never destroyed (deliberately leaked).
+void CrashAfterCommit(Cache* cache, std::vector<std::string> keys) { new PendingWrite(cache, std::move(keys)); }
+
+// While a write is in progress on a key, fills of it are kept out: a reader that took the entry's
+// token before the write began, and readers that come during it (they load and keep nothing).
+TEST_F(CacheTest, AWritePendingMarkKeepsRacingFillsOut) {
+  Cache cache(&client_, options_, &registry_, "marks");
+  CountingLoader store("old");
+  ASSERT_EQ(*cache.GetOrLoad("k", store.fn()), "old");
+  ASSERT_EQ(Raw("k"), "old");
+  cache.Invalidate({"k"});
+
+  Latch write_begun;
+  auto racing = BlockedRead(cache, "k", "old", write_begun);
+  EXPECT_FALSE(Revision("k").empty());  // the racing reader's token
+  {
+    PendingWrite write(&cache, {"k"});
+    EXPECT_EQ(redis_.Cli({"HGET", options_.prefix + "k", "w"}), "1");
+    write_begun.Open();
+    EXPECT_EQ(*racing.get(), "old");
+    EXPECT_EQ(Raw("k"), "") << "a fill taken before the write was stored during it";
+    // Readers during the write load every time and keep nothing.
+    EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "old");
+    EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "old");
+    EXPECT_EQ(store.calls.load(), 3);
+    EXPECT_EQ(Raw("k"), "");
+    store.value = "new";  // the commit
+  }
+  EXPECT_FALSE(Exists("k")) << "the write's end did not invalidate";
+  EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "new");
+  EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "new");
+  EXPECT_EQ(store.calls.load(), 4);
+  EXPECT_EQ(Raw("k"), "new");
+}
+
+// Two writes in progress on one key: the first to end leaves the key pending until the other does.
+TEST_F(CacheTest, ConcurrentWritesKeepAKeyPendingUntilTheLastEnds) {
+  Cache cache(&client_, options_, &registry_, "overlap");
+  CountingLoader store("v1");
+  auto first = std::make_unique<PendingWrite>(&cache, std::vector<std::string>{"k"});
+  auto second = std::make_unique<PendingWrite>(&cache, std::vector<std::string>{"k"});
+  first.reset();
+  EXPECT_EQ(redis_.Cli({"HGET", options_.prefix + "k", "w"}), "1");
+  EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "v1");
+  EXPECT_EQ(Raw("k"), "") << "filled while the second write was still in progress";
+  second.reset();
+  EXPECT_FALSE(Exists("k"));
+  EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "v1");
+  EXPECT_EQ(Raw("k"), "v1");
+}
+
+// The writer dies after its commit, before invalidating: the marks it left keep the old value
+// from being served, in Redis and in another replica's near cache, and expire after the claim
+// TTL, after which the committed value is cached.
+TEST_F(CacheTest, ACrashBetweenCommitAndInvalidationLeavesNothingStale) {
+  options_.claim_ttl = std::chrono::milliseconds(300);
+  CacheOptions replica = options_;
+  replica.near_ttl = std::chrono::milliseconds(60000);
+  RedisClient client_b(ClientOptions(redis_.port()));
+  Cache a(&client_, options_, &registry_, "writer");
+  Cache b(&client_b, replica, &registry_, "replica");
+  ASSERT_TRUE(PollUntil([&] { return b.near_live(); }));
+  CountingLoader store("old"), list("list-old");
+  ASSERT_EQ(*b.GetOrLoad("k", store.fn()), "old");
+  ASSERT_EQ(*b.GetOrLoadList("c", "q", list.fn()), "list-old");
+  std::string near;
+  ASSERT_TRUE(b.PeekNear("k", &near));
+  ASSERT_EQ(Raw("k"), "old");
+
+  CrashAfterCommit(&a, {"k", Cache::GenerationKey("c")});
+  store.value = "new";
+  list.value = "list-new";
+  EXPECT_TRUE(PollUntil([&] { return !b.PeekNear("k", &near); }, 200, 5ms)) << "the mark left b's near copy";
+  // From the commit on, every read answers the committed value.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(*b.GetOrLoad("k", store.fn()), "new");
+    EXPECT_EQ(*b.GetOrLoadList("c", "q", list.fn()), "list-new");
+    EXPECT_EQ(*a.GetOrLoad("k", store.fn()), "new");
+  }
+  EXPECT_EQ(Raw("k"), "");
+  EXPECT_FALSE(b.PeekNear("k", &near));
+
+  // The marks expire with the claim TTL; then the committed values are cached again.
+  ASSERT_TRUE(PollUntil([&] { return !Exists("k") && !Exists(Cache::GenerationKey("c")); }));
+  EXPECT_EQ(*b.GetOrLoad("k", store.fn()), "new");
+  EXPECT_EQ(*b.GetOrLoadList("c", "q", list.fn()), "list-new");
+  EXPECT_EQ(Raw("k"), "new");
+  const int loads = store.calls.load();
+  EXPECT_EQ(*a.GetOrLoad("k", store.fn()), "new");
+  EXPECT_EQ(*b.GetOrLoad("k", store.fn()), "new");
+  EXPECT_EQ(*b.GetOrLoadList("c", "q", list.fn()), "list-new");
+  EXPECT_EQ(store.calls.load(), loads);
+}
+
+// A mark that cannot reach Redis does not stop the write; its invalidation is replayed.
+TEST_F(CacheTest, AWriteGoesOnWhenItsMarkCannotReachRedis) {
+  Cache cache(&client_, options_, &registry_, "down");
+  CountingLoader store("old");
+  ASSERT_EQ(*cache.GetOrLoad("k", store.fn()), "old");
+  redis_.Stop();
+  bool wrote = false;
+  {
+    PendingWrite write(&cache, {"k"});
+    wrote = true;
+    store.value = "new";
+  }
+  EXPECT_TRUE(wrote);
+  EXPECT_GE(Errors("down"), 1);
+  EXPECT_EQ(cache.pending_invalidations(), 1u);
+  EXPECT_EQ(*cache.GetOrLoad("k", store.fn()), "new");
+  redis_.Start();
+  ASSERT_TRUE(PollUntil([&] { return client_.available(); }));
+  EXPECT_TRUE(PollUntil([&] { return cache.GetOrLoad("k", store.fn()).value() == "new" && Raw("k") == "new"; }));
+  EXPECT_EQ(cache.pending_invalidations(), 0u);
+}
+
+// ------------------------------------------------------------------ the runtime's namespace
+
+class RuntimeCacheTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<server::Runtime> Start(const std::string& db, std::chrono::milliseconds near = 0ms) {
+    server::CommonConfig config;
+    config.server.service_name = "widgets";
+    config.server.listen = "127.0.0.1:0";
+    config.server.metrics_listen = "";
+    config.server.worker_threads = 2;
+    config.redis.port = redis_.port();
+    config.redis.retry_backoff = 50ms;
+    config.near_cache_ttl = near;
+    config.db.path = dir_.File(db);
+    config.db.synchronous_full = false;
+    config.auth.hs256_secret = testing::kTestSecret;
+    config.page_token_secret = "page-token-secret-for-tests";
+    auto rt = server::Runtime::Create(config);
+    EXPECT_TRUE(rt.ok()) << rt.status();
+    return rt.ok() ? std::move(*rt) : nullptr;
+  }
+
+  RedisServer redis_;
+  testing::TempDir dir_;
+};
+
+// Replicas on one store share the cache, across restarts too; a service on another (fresh) store
+// with the same Redis sees none of it.
+TEST_F(RuntimeCacheTest, ReplicasOnOneStoreShareTheNamespaceAndAnotherStoreHasItsOwn) {
+  auto one = Start("a.db");
+  auto two = Start("a.db");
+  auto other = Start("b.db");
+  ASSERT_TRUE(one && two && other);
+  auto c1 = one->MakeCache("things");
+  auto c2 = two->MakeCache("things");
+  auto c3 = other->MakeCache("things");
+  CountingLoader a("from-a"), b("from-b");
+  EXPECT_EQ(*c1->GetOrLoad("k", a.fn()), "from-a");
+  EXPECT_EQ(*c2->GetOrLoad("k", b.fn()), "from-a");
+  EXPECT_EQ(b.calls.load(), 0);
+  EXPECT_EQ(*c3->GetOrLoad("k", b.fn()), "from-b");
+  EXPECT_EQ(b.calls.load(), 1);
+  const std::string keys = redis_.Cli({"KEYS", "cg:v3:widgets:things:*:k"});
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), '\n'), 1) << keys;  // two namespaces, one per store
+
+  // A restart on the same store finds the same namespace.
+  c1.reset();
+  one.reset();
+  one = Start("a.db");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(*one->MakeCache("things")->GetOrLoad("k", b.fn()), "from-a");
+  EXPECT_EQ(b.calls.load(), 1);
+}
+
+// With the shared namespace, a write on one replica drops the other's near copy at once: when it
+// begins (its marks) and when it ends.
+TEST_F(RuntimeCacheTest, AWriteOnOneReplicaDropsTheOthersNearCopy) {
+  auto one = Start("a.db", 60000ms);
+  auto two = Start("a.db", 60000ms);
+  ASSERT_TRUE(one && two);
+  auto c1 = one->MakeCache("things");
+  auto c2 = two->MakeCache("things");
+  ASSERT_TRUE(PollUntil([&] { return c1->near_live() && c2->near_live(); }));
+  CountingLoader store("v1");
+  ASSERT_EQ(*c1->GetOrLoad("k", store.fn()), "v1");
+  ASSERT_EQ(*c2->GetOrLoad("k", store.fn()), "v1");
+  std::string near;
+  ASSERT_TRUE(c2->PeekNear("k", &near));
+  EXPECT_EQ(near, "v1");
+
+  auto write = std::make_unique<PendingWrite>(c1.get(), std::vector<std::string>{"k"});
+  EXPECT_TRUE(PollUntil([&] { return !c2->PeekNear("k", &near); }, 200, 5ms)) << "kept after the write began";
+  store.value = "v2";
+  EXPECT_EQ(*c2->GetOrLoad("k", store.fn()), "v2");
+  EXPECT_FALSE(c2->PeekNear("k", &near)) << "a value read during the write was kept near";
+  write.reset();
+  // Kept near again (once the release's own message, which may come after a first read, is heard).
+  EXPECT_TRUE(PollUntil([&] { return *c2->GetOrLoad("k", store.fn()) == "v2" && c2->PeekNear("k", &near); }, 200, 5ms));
+  EXPECT_EQ(near, "v2");
+
+  // A write that ends at once (as a fast one does) also reaches the other's near copy.
+  store.value = "v3";
+  { PendingWrite quick(c1.get(), {"k"}); }
+  EXPECT_TRUE(PollUntil([&] { return !c2->PeekNear("k", &near); }, 200, 5ms));
+  EXPECT_EQ(*c2->GetOrLoad("k", store.fn()), "v3");
 }
 
 }  // namespace

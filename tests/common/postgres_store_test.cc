@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/status/status.h"
+#include "common/store/identity.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -352,6 +353,32 @@ TEST_F(PostgresStoreTest, AListenerWhoseConnectionIsKilledReconnectsAndResyncs) 
   sub.reset();
   pg_->Start();
   EXPECT_EQ(heard.resyncs, 1);
+}
+
+// Replicas starting together on one database agree on its identity; another database has its own.
+TEST_F(PostgresStoreTest, ReplicasStartingTogetherAgreeOnTheStoreIdentity) {
+  constexpr int kReplicas = 4;
+  std::vector<std::unique_ptr<PgDatabase>> replicas;
+  for (int i = 0; i < kReplicas; ++i) replicas.push_back(Open(2));
+  std::vector<absl::StatusOr<std::string>> ids(kReplicas, absl::UnknownError("not run"));
+  std::vector<std::thread> starting;
+  for (int i = 0; i < kReplicas; ++i) {
+    starting.emplace_back([&, i] { ids[i] = StoreIdentity(*replicas[i]); });
+  }
+  for (auto& t : starting) t.join();
+  for (const auto& id : ids) {
+    ASSERT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(*id, *ids[0]);
+  }
+  EXPECT_EQ(ids[0]->size(), 32u);
+  EXPECT_EQ(Query("SELECT count(*) FROM store_identity"), "1");
+  EXPECT_EQ(*StoreIdentity(*replicas[0]), *ids[0]);  // and stays
+
+  SetUp();  // another database
+  auto other = Open();
+  auto other_id = StoreIdentity(*other);
+  ASSERT_TRUE(other_id.ok()) << other_id.status();
+  EXPECT_NE(*other_id, *ids[0]);
 }
 
 }  // namespace

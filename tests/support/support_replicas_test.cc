@@ -372,9 +372,8 @@ TEST_F(SupportReplicasTest, AWriteOnOneReplicaIsReadOnTheOthers) {
 // Pools are cached (Redis and each process's near cache, --near_cache_ms 1000): replicas 1 and 2
 // hold the pool, then replica 0 changes it; every replica must read the change within the near
 // cache's bound (invalidations published to every process sharing the cache), asserted as "within
-// 5 s", polled. Disabled while each run caches under a namespace of its own (the other replicas
-// then read their entry until --cache_ttl_seconds); enabled by a namespace shared across replicas.
-TEST_F(SupportReplicasTest, DISABLED_ACachedPoolChangedOnOneReplicaIsReadOnTheOthers) {
+// 5 s", polled (the replicas share the cache's namespace, named by the store's identity).
+TEST_F(SupportReplicasTest, ACachedPoolChangedOnOneReplicaIsReadOnTheOthers) {
   ASSERT_NO_FATAL_FAILURE(MakePool(direct_[0].get(), v1::ENERGY, 1000, energy_));
   const std::string pool = testing::HohhotPool(v1::ENERGY);
   for (int r = 1; r < kReplicas; ++r) {
