@@ -183,7 +183,7 @@ TEST(ValidateUsccTest, EntityTypeMessageListsTheAllowedTypes) {
 }
 
 TEST(ValidateUsccTest, FarmersCooperativesAndIndividualBusinessesAreMarketEntities) {
-  // 工商 (9) issues 1 企业, 2 个体工商户 and 3 农民专业合作社: "92…" and "93…" are valid prefixes.
+  // 工商 (9) registers 1 企业, 2 个体工商户 and 3 农民专业合作社: "92…" and "93…" are valid prefixes.
   EXPECT_TRUE(ValidateUscc(WithCheck("92150100CG0000001")).ok());
   EXPECT_TRUE(ValidateUscc(WithCheck("93150100CG0000001")).ok());
 }

@@ -496,7 +496,7 @@ TEST_F(EnterprisesTest, RegisterRejectsEachCreditCodeRuleOnEnterpriseUscc) {
       {"91150100MA00007O7X", "is not allowed"},                  // O is not in the alphabet
       {"91150100ma0000777X", "upper case"},                      // lower case
       {WithCheck("C1150100MA0000777"), "registration authority"},  // C is no authority
-      {WithCheck("94150100MA0000777"), "entity type"},             // 工商 issues 1-3 only
+      {WithCheck("94150100MA0000777"), "entity type"},             // 工商 registers types 1-3 only
       {WithCheck("91990100MA0000777"), "administrative division code"},
       {WithCheck("91151000MA0000777"), "administrative division code"},  // 1510 is no league
       {valid17 + std::string(1, wrong), absl::StrCat("expected \"", std::string(1, valid.back()), "\"")},
