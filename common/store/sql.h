@@ -140,6 +140,12 @@ struct Migrations {
   std::vector<Migration> postgres;
 };
 
+// The same schema on both backends, from SQLite DDL that uses only tables, indexes (partial ones
+// included) and the types INTEGER, TEXT and BLOB: on PostgreSQL INTEGER is bigint, BLOB bytea,
+// `INTEGER PRIMARY KEY AUTOINCREMENT` an identity column and `!=` `<>`. A schema with triggers or
+// other SQLite-only DDL writes its PostgreSQL list itself.
+Migrations SameSchema(std::vector<Migration> sqlite);
+
 // How a write runs beside others.
 struct WriteOptions {
   // Writes naming the same key run one at a time across every replica (PostgreSQL: a session

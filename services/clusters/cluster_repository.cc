@@ -19,7 +19,7 @@ const google::protobuf::ServiceDescriptor& Service() {
   return *v1::Cluster::descriptor()->file()->FindServiceByName("ClustersService");
 }
 
-// SQLite schema.
+// The schema, written for SQLite and the same on PostgreSQL (store::SameSchema).
 const std::vector<store::Migration>& SqliteMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
       {1, R"sql(
@@ -69,58 +69,8 @@ CREATE TABLE task_progress (
   return *migrations;
 }
 
-// PostgreSQL schema: the same tables and rules in PostgreSQL's types.
-const std::vector<store::Migration>& PostgresMigrations() {
-  static const auto* migrations = new std::vector<store::Migration>{
-      {1, R"sql(
-CREATE TABLE clusters (
-  id text PRIMARY KEY,
-  revision bigint NOT NULL,
-  state bigint NOT NULL,
-  tier bigint NOT NULL,
-  target_tier bigint NOT NULL,
-  target_year bigint NOT NULL,
-  industry text NOT NULL,
-  display_name_zh text NOT NULL,
-  display_name_en text NOT NULL,
-  promotion_organization text NOT NULL,
-  data bytea NOT NULL
-);
-CREATE TABLE cluster_regions (
-  cluster_id text NOT NULL REFERENCES clusters (id),
-  region text NOT NULL,
-  kind text NOT NULL,
-  PRIMARY KEY (cluster_id, kind, region)
-);
-CREATE INDEX cluster_regions_region ON cluster_regions (region, kind);
-CREATE TABLE cluster_departments (
-  cluster_id text NOT NULL REFERENCES clusters (id),
-  department text NOT NULL,
-  PRIMARY KEY (cluster_id, department)
-);
-CREATE INDEX cluster_departments_department ON cluster_departments (department);
-CREATE TABLE tier_designations (
-  cluster_id text NOT NULL REFERENCES clusters (id),
-  seq bigint NOT NULL,
-  data bytea NOT NULL,
-  PRIMARY KEY (cluster_id, seq)
-);
-CREATE TABLE task_progress (
-  cluster_id text NOT NULL REFERENCES clusters (id),
-  task_number bigint NOT NULL,
-  status bigint NOT NULL,
-  percent bigint NOT NULL,
-  revision bigint NOT NULL,
-  data bytea NOT NULL,
-  PRIMARY KEY (cluster_id, task_number)
-);
-)sql"},
-  };
-  return *migrations;
-}
-
 const store::Migrations& Migrations() {
-  static const auto* migrations = new store::Migrations{SqliteMigrations(), PostgresMigrations()};
+  static const auto* migrations = new store::Migrations(store::SameSchema(SqliteMigrations()));
   return *migrations;
 }
 

@@ -19,7 +19,7 @@ using store::Connection;
 using store::Etag;
 using store::ParseStored;
 
-// SQLite schema.
+// The schema, written for SQLite and the same on PostgreSQL (store::SameSchema).
 const std::vector<store::Migration>& SqliteMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
       {1, R"sql(
@@ -50,39 +50,8 @@ CREATE INDEX evaluations_year ON evaluations (year, cluster_id);
   return *migrations;
 }
 
-// PostgreSQL schema: the same tables and rules in PostgreSQL's types.
-const std::vector<store::Migration>& PostgresMigrations() {
-  static const auto* migrations = new std::vector<store::Migration>{
-      {1, R"sql(
-CREATE TABLE rule_sets (
-  id text PRIMARY KEY,
-  seq bigint NOT NULL UNIQUE,
-  data bytea NOT NULL
-);
-CREATE TABLE indicator_snapshots (
-  cluster_id text NOT NULL,
-  year bigint NOT NULL,
-  revision bigint NOT NULL,
-  locked bigint NOT NULL,
-  data bytea NOT NULL,
-  PRIMARY KEY (cluster_id, year)
-);
-CREATE TABLE evaluations (
-  cluster_id text NOT NULL,
-  year bigint NOT NULL,
-  revision bigint NOT NULL,
-  state bigint NOT NULL,
-  data bytea NOT NULL,
-  PRIMARY KEY (cluster_id, year)
-);
-CREATE INDEX evaluations_year ON evaluations (year, cluster_id);
-)sql"},
-  };
-  return *migrations;
-}
-
 const store::Migrations& Migrations() {
-  static const auto* migrations = new store::Migrations{SqliteMigrations(), PostgresMigrations()};
+  static const auto* migrations = new store::Migrations(store::SameSchema(SqliteMigrations()));
   return *migrations;
 }
 
