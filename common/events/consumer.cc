@@ -59,8 +59,8 @@ std::vector<EntryT> ParseEntries(const RedisReply& list) {
 
 }  // namespace
 
-std::vector<store::Migration> ConsumerMigrations() {
-  return {
+store::Migrations ConsumerMigrations() {
+  return store::SameSchema({
       {1,
        "CREATE TABLE processed_events ("
        " group_name TEXT NOT NULL,"
@@ -70,12 +70,12 @@ std::vector<store::Migration> ConsumerMigrations() {
        " processed_micros INTEGER NOT NULL,"
        " PRIMARY KEY (group_name, event_id));"
        "CREATE INDEX processed_events_time ON processed_events(processed_micros);"},
-  };
+  });
 }
 
 Consumer::Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
-                   prometheus::Registry* registry)
-    : db_(db), redis_(redis), options_(std::move(options)), handler_(std::move(handler)) {
+                   prometheus::Registry* registry, BatchScope scope)
+    : db_(db), redis_(redis), options_(std::move(options)), handler_(std::move(handler)), scope_(std::move(scope)) {
   if (options_.dead_letter_stream.empty()) {
     options_.dead_letter_stream = absl::StrCat(options_.stream, ":dead:", options_.group);
   }
@@ -125,11 +125,38 @@ Consumer::Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions 
 
 Consumer::~Consumer() { Stop(); }
 
-void Consumer::Start() {
+absl::Status Consumer::Start() {
+  CG_RETURN_IF_ERROR(db_->Migrate("events_consumer", ConsumerMigrations()));
   loop_.Start([this] { return Pass(); });
+  return absl::OkStatus();
 }
 
-void Consumer::Stop() { loop_.Stop(); }
+bool Consumer::Leading() {
+  if (db_->backend() != store::Backend::kPostgres) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < lease_renew_at_) return leading_;
+  auto fence = store::TryAcquireLease(*db_, absl::StrCat("consumer:", options_.stream, ":", options_.group),
+                                      options_.consumer, options_.lease_ttl);
+  const bool was = leading_;
+  leading_ = fence.ok() && fence->has_value();
+  if (leading_) lease_token_ = (*fence)->token;
+  if (leading_ != was) {
+    log::Info(leading_ ? "event consumer leads its group" : "event consumer stands by",
+              {{"stream", options_.stream}, {"group", options_.group}, {"consumer", options_.consumer}});
+  }
+  lease_renew_at_ = now + (fence.ok() ? options_.lease_ttl / 3 : options_.retry_backoff);
+  return leading_;
+}
+
+void Consumer::Stop() {
+  loop_.Stop();
+  if (leading_) {
+    // Hands over at once instead of after the lease's expiry.
+    (void)store::ReleaseLease(*db_, {absl::StrCat("consumer:", options_.stream, ":", options_.group),
+                                     options_.consumer, lease_token_});
+    leading_ = false;
+  }
+}
 
 absl::Status Consumer::EnsureGroup() {
   if (group_ready_) return absl::OkStatus();
@@ -237,9 +264,16 @@ absl::StatusOr<int> Consumer::Handle(std::vector<Entry>& entries) {
   }
   if (runnable.empty()) return done;
 
+  std::function<void()> end_scope;
+  if (scope_) {
+    std::vector<const v1::Envelope*> events;
+    events.reserve(runnable.size());
+    for (const Entry* e : runnable) events.push_back(&e->envelope);
+    end_scope = scope_(events);
+  }
   // One commit for the batch; each event in its own savepoint, so a failing handler rolls back
   // its own effect only.
-  CG_RETURN_IF_ERROR(db_->Write([&](store::Connection& c) -> absl::Status {
+  absl::Status written = db_->Write([&](store::Connection& c) -> absl::Status {
     for (Entry* e : runnable) {
       CG_RETURN_IF_ERROR(c.Exec("SAVEPOINT cg_event"));
       absl::Status result = [&]() -> absl::Status {
@@ -267,7 +301,9 @@ absl::StatusOr<int> Consumer::Handle(std::vector<Entry>& entries) {
       CG_RETURN_IF_ERROR(c.Exec("RELEASE cg_event"));
     }
     return absl::OkStatus();
-  }));
+  });
+  if (end_scope) end_scope();
+  CG_RETURN_IF_ERROR(written);
 
   std::vector<absl::string_view> ack = {"XACK", options_.stream, options_.group};
   for (Entry* e : runnable) {
@@ -344,14 +380,17 @@ absl::Status Consumer::Prune() {
   const int64_t cutoff = store::NowMicros() -
       std::chrono::duration_cast<std::chrono::microseconds>(options_.processed_retention).count();
   return db_->Write([&](store::Connection& c) -> absl::Status {
-    CG_ASSIGN_OR_RETURN(auto prune, c.Prepare("DELETE FROM processed_events WHERE rowid IN (SELECT rowid FROM "
-                                              "processed_events WHERE processed_micros < ? LIMIT 5000)"));
+    // In bounded steps, so one prune never holds the writer for long.
+    CG_ASSIGN_OR_RETURN(auto prune,
+                        c.Prepare("DELETE FROM processed_events WHERE (group_name, event_id) IN (SELECT group_name, "
+                                  "event_id FROM processed_events WHERE processed_micros < ? LIMIT 5000)"));
     prune.Bind(1, cutoff);
     return prune.Run();
   });
 }
 
 std::chrono::milliseconds Consumer::Pass() {
+  if (!Leading()) return std::chrono::milliseconds(200);  // another replica consumes for the group
   const auto now = std::chrono::steady_clock::now();
   const bool due = now >= next_claim_;
   if (due) next_claim_ = now + options_.claim_interval;

@@ -40,7 +40,8 @@
 #include "clustergov/events/v1/events.pb.h"
 #include "common/cache/redis.h"
 #include "common/events/background_loop.h"
-#include "common/store/sqlite.h"
+#include "common/store/lease.h"
+#include "common/store/sql.h"
 
 namespace prometheus {
 class Registry;
@@ -50,8 +51,8 @@ class Gauge;
 
 namespace clustergov::events {
 
-// The processed-events table; apply with db.Migrate("events_consumer", ConsumerMigrations()).
-std::vector<store::Migration> ConsumerMigrations();
+// The processed-events table; the consumer applies it (component "events_consumer") on start.
+store::Migrations ConsumerMigrations();
 
 struct ConsumerOptions {
   std::string stream;    // required, e.g. "cg:events:clusters"
@@ -69,22 +70,32 @@ struct ConsumerOptions {
   std::chrono::milliseconds retry_backoff{250};      // after a Redis or store error
   // Processed-event rows are kept this long (longer than any redelivery can come).
   std::chrono::seconds processed_retention{7 * 24 * 3600};
+  // PostgreSQL, where every replica runs the consumer: only the holder of the store lease
+  // "consumer:<stream>:<group>" reads, so one consumer applies the group's events in order.
+  std::chrono::milliseconds lease_ttl{10000};
 };
 
-// Runs inside the store write; must not call Database::Write() or Read(). An error rolls back
-// what it did and leaves the event for a later attempt.
+// Runs inside the store write; must not call Store::Write() or Read(). An error rolls back
+// what it did and leaves the event for a later attempt. On PostgreSQL the write may be retried
+// (serialization), so a handler does nothing but SQL through the connection.
 using Handler = std::function<absl::Status(store::Connection&, const v1::Envelope&)>;
+
+// Optional: called with a batch's events before the store write that handles them; the function
+// it returns is called after that write (committed or not). For what must surround the effect
+// outside the store: a cache's pending-write marks for the records the events change.
+using BatchScope = std::function<std::function<void()>(const std::vector<const v1::Envelope*>&)>;
 
 class Consumer {
  public:
   // `db` and `redis` must outlive the consumer. `registry` may be null.
   Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions options, Handler handler,
-           prometheus::Registry* registry);
+           prometheus::Registry* registry, BatchScope scope = nullptr);
   ~Consumer();  // Stop()
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
 
-  void Start();
+  // Applies the processed-events migration, then starts the thread.
+  absl::Status Start();
   // Graceful: the batch in hand is handled and acknowledged, then the thread ends.
   void Stop();
 
@@ -105,17 +116,22 @@ class Consumer {
   absl::Status DeadLetter(const Entry& entry, const std::string& error);
   void UpdateGauges();
   absl::Status Prune();
+  bool Leading();
   std::chrono::milliseconds Pass();
 
   store::Store* db_;
   cache::RedisClient* redis_;
   ConsumerOptions options_;
   Handler handler_;
+  BatchScope scope_;
   std::string claim_cursor_ = "0-0";  // where the next XAUTOCLAIM goes on; "0-0" after a full scan
   bool group_ready_ = false;
   std::chrono::steady_clock::time_point next_claim_{};
   std::chrono::steady_clock::time_point next_prune_{};
   bool failing_ = false;
+  bool leading_ = false;
+  int64_t lease_token_ = 0;
+  std::chrono::steady_clock::time_point lease_renew_at_{};
 
   prometheus::Gauge* stream_length_ = nullptr;
   prometheus::Gauge* pending_ = nullptr;

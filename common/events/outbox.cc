@@ -1,17 +1,12 @@
 #include "common/events/outbox.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status.h"
-#include "google/protobuf/util/time_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -27,68 +22,6 @@ struct Row {
 };
 
 }  // namespace
-
-std::vector<store::Migration> OutboxMigrations() {
-  return {
-      {1,
-       // seq is the commit order: one writer per store assigns it, and AUTOINCREMENT never reuses
-       // a value, not even after sent rows are deleted.
-       "CREATE TABLE outbox_events ("
-       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-       " event_id TEXT NOT NULL UNIQUE,"
-       " type TEXT NOT NULL,"
-       " subject TEXT NOT NULL,"
-       " envelope BLOB NOT NULL,"
-       " created_micros INTEGER NOT NULL,"
-       " sent_micros INTEGER);"
-       "CREATE INDEX outbox_events_unsent ON outbox_events(seq) WHERE sent_micros IS NULL;"
-       "CREATE INDEX outbox_events_sent ON outbox_events(sent_micros) WHERE sent_micros IS NOT NULL;"},
-  };
-}
-
-std::string NewEventId() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    // The CSPRNG failing is not recoverable in any sensible way for the caller.
-    log::Error("RAND_bytes failed");
-    std::abort();
-  }
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
-}
-
-v1::Envelope MakeEnvelope(absl::string_view source, absl::string_view subject,
-                          const google::protobuf::Message& data, const common::v1::Actor& actor,
-                          int64_t revision) {
-  v1::Envelope e;
-  e.set_id(NewEventId());
-  e.set_source(std::string(source));
-  e.set_type(data.GetDescriptor()->full_name());
-  e.set_subject(std::string(subject));
-  *e.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
-  e.mutable_data()->PackFrom(data);
-  *e.mutable_actor() = actor;
-  e.set_revision(revision);
-  return e;
-}
-
-absl::Status Append(store::Connection& c, v1::Envelope envelope) {
-  FieldErrors errors;
-  if (envelope.source().empty()) errors.Add("source", "required");
-  if (envelope.type().empty()) errors.Add("type", "required");
-  if (envelope.subject().empty()) errors.Add("subject", "required");
-  if (envelope.data().type_url().empty()) errors.Add("data", "required");
-  if (!errors.empty()) return errors.ToStatus();
-  if (envelope.id().empty()) envelope.set_id(NewEventId());
-  if (!envelope.has_time()) {
-    *envelope.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
-  }
-  CG_ASSIGN_OR_RETURN(
-      auto insert,
-      c.Prepare("INSERT INTO outbox_events (event_id, type, subject, envelope, created_micros) VALUES (?, ?, ?, ?, ?)"));
-  insert.Bind(1, envelope.id()).Bind(2, envelope.type()).Bind(3, envelope.subject());
-  insert.BindBlob(4, envelope.SerializeAsString()).Bind(5, store::NowMicros());
-  return insert.Run();
-}
 
 Relay::Relay(store::Store* db, cache::RedisClient* redis, RelayOptions options, prometheus::Registry* registry)
     : db_(db), redis_(redis), options_(std::move(options)), max_len_(std::to_string(options_.max_len)) {
@@ -121,10 +54,50 @@ Relay::Relay(store::Store* db, cache::RedisClient* redis, RelayOptions options, 
 Relay::~Relay() { Stop(); }
 
 void Relay::Start() {
+  if (db_->backend() == store::Backend::kPostgres && wake_ == nullptr) {
+    // Commits anywhere wake the relay at once; a missed notification only waits for the poll.
+    auto wake = db_->Listen(
+        store::kOutboxChannel, [this](const std::string&) { Notify(); }, [this] { Notify(); });
+    if (wake.ok()) {
+      wake_ = std::move(*wake);
+    } else {
+      log::Warn("event relay polls only", {{"stream", options_.stream}, {"error", wake.status().message()}});
+    }
+  }
   loop_.Start([this] { return Pass(); });
 }
 
-void Relay::Stop() { loop_.Stop(); }
+void Relay::Stop() {
+  loop_.Stop();
+  wake_.reset();
+  if (leading_) {
+    // Hands over at once instead of after the lease's expiry.
+    (void)store::ReleaseLease(*db_, {absl::StrCat("relay:", options_.stream), options_.holder, lease_token_});
+    leading_ = false;
+  }
+}
+
+bool Relay::Leading() {
+  if (db_->backend() != store::Backend::kPostgres) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < lease_renew_at_) return leading_;
+  auto fence = store::TryAcquireLease(*db_, absl::StrCat("relay:", options_.stream), options_.holder, options_.lease_ttl);
+  if (!fence.ok()) {
+    // Cannot tell: stands down until the store answers (another relay may be leading).
+    leading_ = false;
+    lease_renew_at_ = now + options_.retry_backoff;
+    return false;
+  }
+  const bool was = leading_;
+  leading_ = fence->has_value();
+  if (leading_) lease_token_ = (*fence)->token;
+  if (leading_ != was) {
+    log::Info(leading_ ? "event relay leads" : "event relay stands by", {{"stream", options_.stream}});
+  }
+  // Renewed well before it expires; a standby looks again as often.
+  lease_renew_at_ = now + options_.lease_ttl / 3;
+  return leading_;
+}
 
 void Relay::Notify() {
   if (!failing_.load(std::memory_order_relaxed)) loop_.Wake();
@@ -146,21 +119,28 @@ absl::StatusOr<OutboxBacklog> Relay::Backlog() {
     CG_ASSIGN_OR_RETURN(auto count, c.Prepare("SELECT COUNT(*) FROM outbox_events WHERE sent_micros IS NULL"));
     CG_ASSIGN_OR_RETURN(bool row, count.Step());
     if (row) b.unsent = count.Int(0);
-    CG_ASSIGN_OR_RETURN(auto oldest, c.Prepare("SELECT created_micros FROM outbox_events WHERE sent_micros IS NULL "
-                                               "ORDER BY seq LIMIT 1"));
+    CG_ASSIGN_OR_RETURN(auto oldest,
+                        c.Prepare("SELECT MIN(created_micros) FROM outbox_events WHERE sent_micros IS NULL"));
     CG_ASSIGN_OR_RETURN(row, oldest.Step());
-    if (row) b.oldest_unsent_micros = oldest.Int(0);
+    if (row && !oldest.IsNull(0)) b.oldest_unsent_micros = oldest.Int(0);
     return b;
   });
 }
 
 absl::StatusOr<int> Relay::PublishOnce() {
-  // A read snapshot holds a prefix of the commits, and seq grows with commit order, so the
+  // SQLite: a read snapshot holds a prefix of the commits, and seq grows with commit order, so the
   // unsent rows read here, in seq order, are the oldest unsent events with none missing between.
+  // PostgreSQL: only rows of transactions older than every running one, in (txid, seq) order
+  // (store/outbox.h), for the same guarantee.
+  const bool pg = db_->backend() == store::Backend::kPostgres;
   std::vector<Row> rows;
   absl::Status read = db_->Read([&](store::Connection& c) -> absl::Status {
-    CG_ASSIGN_OR_RETURN(auto select, c.Prepare("SELECT seq, event_id, type, envelope FROM outbox_events "
-                                               "WHERE sent_micros IS NULL ORDER BY seq LIMIT ?"));
+    CG_ASSIGN_OR_RETURN(
+        auto select,
+        c.Prepare(pg ? "SELECT seq, event_id, type, envelope FROM outbox_events WHERE sent_micros IS NULL "
+                       "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY txid, seq LIMIT ?"
+                     : "SELECT seq, event_id, type, envelope FROM outbox_events "
+                       "WHERE sent_micros IS NULL ORDER BY seq LIMIT ?"));
     select.Bind(1, options_.batch);
     while (true) {
       CG_ASSIGN_OR_RETURN(bool row, select.Step());
@@ -186,13 +166,15 @@ absl::StatusOr<int> Relay::PublishOnce() {
   if (published_ != nullptr) published_->Increment(static_cast<double>(rows.size()));
 
   // A crash here publishes these events again on restart (at least once).
-  const int64_t first = rows.front().seq;
-  const int64_t last = rows.back().seq;
+  const int64_t now = store::NowMicros();
   CG_RETURN_IF_ERROR(db_->Write([&](store::Connection& c) -> absl::Status {
-    CG_ASSIGN_OR_RETURN(auto mark, c.Prepare("UPDATE outbox_events SET sent_micros = ? "
-                                             "WHERE sent_micros IS NULL AND seq BETWEEN ? AND ?"));
-    mark.Bind(1, store::NowMicros()).Bind(2, first).Bind(3, last);
-    return mark.Run();
+    for (const Row& r : rows) {
+      CG_ASSIGN_OR_RETURN(auto mark,
+                          c.Prepare("UPDATE outbox_events SET sent_micros = ? WHERE seq = ? AND sent_micros IS NULL"));
+      mark.Bind(1, now).Bind(2, r.seq);
+      CG_RETURN_IF_ERROR(mark.Run());
+    }
+    return absl::OkStatus();
   }));
   return static_cast<int>(rows.size());
 }
@@ -210,6 +192,10 @@ absl::Status Relay::Prune() {
 }
 
 std::chrono::milliseconds Relay::Pass() {
+  if (!Leading()) {
+    if (backlog_ != nullptr) SetGauges({});  // the leader reports the backlog
+    return options_.poll_interval * 4;
+  }
   auto published = PublishOnce();
   if (!published.ok()) {
     if (!failing_) log::Warn("event relay cannot publish", {{"stream", options_.stream}, {"error", published.status().message()}});

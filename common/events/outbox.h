@@ -2,10 +2,10 @@
 
 // The transactional outbox and its relay (see docs/events.md).
 //
-// A service appends an event with Append() inside the same Database::Write() as the change it
-// describes, so the event exists exactly when the change committed. The Relay, a background
-// thread, publishes unsent events in commit order (the outbox's sequence) to one Redis stream
-// (`XADD <stream> MAXLEN ~ <max_len> * ...`), then marks them sent in the store.
+// A service appends an event inside the same store write as the change it describes
+// (Transaction::Publish, store/outbox.h), so the event exists exactly when the change committed.
+// The Relay, a background thread, publishes unsent events in commit order (store/outbox.h) to one
+// Redis stream (`XADD <stream> MAXLEN ~ <max_len> * ...`), then marks them sent in the store.
 //
 // Delivery is at least once: a crash between XADD and the mark, or a pipeline that failed after
 // Redis applied part of it, publishes some events again. They keep their envelope id, which
@@ -15,12 +15,15 @@
 // Stream entries have the fields `id` (envelope id), `type` (envelope type) and `envelope` (the
 // serialized Envelope).
 //
-// One relay per store. Commit order comes from the SQLite store's single writer, which assigns the
-// sequence in the order transactions commit (a store with concurrent writers would need more).
+// One relay publishes per store: on PostgreSQL, where every replica runs one, the holder of the
+// store lease "relay:<stream>" (store/lease.h); the others stand by. A holder that stalls past its
+// lease while another takes over can only publish events again (the mark is idempotent and each
+// event first appears in order), never out of order.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,11 +33,9 @@
 #include "clustergov/events/v1/events.pb.h"
 #include "common/cache/redis.h"
 #include "common/events/background_loop.h"
-#include "common/store/sqlite.h"
-
-namespace google::protobuf {
-class Message;
-}  // namespace google::protobuf
+#include "common/store/lease.h"
+#include "common/store/outbox.h"
+#include "common/store/sql.h"
 
 namespace prometheus {
 class Registry;
@@ -44,24 +45,6 @@ class Gauge;
 
 namespace clustergov::events {
 
-// The outbox table; apply with db.Migrate("outbox", OutboxMigrations()).
-std::vector<store::Migration> OutboxMigrations();
-
-// An envelope for `data`: type is the message's full name, data packed into an Any, a fresh id,
-// time now. `source` names the publisher ("clustergov/clusters"), `subject` the aggregate
-// ("clusters/hohhot-dairy"), `revision` the aggregate's revision after the change.
-v1::Envelope MakeEnvelope(absl::string_view source, absl::string_view subject,
-                          const google::protobuf::Message& data, const common::v1::Actor& actor,
-                          int64_t revision);
-
-// A fresh event id: 128 random bits, hex.
-std::string NewEventId();
-
-// Records `envelope` in the outbox of the store `c` belongs to. Call inside the Write() that
-// makes the change. An empty id or time is filled in; an envelope without source, type, subject
-// or data is INVALID_ARGUMENT (and the caller's Write rolls back).
-absl::Status Append(store::Connection& c, v1::Envelope envelope);
-
 struct RelayOptions {
   std::string stream;                          // e.g. "cg:events:clusters"; required
   int64_t max_len = 1000000;                   // XADD MAXLEN ~: entries kept in the stream
@@ -70,6 +53,9 @@ struct RelayOptions {
   std::chrono::milliseconds retry_backoff{250};  // after a failed publish
   // Sent events stay in the outbox this long (to inspect or replay), then are deleted.
   std::chrono::seconds retention{24 * 3600};
+  // This process, unique among the store's replicas (the relay lease's holder).
+  std::string holder;
+  std::chrono::milliseconds lease_ttl{10000};
 };
 
 // Outbox counts, as the metrics show them.
@@ -102,6 +88,8 @@ class Relay {
   absl::StatusOr<OutboxBacklog> Backlog();
 
  private:
+  // Whether this relay publishes now (always on SQLite; the lease holder on PostgreSQL).
+  bool Leading();
   std::chrono::milliseconds Pass();
   absl::Status Prune();
   void SetGauges(const OutboxBacklog& backlog);
@@ -113,6 +101,10 @@ class Relay {
 
   std::atomic<bool> failing_{false};  // Notify() does not cut the back-off short
   std::chrono::steady_clock::time_point next_prune_{};
+  std::chrono::steady_clock::time_point lease_renew_at_{};
+  bool leading_ = false;
+  int64_t lease_token_ = 0;
+  std::unique_ptr<store::Subscription> wake_;  // PostgreSQL: appends anywhere wake the relay
   BackgroundLoop loop_;  // last: stopped first
 
   prometheus::Gauge* backlog_ = nullptr;

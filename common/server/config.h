@@ -45,6 +45,7 @@ struct CommonConfig {
   bool cache_enabled = true;
   std::chrono::seconds cache_ttl{300};
   std::chrono::milliseconds near_cache_ttl{1000};
+  int64_t event_stream_max_len = 1000000;  // entries kept in the service's event stream (XADD MAXLEN ~)
   store::DatabaseOptions db;  // db.path: a SQLite file, or a PostgreSQL URL (then `pg` applies)
   store::PgOptions pg;
   AuthConfig auth;

@@ -31,6 +31,8 @@ ABSL_FLAG(int, cache_ttl_seconds, 300, "Cache entry lifetime (jittered ±20%)");
 ABSL_FLAG(int, near_cache_ms, 1000,
           "Lifetime of the in-process near cache in front of Redis (0 disables); bounds how long a write "
           "made by another process can go unseen");
+ABSL_FLAG(int64_t, event_stream_max_len, 1000000,
+          "Entries kept in the service's event stream (approximate MAXLEN); more than any consumer group lags");
 ABSL_FLAG(std::string, db, "",
           "The store: a SQLite database file (default ./data/<service>.db) or a PostgreSQL URL "
           "postgres://user:password@host:port/database");
@@ -141,6 +143,10 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
   c.cache_ttl = std::chrono::seconds(absl::GetFlag(FLAGS_cache_ttl_seconds));
   if (absl::GetFlag(FLAGS_near_cache_ms) < 0) return absl::InvalidArgumentError("--near_cache_ms must not be negative");
   c.near_cache_ttl = std::chrono::milliseconds(absl::GetFlag(FLAGS_near_cache_ms));
+  c.event_stream_max_len = absl::GetFlag(FLAGS_event_stream_max_len);
+  if (c.event_stream_max_len < 1000) {
+    return absl::InvalidArgumentError("--event_stream_max_len must be at least 1000");
+  }
 
   c.db.path = absl::GetFlag(FLAGS_db);
   if (c.db.path.empty()) c.db.path = absl::StrCat("./data/", service_name, ".db");

@@ -24,6 +24,9 @@
 #include "common/server/call.h"
 #include "common/server/config.h"
 #include "common/server/worker_pool.h"
+#include "common/events/consumer.h"
+#include "common/events/outbox.h"
+#include "common/events/schedule.h"
 #include "common/store/sqlite.h"
 
 namespace grpc {
@@ -66,6 +69,23 @@ class Runtime {
   // before expiry). Ask it for the token at each call. FAILED_PRECONDITION when neither.
   absl::StatusOr<const ServiceTokenSource*> ServiceToken() const;
 
+  // Domain events (docs/events.md). The relay, consumers and jobs run from Start() until
+  // Shutdown() (after the drain), on threads of their own.
+  //
+  // The stream a service publishes to: "cg:events:<service>".
+  static std::string EventStream(const std::string& service) { return "cg:events:" + service; }
+  // Publishes this store's outbox (what Transaction::Publish appended) to this service's stream.
+  void PublishEvents();
+  // Applies `publisher`'s events in the consumer group "<service>.<purpose>" (e.g. "clusters.counts"),
+  // with `handler` inside a store write per batch (consumer.h; `scope` optional). Each purpose is
+  // a group of its own: it sees every event of the stream.
+  void ConsumeEvents(const std::string& publisher, const std::string& purpose, events::Handler handler,
+                     events::BatchScope scope = nullptr);
+  // Runs `job` every `interval` on one replica at a time (schedule.h).
+  void Schedule(const std::string& name, std::chrono::milliseconds interval, events::Job job);
+  // This process among the store's replicas: "<service>-<host>-<pid>-<random>".
+  const std::string& instance() const { return instance_; }
+
   // Starts /metrics and the gRPC server; the services must outlive the runtime's serving.
   absl::Status Start(const std::vector<grpc::Service*>& services);
   int port() const { return port_; }
@@ -98,6 +118,10 @@ class Runtime {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string store_id_;  // the store's identity: names the cache namespace
+  std::string instance_;
+  std::unique_ptr<events::Relay> relay_;
+  std::vector<std::unique_ptr<events::Consumer>> consumers_;
+  std::vector<std::unique_ptr<events::ScheduledJob>> jobs_;
   bool shut_down_ = false;
 
   prometheus::Gauge* redis_up_ = nullptr;  // in metrics_'s registry; null without a Redis client

@@ -2,6 +2,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -73,11 +74,15 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
     rt->db_ = std::move(*db);
   }
 
-  if (config.cache_enabled) {
-    auto id = store::StoreIdentity(*rt->db_);
-    if (!id.ok()) return id.status();
-    rt->store_id_ = std::move(*id);
-    rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
+  // Redis carries the events whether or not it caches.
+  auto id = store::StoreIdentity(*rt->db_);
+  if (!id.ok()) return id.status();
+  rt->store_id_ = std::move(*id);
+  rt->redis_ = std::make_unique<cache::RedisClient>(config.redis);
+  {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    rt->instance_ = absl::StrCat(config.server.service_name, "-", host, "-", getpid(), "-", store::NewEventId().substr(0, 8));
   }
   if (rt->redis_ != nullptr) {
     absl::Status ping = rt->redis_->Ping();
@@ -125,7 +130,7 @@ void Runtime::SetRedisUp(bool up) {
 }
 
 std::unique_ptr<cache::Cache> Runtime::MakeCache(const std::string& name, std::chrono::seconds ttl) {
-  if (redis_ == nullptr) return nullptr;
+  if (redis_ == nullptr || !config_.cache_enabled) return nullptr;
   cache::CacheOptions options;
   // One namespace for every replica on this store, and across runs: a write's pending marks
   // (cache.h) cover a crash between its commit and its invalidation. Another store, another one.
@@ -178,6 +183,16 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config_.server.listen, " (port in use or address invalid)"));
   }
+  // Events flow from here on: consumers first, so what the relay publishes finds them reading.
+  for (auto& consumer : consumers_) {
+    if (absl::Status s = consumer->Start(); !s.ok()) {
+      server_->Shutdown();
+      server_.reset();
+      return s;
+    }
+  }
+  if (relay_ != nullptr) relay_->Start();
+  for (auto& job : jobs_) job->Start();
   SetServing(true);
   log::Info("serving", {{"grpc_port", std::to_string(port_)},
                         {"metrics_port", std::to_string(metrics_->exposer_port())},
@@ -211,8 +226,38 @@ void Runtime::Shutdown() {
     server_->Wait();
   }
   if (pool_ != nullptr) pool_->Stop();
+  // After the drain: what the last calls committed is published; each finishes its batch.
+  for (auto& job : jobs_) job->Stop();
+  for (auto& consumer : consumers_) consumer->Stop();
+  if (relay_ != nullptr) relay_->Stop();
   if (redis_probe_.joinable()) redis_probe_.join();
   if (server_ != nullptr) log::Info("stopped");
+}
+
+void Runtime::PublishEvents() {
+  events::RelayOptions options;
+  options.stream = EventStream(config_.server.service_name);
+  options.max_len = config_.event_stream_max_len;
+  options.holder = instance_;
+  relay_ = std::make_unique<events::Relay>(db_.get(), redis_.get(), options, &metrics_->registry());
+}
+
+void Runtime::ConsumeEvents(const std::string& publisher, const std::string& purpose, events::Handler handler,
+                            events::BatchScope scope) {
+  events::ConsumerOptions options;
+  options.stream = EventStream(publisher);
+  options.group = absl::StrCat(config_.server.service_name, ".", purpose);
+  options.consumer = instance_;
+  consumers_.push_back(std::make_unique<events::Consumer>(db_.get(), redis_.get(), options, std::move(handler),
+                                                          &metrics_->registry(), std::move(scope)));
+}
+
+void Runtime::Schedule(const std::string& name, std::chrono::milliseconds interval, events::Job job) {
+  events::ScheduleOptions options;
+  options.name = name;
+  options.holder = instance_;
+  options.interval = interval;
+  jobs_.push_back(std::make_unique<events::ScheduledJob>(db_.get(), options, std::move(job), &metrics_->registry()));
 }
 
 int Runtime::ServeUntilSignal() {

@@ -1,7 +1,14 @@
 #include "common/store/unit_of_work.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status/status.h"
 #include "common/store/audit.h"
+#include "common/store/outbox.h"
+#include "google/protobuf/descriptor.h"
 
 namespace clustergov::store {
 
@@ -12,11 +19,31 @@ absl::Status SqlTransaction::AppendAudit(absl::string_view step, const std::stri
   return store::AppendAudit(c_, *w_.actor, record);
 }
 
-absl::Status SqlUnitOfWork::Migrate() { return db_->Migrate("core", CoreMigrations(service_)); }
+absl::Status SqlTransaction::AppendEvent(absl::string_view subject, const google::protobuf::Message& data,
+                                         int64_t revision) {
+  // "clustergov.clusters.v1.Clusters" publishes as "clustergov/clusters".
+  std::vector<absl::string_view> package = absl::StrSplit(service_.full_name(), '.');
+  const std::string source = absl::StrCat("clustergov/", package.size() > 1 ? package[1] : package[0]);
+  common::v1::Actor actor;
+  if (w_.actor != nullptr) {
+    actor.set_subject(w_.actor->subject);
+    actor.set_organization(w_.actor->organization);
+    for (const std::string& role : w_.actor->roles) actor.add_roles(role);
+  }
+  events::v1::Envelope envelope = MakeEnvelope(source, subject, data, actor, revision);
+  envelope.set_request_id(w_.call_id);
+  return store::AppendEvent(c_, std::move(envelope));
+}
+
+absl::Status SqlUnitOfWork::Migrate() {
+  CG_RETURN_IF_ERROR(db_->Migrate("core", CoreMigrations(service_)));
+  return db_->Migrate("outbox", OutboxMigrations());
+}
 
 absl::StatusOr<std::string> SqlUnitOfWork::RunBytes(
     const WriteContext& w, const std::function<absl::StatusOr<std::string>(Transaction&)>& body) {
   std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {
+    if (w.fence != nullptr) CG_RETURN_IF_ERROR(CheckLeaseFence(c, *w.fence));
     SqlTransaction tx(c, w, service_);
     return body(tx);
   };

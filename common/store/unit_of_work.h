@@ -5,7 +5,9 @@
 // A write is run as `unit_of_work.Run<T>(context, body)`: one transaction (on SQLite a SAVEPOINT
 // inside a group commit) in which `body` makes its change through the repository's SQL and
 // appends audit events with `Transaction::Audit` (actor, full gRPC method, reason, the call's
-// request id and the client's idempotency key, all from the WriteContext). On PostgreSQL the
+// request id and the client's idempotency key, all from the WriteContext) and domain events with
+// `Transaction::Publish` (to the store's outbox, store/outbox.h: an event exists exactly when its
+// change committed). On PostgreSQL the
 // transaction is SERIALIZABLE and retried on serialization failures, so `body` may run more than
 // once: it must do nothing but reads and writes through the transaction. When the context
 // carries the request, the write is idempotent per (actor, method, request_id): a retry returns
@@ -33,6 +35,7 @@
 #include "clustergov/common/v1/common.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/page_token.h"
+#include "common/store/lease.h"
 #include "common/store/sql.h"
 #include "google/protobuf/message_lite.h"
 
@@ -55,6 +58,9 @@ struct WriteContext {
   // Writes naming the same key run one at a time across replicas (sql.h WriteOptions): for
   // read-modify-writes of a hot row, which would otherwise mostly fail serialization and retry.
   std::string serialize_on;
+  // A scheduled job's lease (store/lease.h): the write commits only while it still holds it, and
+  // is ABORTED once another replica took the lease over.
+  const LeaseFence* fence = nullptr;
 };
 
 // The handle a body gets inside one unit of work.
@@ -76,9 +82,18 @@ class Transaction {
     return AppendAudit(step, resource, etag_before, etag_after);
   }
 
+  // Appends the domain event `data` (a clustergov.events.v1 message) about aggregate `subject`
+  // ("clusters/hohhot-dairy"), whose revision after the change is `revision`, to the outbox: its
+  // envelope names this service as the source and carries the context's actor and call id.
+  absl::Status Publish(absl::string_view subject, const google::protobuf::Message& data, int64_t revision) {
+    return AppendEvent(subject, data, revision);
+  }
+
  protected:
   virtual absl::Status AppendAudit(absl::string_view step, const std::string& resource,
                                    const std::string& etag_before, const std::string& etag_after) = 0;
+  virtual absl::Status AppendEvent(absl::string_view subject, const google::protobuf::Message& data,
+                                   int64_t revision) = 0;
 };
 
 class UnitOfWork {
@@ -160,6 +175,9 @@ class RepositoryTransaction {
   absl::Status Audit(const std::string& resource, const std::string& etag_before, const std::string& etag_after) {
     return unit_.Audit(resource, etag_before, etag_after);
   }
+  absl::Status Publish(absl::string_view subject, const google::protobuf::Message& data, int64_t revision) {
+    return unit_.Publish(subject, data, revision);
+  }
 
  private:
   Transaction& unit_;
@@ -204,6 +222,8 @@ class SqlTransaction final : public Transaction {
  protected:
   absl::Status AppendAudit(absl::string_view step, const std::string& resource, const std::string& etag_before,
                            const std::string& etag_after) override;
+  absl::Status AppendEvent(absl::string_view subject, const google::protobuf::Message& data,
+                           int64_t revision) override;
 
  private:
   Connection& c_;
@@ -216,7 +236,8 @@ class SqlUnitOfWork final : public UnitOfWork {
   // `service`: the gRPC service whose calls the store records.
   SqlUnitOfWork(Store* db, const google::protobuf::ServiceDescriptor& service) : db_(db), service_(service) {}
 
-  // Applies the shared tables' migrations (store/audit.h CoreMigrations); before the service's own.
+  // Applies the shared tables' migrations (store/audit.h CoreMigrations, the outbox); before the
+  // service's own.
   absl::Status Migrate();
 
   absl::StatusOr<std::string> RunBytes(const WriteContext& w,

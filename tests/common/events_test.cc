@@ -97,7 +97,7 @@ std::unique_ptr<Database> OpenStore(const std::string& path) {
     ADD_FAILURE() << db.status();
     return nullptr;
   }
-  absl::Status s = (*db)->Migrate("outbox", OutboxMigrations());
+  absl::Status s = (*db)->Migrate("outbox", store::OutboxMigrations());
   if (s.ok()) s = (*db)->Migrate("events_consumer", ConsumerMigrations());
   if (s.ok()) {
     s = (*db)->Migrate("test", {{1, "CREATE TABLE changes (id INTEGER PRIMARY KEY, subject TEXT NOT NULL);"
@@ -124,7 +124,7 @@ v1::Envelope TierEvent(const std::string& cluster, int64_t revision) {
   data.set_cluster(cluster);
   data.set_previous_tier(common::v1::TIER_NONE);
   data.set_tier(common::v1::TIER_REGION);
-  return MakeEnvelope(kSource, cluster, data, TestActor(), revision);
+  return store::MakeEnvelope(kSource, cluster, data, TestActor(), revision);
 }
 
 // Commits `writes` changes, each with one event per subject in `subjects` (revisions counting
@@ -140,7 +140,7 @@ std::vector<std::string> CommitEvents(Database& db, int writes, const std::vecto
         if (!change.ok()) return change.status();
         change->Bind(1, e.subject());
         if (absl::Status s = change->Run(); !s.ok()) return s;
-        if (absl::Status s = Append(c, e); !s.ok()) return s;
+        if (absl::Status s = store::AppendEvent(c, e); !s.ok()) return s;
       }
       return absl::OkStatus();
     });
@@ -343,7 +343,7 @@ TEST_F(EventsTest, AbortedWriteLeavesNoEvent) {
 
   // The change fails after its event was appended: both roll back.
   absl::Status failed = db->Write([&](Connection& c) -> absl::Status {
-    if (absl::Status s = Append(c, TierEvent("clusters/aborted", 1)); !s.ok()) return s;
+    if (absl::Status s = store::AppendEvent(c, TierEvent("clusters/aborted", 1)); !s.ok()) return s;
     return absl::FailedPreconditionError("the change is refused");
   });
   EXPECT_EQ(failed.code(), absl::StatusCode::kFailedPrecondition);
@@ -356,7 +356,7 @@ TEST_F(EventsTest, AbortedWriteLeavesNoEvent) {
     auto change = c.Prepare("INSERT INTO changes (subject) VALUES ('clusters/incomplete')");
     if (!change.ok()) return change.status();
     if (absl::Status s = change->Run(); !s.ok()) return s;
-    return Append(c, incomplete);
+    return store::AppendEvent(c, incomplete);
   });
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.message(), HasSubstr("subject"));
@@ -529,7 +529,7 @@ TEST_F(EventsTest, PendingEventsOfADeadConsumerAreClaimedByAnother) {
       }
       return record(c, e);
     }, nullptr);
-    consumer.Start();
+    if (!consumer.Start().ok()) return 1;
     pause();
     return 0;
   });
@@ -548,7 +548,7 @@ TEST_F(EventsTest, PendingEventsOfADeadConsumerAreClaimedByAnother) {
   EXPECT_EQ(Count(*db, "SELECT COUNT(*) FROM effects"), 20);  // the first batch; the second rolled back
   prometheus::Registry registry;
   Consumer b(db.get(), redis_.get(), FastConsumer("b"), RecordEffect("b"), &registry);
-  b.Start();
+  ASSERT_TRUE(b.Start().ok());
   ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 100; }));
   ASSERT_TRUE(PollUntil([&] { return absl::StartsWith(redis_server_.Cli({"XPENDING", kStream, "testers"}), "0"); }));
   ASSERT_TRUE(PollUntil([&] { return Metric(registry, "clustergov_events_pending") == 0; }));
@@ -584,7 +584,7 @@ TEST_F(EventsTest, PoisonEventGoesToTheDeadLetterStreamWhileOthersFlow) {
     }
     return record(c, e);
   }, &registry);
-  consumer.Start();
+  ASSERT_TRUE(consumer.Start().ok());
 
   // Everything else is applied at once, long before the poison's attempts run out.
   ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 20; }));
@@ -624,7 +624,7 @@ TEST_F(EventsTest, ConsumerRecreatesItsGroupWhenRedisLosesIt) {
   Relay relay(db.get(), redis_.get(), FastRelay(), nullptr);
   Consumer consumer(db.get(), redis_.get(), FastConsumer("c1"), RecordEffect("c1"), nullptr);
   relay.Start();
-  consumer.Start();
+  ASSERT_TRUE(consumer.Start().ok());
   auto ids = CommitEvents(*db, 10, {"clusters/a"});
   relay.Notify();
   ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 10; }));
@@ -658,7 +658,7 @@ TEST_F(EventsTest, EndToEndLatencyAndThroughput) {
     return absl::OkStatus();
   }, nullptr);
   relay.Start();
-  consumer.Start();
+  ASSERT_TRUE(consumer.Start().ok());
 
   // Paced: one event every 2 ms from one writer, each commit followed by Notify().
   std::vector<std::string> ids;
