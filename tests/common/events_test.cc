@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -26,11 +28,15 @@
 #include "common/cache/redis.h"
 #include "common/events/consumer.h"
 #include "common/events/outbox.h"
+#include "common/events/schedule.h"
+#include "common/store/lease.h"
+#include "common/store/postgres.h"
 #include "common/store/sqlite.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "tests/support/postgres.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::events {
@@ -40,7 +46,7 @@ using ::clustergov::cache::RedisClient;
 using ::clustergov::cache::RedisOptions;
 using ::clustergov::cache::RedisReply;
 using ::clustergov::store::Connection;
-using ::clustergov::store::Database;
+using ::clustergov::store::Store;
 using ::clustergov::testing::RedisServer;
 using ::clustergov::testing::TempDir;
 using ::testing::HasSubstr;
@@ -88,11 +94,22 @@ double Metric(prometheus::Registry& registry, const std::string& name,
 // The store of a publishing (and, in these tests, also consuming) service: the outbox, the
 // processed-events table, the service's own `changes` and a consumer's `effects` (deliberately
 // without any uniqueness, so applying an event twice would show).
-std::unique_ptr<Database> OpenStore(const std::string& path) {
-  store::DatabaseOptions options;
-  options.path = path;
-  options.synchronous_full = false;
-  auto db = Database::Open(options);
+std::unique_ptr<Store> OpenStore(const std::string& path) {
+  // SQLite at `path`, or a PostgreSQL database of its own in the `_postgres` run.
+  const std::string location = testing::TestStoreLocation(path);
+  absl::StatusOr<std::unique_ptr<Store>> db;
+  if (store::IsPostgresUrl(location)) {
+    store::PgOptions options;
+    options.url = location;
+    auto pg = store::PgDatabase::Open(options);
+    if (pg.ok()) db = std::unique_ptr<Store>(std::move(*pg)); else db = pg.status();
+  } else {
+    store::DatabaseOptions options;
+    options.path = location;
+    options.synchronous_full = false;
+    auto lite = store::Database::Open(options);
+    if (lite.ok()) db = std::unique_ptr<Store>(std::move(*lite)); else db = lite.status();
+  }
   if (!db.ok()) {
     ADD_FAILURE() << db.status();
     return nullptr;
@@ -100,9 +117,13 @@ std::unique_ptr<Database> OpenStore(const std::string& path) {
   absl::Status s = (*db)->Migrate("outbox", store::OutboxMigrations());
   if (s.ok()) s = (*db)->Migrate("events_consumer", ConsumerMigrations());
   if (s.ok()) {
-    s = (*db)->Migrate("test", {{1, "CREATE TABLE changes (id INTEGER PRIMARY KEY, subject TEXT NOT NULL);"
-                                    "CREATE TABLE effects (event_id TEXT NOT NULL, subject TEXT NOT NULL,"
-                                    " revision INTEGER NOT NULL, consumer TEXT NOT NULL);"}});
+    s = (*db)->Migrate("test", store::SameSchema({{1, "CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                                      " subject TEXT NOT NULL);"
+                                                      "CREATE TABLE revisions (subject TEXT PRIMARY KEY,"
+                                                      " revision INTEGER NOT NULL);"
+                                                      "CREATE TABLE effects (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                                      " event_id TEXT NOT NULL, subject TEXT NOT NULL,"
+                                                      " revision INTEGER NOT NULL, consumer TEXT NOT NULL);"}}));
   }
   if (!s.ok()) {
     ADD_FAILURE() << s;
@@ -129,7 +150,7 @@ v1::Envelope TierEvent(const std::string& cluster, int64_t revision) {
 
 // Commits `writes` changes, each with one event per subject in `subjects` (revisions counting
 // up per subject); returns the event ids in commit order.
-std::vector<std::string> CommitEvents(Database& db, int writes, const std::vector<std::string>& subjects) {
+std::vector<std::string> CommitEvents(Store& db, int writes, const std::vector<std::string>& subjects) {
   std::vector<std::string> ids;
   for (int w = 0; w < writes; ++w) {
     std::vector<v1::Envelope> batch;
@@ -150,7 +171,7 @@ std::vector<std::string> CommitEvents(Database& db, int writes, const std::vecto
   return ids;
 }
 
-int64_t Count(Database& db, const std::string& sql) {
+int64_t Count(Store& db, const std::string& sql) {
   auto n = db.ReadResult<int64_t>([&](Connection& c) -> absl::StatusOr<int64_t> {
     auto st = c.Prepare(sql);
     if (!st.ok()) return st.status();
@@ -236,10 +257,10 @@ Handler RecordEffect(const std::string& consumer) {
 }
 
 // Each event id applied exactly once, and events of one subject applied in revision order.
-void ExpectAppliedOnceInOrder(Database& db, const std::vector<std::string>& ids) {
+void ExpectAppliedOnceInOrder(Store& db, const std::vector<std::string>& ids) {
   auto rows = db.ReadResult<std::vector<std::pair<std::string, std::pair<std::string, int64_t>>>>(
       [](Connection& c) -> absl::StatusOr<std::vector<std::pair<std::string, std::pair<std::string, int64_t>>>> {
-        auto st = c.Prepare("SELECT event_id, subject, revision FROM effects ORDER BY rowid");
+        auto st = c.Prepare("SELECT event_id, subject, revision FROM effects ORDER BY seq");
         if (!st.ok()) return st.status();
         std::vector<std::pair<std::string, std::pair<std::string, int64_t>>> out;
         while (true) {
@@ -299,7 +320,10 @@ TEST_F(EventsTest, CommittedEventsArePublishedInCommitOrder) {
   // The stream order is the outbox's commit order.
   std::vector<std::string> committed;
   ASSERT_TRUE(db->Read([&](Connection& c) -> absl::Status {
-                  auto st = c.Prepare("SELECT event_id FROM outbox_events ORDER BY seq");
+                  // PostgreSQL's commit order is the writing transactions' ids (store/outbox.h).
+                  auto st = c.Prepare(db->backend() == store::Backend::kPostgres
+                                          ? "SELECT event_id FROM outbox_events ORDER BY txid, seq"
+                                          : "SELECT event_id FROM outbox_events ORDER BY seq");
                   if (!st.ok()) return st.status();
                   while (*st->Step()) committed.push_back(st->Text(0));
                   return absl::OkStatus();
@@ -477,7 +501,7 @@ TEST_F(EventsTest, ConsumerAppliesEachEventOnceWhenDeliveredTwice) {
   // Per subject, in revision order (one consumer reading the stream in order).
   std::map<std::string, int64_t> last;
   ASSERT_TRUE(db->Read([&](Connection& c) -> absl::Status {
-                  auto st = c.Prepare("SELECT subject, revision FROM effects ORDER BY rowid");
+                  auto st = c.Prepare("SELECT subject, revision FROM effects ORDER BY seq");
                   if (!st.ok()) return st.status();
                   while (*st->Step()) {
                     EXPECT_EQ(st->Int(1), last[st->Text(0)] + 1);
@@ -703,6 +727,196 @@ TEST_F(EventsTest, EndToEndLatencyAndThroughput) {
             << percentile(paced, 0.99) << " ms; flooded: " << static_cast<int>(10000 / seconds)
             << " events/s committed, published and applied\n";
   EXPECT_EQ(paced.size(), 300u);
+}
+
+// ================================================================== across replicas
+
+// Writers racing on shared aggregates (read the revision, write the next, append its event): on
+// PostgreSQL they conflict and retry, and the relay publishes below the oldest running transaction;
+// either way each aggregate's events reach the stream in revision order, none missing.
+TEST_F(EventsTest, RacingWritersKeepEachAggregatesOrder) {
+  auto db = OpenStore(dir_.File("store.db"));
+  ASSERT_NE(db, nullptr);
+  Relay relay(db.get(), redis_.get(), FastRelay(), nullptr);
+  relay.Start();
+  const std::vector<std::string> subjects = {"clusters/a", "clusters/b", "clusters/c"};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 6; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const std::string& subject = subjects[(t + i) % subjects.size()];
+        absl::Status s = db->Write([&](Connection& c) -> absl::Status {
+          auto read = c.Prepare("SELECT revision FROM revisions WHERE subject = ?");
+          if (!read.ok()) return read.status();
+          read->Bind(1, subject);
+          auto row = read->Step();
+          if (!row.ok()) return row.status();
+          const int64_t next = (*row ? read->Int(0) : 0) + 1;
+          auto write = c.Prepare("INSERT INTO revisions (subject, revision) VALUES (?, ?) "
+                                 "ON CONFLICT (subject) DO UPDATE SET revision = excluded.revision");
+          if (!write.ok()) return write.status();
+          write->Bind(1, subject).Bind(2, next);
+          if (absl::Status w = write->Run(); !w.ok()) return w;
+          return store::AppendEvent(c, TierEvent(subject, next));
+        });
+        EXPECT_TRUE(s.ok()) << s;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  ASSERT_TRUE(PollUntil([&] { return StreamLength(*redis_, kStream) >= 120; }));
+  relay.Stop();
+  std::map<std::string, int64_t> last;
+  int entries = 0;
+  for (const auto& e : ReadStream(*redis_, kStream)) {
+    v1::Envelope env;
+    ASSERT_TRUE(env.ParseFromString(e.fields.at("envelope")));
+    if (env.revision() <= last[env.subject()]) continue;  // a repeat (at least once)
+    EXPECT_EQ(env.revision(), last[env.subject()] + 1) << env.subject() << " skipped or reordered";
+    last[env.subject()] = env.revision();
+    ++entries;
+  }
+  EXPECT_EQ(entries, 120);
+}
+
+TEST_F(EventsTest, LeaseFencesAFormerHolder) {
+  auto db = OpenStore(dir_.File("store.db"));
+  ASSERT_NE(db, nullptr);
+  auto a = store::TryAcquireLease(*db, "job:test", "replica-a", 200ms);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(a->has_value());
+  // Held: another replica is refused, the holder renews with the same token.
+  auto b = store::TryAcquireLease(*db, "job:test", "replica-b", 200ms);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->has_value());
+  auto renewed = store::TryAcquireLease(*db, "job:test", "replica-a", 200ms);
+  ASSERT_TRUE(renewed.ok() && renewed->has_value());
+  EXPECT_EQ((*renewed)->token, (**a).token);
+
+  // Expired: b takes over with a newer token, and a's writes under its old fence abort.
+  std::optional<store::LeaseFence> taken;
+  ASSERT_TRUE(PollUntil([&] {
+    auto t = store::TryAcquireLease(*db, "job:test", "replica-b", 10s);
+    if (t.ok() && t->has_value()) taken = **t;
+    return taken.has_value();
+  }, 5s));
+  EXPECT_GT(taken->token, (**a).token);
+  const store::LeaseFence old = **a;
+  absl::Status stale = db->Write([&](Connection& c) -> absl::Status {
+    if (absl::Status f = store::CheckLeaseFence(c, old); !f.ok()) return f;
+    auto change = c.Prepare("INSERT INTO changes (subject) VALUES ('by the former holder')");
+    if (!change.ok()) return change.status();
+    return change->Run();
+  });
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  EXPECT_EQ(Count(*db, "SELECT COUNT(*) FROM changes"), 0);
+  EXPECT_TRUE(db->Write([&](Connection& c) { return store::CheckLeaseFence(c, *taken); }).ok());
+
+  // Released: the next replica gets it at once.
+  ASSERT_TRUE(store::ReleaseLease(*db, *taken).ok());
+  auto c = store::TryAcquireLease(*db, "job:test", "replica-c", 10s);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_GT((*c)->token, taken->token);
+}
+
+// Two replicas run the same scheduled job: never both at once, and the standby takes over when
+// the leader stops.
+TEST_F(EventsTest, ScheduledJobRunsOnOneReplicaAtATime) {
+  auto db = OpenStore(dir_.File("store.db"));
+  ASSERT_NE(db, nullptr);
+  std::atomic<int> running{0};
+  std::atomic<int> overlaps{0};
+  std::mutex mu;
+  std::map<std::string, int> runs;
+  auto job = [&](const std::string& replica) {
+    return [&, replica](const store::LeaseFence& fence) -> absl::Status {
+      if (running.fetch_add(1) != 0) ++overlaps;
+      std::this_thread::sleep_for(5ms);
+      absl::Status s = db->Write([&](Connection& c) -> absl::Status {
+        if (absl::Status f = store::CheckLeaseFence(c, fence); !f.ok()) return f;
+        auto change = c.Prepare("INSERT INTO changes (subject) VALUES (?)");
+        if (!change.ok()) return change.status();
+        change->Bind(1, replica);
+        return change->Run();
+      });
+      running.fetch_sub(1);
+      std::lock_guard<std::mutex> lock(mu);
+      ++runs[replica];
+      return s;
+    };
+  };
+  prometheus::Registry registry;
+  ScheduleOptions options;
+  options.name = "test";
+  options.interval = 20ms;
+  options.lease_ttl = 300ms;
+  options.holder = "replica-a";
+  auto a = std::make_unique<ScheduledJob>(db.get(), options, job("replica-a"), &registry);
+  options.holder = "replica-b";
+  ScheduledJob b(db.get(), options, job("replica-b"), nullptr);
+  a->Start();
+  ASSERT_TRUE(PollUntil([&] { return Metric(registry, "clustergov_scheduled_job_runs_total") >= 5; }));
+  b.Start();
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(runs["replica-b"], 0) << "the standby ran while the leader held the lease";
+  }
+  EXPECT_EQ(Metric(registry, "clustergov_scheduled_job_leader"), 1);
+  EXPECT_GT(Metric(registry, "clustergov_scheduled_job_last_success_timestamp_seconds"), 0);
+  a.reset();  // stops and releases the lease
+  ASSERT_TRUE(PollUntil([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return runs["replica-b"] >= 3;
+  }));
+  b.Stop();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(Count(*db, "SELECT COUNT(*) FROM changes WHERE subject = 'replica-b'"), runs["replica-b"]);
+}
+
+// PostgreSQL, where every replica runs a relay and a consumer: one relay publishes each event
+// once, one consumer of the group applies it, and a standby takes over when the leader stops.
+TEST_F(EventsTest, OneRelayAndOneConsumerPerGroupAcrossReplicas) {
+  auto db = OpenStore(dir_.File("store.db"));
+  ASSERT_NE(db, nullptr);
+  if (db->backend() != store::Backend::kPostgres) {
+    GTEST_SKIP() << "one process owns a SQLite store; the PostgreSQL run covers replicas";
+  }
+  prometheus::Registry ra, rb;
+  RelayOptions relay_options = FastRelay();
+  relay_options.holder = "replica-a";
+  auto relay_a = std::make_unique<Relay>(db.get(), redis_.get(), relay_options, &ra);
+  relay_options.holder = "replica-b";
+  Relay relay_b(db.get(), redis_.get(), relay_options, &rb);
+  auto consumer_a = std::make_unique<Consumer>(db.get(), redis_.get(), FastConsumer("replica-a"),
+                                               RecordEffect("replica-a"), &ra);
+  Consumer consumer_b(db.get(), redis_.get(), FastConsumer("replica-b"), RecordEffect("replica-b"), &rb);
+  relay_a->Start();
+  ASSERT_TRUE(consumer_a->Start().ok());
+  auto first = CommitEvents(*db, 20, {"clusters/x"});
+  ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 20; }));
+  relay_b.Start();
+  ASSERT_TRUE(consumer_b.Start().ok());
+  auto second = CommitEvents(*db, 30, {"clusters/x"});
+  ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 50; }));
+  EXPECT_EQ(Count(*db, "SELECT COUNT(*) FROM effects WHERE consumer = 'replica-b'"), 0);
+  EXPECT_EQ(Metric(rb, "clustergov_events_published_total"), 0);
+
+  // The leaders stop (releasing their leases): the standbys carry on.
+  relay_a.reset();
+  consumer_a.reset();
+  auto third = CommitEvents(*db, 30, {"clusters/x"});
+  ASSERT_TRUE(PollUntil([&] { return Count(*db, "SELECT COUNT(*) FROM effects") == 80; }));
+  EXPECT_EQ(Count(*db, "SELECT COUNT(*) FROM effects WHERE consumer = 'replica-b'"), 30);
+  relay_b.Stop();
+  consumer_b.Stop();
+  std::vector<std::string> ids = first;
+  ids.insert(ids.end(), second.begin(), second.end());
+  ids.insert(ids.end(), third.begin(), third.end());
+  ExpectAppliedOnceInOrder(*db, ids);
+  int repeats = -1;
+  EXPECT_EQ(FirstSeenIds(ReadStream(*redis_, kStream), &repeats), ids);
+  EXPECT_EQ(repeats, 0);
 }
 
 }  // namespace
