@@ -16,7 +16,7 @@ ScheduledJob::ScheduledJob(store::Store* db, ScheduleOptions options, Job job, p
   if (options_.interval.count() < 1) options_.interval = std::chrono::milliseconds(1);
   options_.lease_ttl = std::max(options_.lease_ttl, 2 * options_.interval);
   if (registry != nullptr) {
-    const std::map<std::string, std::string> labels = {{"job", options_.name}};
+    const std::map<std::string, std::string> labels = {{"schedule", options_.name}};
     leader_ = &prometheus::BuildGauge()
                    .Name("clustergov_scheduled_job_leader")
                    .Help("1 on the replica that holds the job's lease and runs it.")
@@ -62,7 +62,7 @@ absl::StatusOr<bool> ScheduledJob::RunOnce() {
   if (leader_ != nullptr) leader_->Set(leading_ ? 1 : 0);
   if (!fence.ok()) return fence.status();
   if (leading_ != was) {
-    log::Info(leading_ ? "scheduled job leads" : "scheduled job stands by", {{"job", options_.name}});
+    log::Info(leading_ ? "scheduled job leads" : "scheduled job stands by", {{"schedule", options_.name}});
   }
   if (!leading_) return false;
   fence_ = **fence;

@@ -118,6 +118,13 @@ const COUNTERS_AND_GAUGES = [
   'clustergov_redis_up', 'clustergov_support_applications',
   'clustergov_support_oldest_pending_application_seconds', 'clustergov_support_pool_utilization_ratio',
   'http_requests_total',
+  'clustergov_events_outbox_backlog', 'clustergov_events_outbox_oldest_unsent_age_seconds',
+  'clustergov_events_published_total', 'clustergov_events_publish_errors_total', 'clustergov_events_stream_length',
+  'clustergov_events_pending', 'clustergov_events_handled_total', 'clustergov_events_duplicates_total',
+  'clustergov_events_handler_failures_total', 'clustergov_events_redeliveries_total',
+  'clustergov_events_dead_letters_total', 'clustergov_scheduled_job_leader',
+  'clustergov_scheduled_job_last_success_timestamp_seconds', 'clustergov_scheduled_job_runs_total',
+  'clustergov_scheduled_job_failures_total',
 ];
 const HISTOGRAMS = ['grpc_server_handling_seconds', 'clustergov_store_operation_seconds', 'http_request_duration_seconds'];
 const LABELS = new Set([
@@ -126,6 +133,7 @@ const LABELS = new Set([
   'cache', 'op', 'version',                                        // cache, store, build info
   'state', 'pool', 'region', 'year', 'kind',                       // support
   'method', 'route', 'code',                                       // gateway
+  'stream', 'group', 'schedule',                                   // events, scheduled jobs
 ]);
 const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'inf', 'nan', 'offset']);
 
