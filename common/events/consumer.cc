@@ -9,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/status/status.h"
+#include "google/protobuf/util/time_util.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
 namespace clustergov::events {
@@ -115,6 +117,12 @@ Consumer::Consumer(store::Store* db, cache::RedisClient* redis, ConsumerOptions 
                          .Help("Pending entries claimed again after being idle (XAUTOCLAIM).")
                          .Register(*registry)
                          .Add(labels);
+    lag_ = &prometheus::BuildHistogram()
+                .Name("clustergov_events_apply_lag_seconds")
+                .Help("From an event's creation in the publisher's write to its effect committed here.")
+                .Register(*registry)
+                .Add(labels, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                     0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
     dead_letters_ = &prometheus::BuildCounter()
                          .Name("clustergov_events_dead_letters_total")
                          .Help("Events moved to the dead-letter stream after their last attempt.")
@@ -304,11 +312,16 @@ absl::StatusOr<int> Consumer::Handle(std::vector<Entry>& entries) {
   });
   if (end_scope) end_scope();
   CG_RETURN_IF_ERROR(written);
+  const int64_t committed_micros = store::NowMicros();
 
   std::vector<absl::string_view> ack = {"XACK", options_.stream, options_.group};
   for (Entry* e : runnable) {
     if (e->outcome == Outcome::kApplied) {
       if (handled_ != nullptr) handled_->Increment();
+      if (lag_ != nullptr) {
+        const int64_t created = google::protobuf::util::TimeUtil::TimestampToMicroseconds(e->envelope.time());
+        lag_->Observe(std::max<double>(0, static_cast<double>(committed_micros - created) / 1e6));
+      }
     } else if (e->outcome == Outcome::kDuplicate) {
       if (duplicates_ != nullptr) duplicates_->Increment();
     } else {

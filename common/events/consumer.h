@@ -47,6 +47,7 @@ namespace prometheus {
 class Registry;
 class Counter;
 class Gauge;
+class Histogram;
 }  // namespace prometheus
 
 namespace clustergov::events {
@@ -140,6 +141,7 @@ class Consumer {
   prometheus::Counter* failures_ = nullptr;
   prometheus::Counter* redeliveries_ = nullptr;
   prometheus::Counter* dead_letters_ = nullptr;
+  prometheus::Histogram* lag_ = nullptr;
 
   BackgroundLoop loop_;  // last: stopped first
 };

@@ -73,7 +73,7 @@ RedisOptions ClientOptions(int port) {
   return o;
 }
 
-// The sum of the samples of `name` carrying every label in `labels`.
+// The sum of the samples of `name` carrying every label in `labels` (a histogram's: its count).
 double Metric(prometheus::Registry& registry, const std::string& name,
               const std::map<std::string, std::string>& labels = {}) {
   double total = 0;
@@ -85,7 +85,7 @@ double Metric(prometheus::Registry& registry, const std::string& name,
         auto it = labels.find(l.name);
         if (it != labels.end() && it->second == l.value) ++matched;
       }
-      if (matched == labels.size()) total += m.counter.value + m.gauge.value;
+      if (matched == labels.size()) total += m.counter.value + m.gauge.value + m.histogram.sample_count;
     }
   }
   return total;
@@ -496,6 +496,7 @@ TEST_F(EventsTest, ConsumerAppliesEachEventOnceWhenDeliveredTwice) {
   Drain(consumer);
   ExpectAppliedOnceInOrder(*db, ids);
   EXPECT_EQ(Metric(registry, "clustergov_events_handled_total"), 60);
+  EXPECT_EQ(Metric(registry, "clustergov_events_apply_lag_seconds"), 60);  // one observation per applied event
   EXPECT_EQ(Metric(registry, "clustergov_events_duplicates_total"), 10);
 
   // Per subject, in revision order (one consumer reading the stream in order).

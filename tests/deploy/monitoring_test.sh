@@ -126,7 +126,8 @@ const COUNTERS_AND_GAUGES = [
   'clustergov_scheduled_job_last_success_timestamp_seconds', 'clustergov_scheduled_job_runs_total',
   'clustergov_scheduled_job_failures_total',
 ];
-const HISTOGRAMS = ['grpc_server_handling_seconds', 'clustergov_store_operation_seconds', 'http_request_duration_seconds'];
+const HISTOGRAMS = ['grpc_server_handling_seconds', 'clustergov_store_operation_seconds', 'http_request_duration_seconds',
+  'clustergov_events_apply_lag_seconds'];
 const LABELS = new Set([
   'job', 'instance', 'namespace', 'service', 'pod', 'container',   // target labels
   'grpc_type', 'grpc_service', 'grpc_method', 'grpc_code', 'le',   // gRPC
