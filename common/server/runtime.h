@@ -119,6 +119,10 @@ class Runtime {
   int port_ = 0;
   std::string store_id_;  // the store's identity: names the cache namespace
   std::string instance_;
+  // The events' own Redis connections: a consumer's blocking read holds one, which must not be
+  // taken from the cache's pool (nor its circuit breaker tripped by the cache's errors).
+  cache::RedisClient& EventsRedis();
+  std::unique_ptr<cache::RedisClient> events_redis_;
   std::unique_ptr<events::Relay> relay_;
   std::vector<std::unique_ptr<events::Consumer>> consumers_;
   std::vector<std::unique_ptr<events::ScheduledJob>> jobs_;

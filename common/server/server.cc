@@ -234,12 +234,17 @@ void Runtime::Shutdown() {
   if (server_ != nullptr) log::Info("stopped");
 }
 
+cache::RedisClient& Runtime::EventsRedis() {
+  if (events_redis_ == nullptr) events_redis_ = std::make_unique<cache::RedisClient>(config_.redis);
+  return *events_redis_;
+}
+
 void Runtime::PublishEvents() {
   events::RelayOptions options;
   options.stream = EventStream(config_.server.service_name);
   options.max_len = config_.event_stream_max_len;
   options.holder = instance_;
-  relay_ = std::make_unique<events::Relay>(db_.get(), redis_.get(), options, &metrics_->registry());
+  relay_ = std::make_unique<events::Relay>(db_.get(), &EventsRedis(), options, &metrics_->registry());
 }
 
 void Runtime::ConsumeEvents(const std::string& publisher, const std::string& purpose, events::Handler handler,
@@ -248,7 +253,7 @@ void Runtime::ConsumeEvents(const std::string& publisher, const std::string& pur
   options.stream = EventStream(publisher);
   options.group = absl::StrCat(config_.server.service_name, ".", purpose);
   options.consumer = instance_;
-  consumers_.push_back(std::make_unique<events::Consumer>(db_.get(), redis_.get(), options, std::move(handler),
+  consumers_.push_back(std::make_unique<events::Consumer>(db_.get(), &EventsRedis(), options, std::move(handler),
                                                           &metrics_->registry(), std::move(scope)));
 }
 
