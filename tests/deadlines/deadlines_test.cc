@@ -287,7 +287,7 @@ TEST_F(DeadlinesTest, HolderWhoseLeaseWasTakenOverCannotCommit) {
   EXPECT_THAT(Outbox(db, "clustergov.events.v1.CertificationExpired"), SizeIs(1));
 }
 
-// Two runtimes on one store (two replicas; on PostgreSQL two connections pools on one database):
+// Two replicas on one store (on PostgreSQL two runtimes, each with its pool, on one database):
 // one runs the job while it holds the lease, the other stands by; it takes over once released.
 TEST_F(DeadlinesTest, OneReplicaAtATimeRunsAJob) {
   ASSERT_NO_FATAL_FAILURE(StartEnterprises());
