@@ -50,4 +50,11 @@ struct Principal {
   }
 };
 
+// A service acting on its own behalf (its calls to other services, its scheduled jobs' writes):
+// subject "service:<name>", organization "services/<name>", role "service".
+inline Principal ServicePrincipal(absl::string_view service) {
+  const std::string name(service);
+  return Principal{"service:" + name, "services/" + name, {std::string(roles::kService)}};
+}
+
 }  // namespace clustergov

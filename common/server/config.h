@@ -56,6 +56,8 @@ struct CommonConfig {
   std::string service_token_file;
   absl::Duration service_token_lifetime = absl::Hours(1);
   std::string log_level = "info";
+  // How often the service's scheduled deadline jobs run (on one replica at a time).
+  std::chrono::milliseconds deadline_interval{60000};
 };
 
 // Parses argv into absl flags. CLUSTERGOV_<UPPER_FLAG_NAME> environment variables set a flag's

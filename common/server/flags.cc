@@ -47,6 +47,9 @@ ABSL_FLAG(std::string, auth_hs256_secret, "", "HS256 secret (at least 32 bytes);
 ABSL_FLAG(std::string, auth_public_key_file, "", "PEM public key file for RS256/ES256 tokens");
 ABSL_FLAG(std::string, page_token_secret, "",
           "Key signing page tokens; the same on every replica (default: derived from the auth key)");
+ABSL_FLAG(int, deadline_interval_seconds, 60,
+          "How often the service's scheduled deadline jobs run (expiries, overdue reports, stalled evaluations), "
+          "on one replica at a time");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 ABSL_FLAG(std::string, service_token_file, "",
           "File holding the bearer token (role service) this service uses for its own calls to other services, "
@@ -123,7 +126,8 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
                  Positive("db_readers", absl::GetFlag(FLAGS_db_readers)),
                  Positive("db_pool", absl::GetFlag(FLAGS_db_pool)),
                  Positive("db_statement_timeout_ms", absl::GetFlag(FLAGS_db_statement_timeout_ms)),
-                 Positive("drain_seconds", absl::GetFlag(FLAGS_drain_seconds))}) {
+                 Positive("drain_seconds", absl::GetFlag(FLAGS_drain_seconds)),
+                 Positive("deadline_interval_seconds", absl::GetFlag(FLAGS_deadline_interval_seconds))}) {
     if (!s.ok()) return s;
   }
   if (absl::GetFlag(FLAGS_pre_stop_seconds) < 0) {
@@ -131,6 +135,7 @@ absl::StatusOr<CommonConfig> CommonConfigFromFlags(const std::string& service_na
   }
   c.server.pre_stop_delay = absl::Seconds(absl::GetFlag(FLAGS_pre_stop_seconds));
   c.server.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  c.deadline_interval = std::chrono::seconds(absl::GetFlag(FLAGS_deadline_interval_seconds));
 
   auto redis = ParseHostPort("redis", absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) return redis.status();

@@ -48,10 +48,11 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const CommonConfig& con
     if (!source.ok()) return absl::InvalidArgumentError(absl::StrCat("--service_token_file=", source.status().message()));
     rt->service_token_ = std::move(*source);
   } else if (!config.auth.hs256_secret.empty()) {
+    const Principal self = ServicePrincipal(config.server.service_name);
     TokenSpec spec;
-    spec.subject = absl::StrCat("service:", config.server.service_name);
-    spec.organization = absl::StrCat("services/", config.server.service_name);
-    spec.roles = {std::string(roles::kService)};
+    spec.subject = self.subject;
+    spec.organization = self.organization;
+    spec.roles = self.roles;
     spec.issuer = config.auth.issuer;
     spec.audience = config.auth.audience;
     auto source = ServiceTokenSource::Minted(std::move(spec), config.auth.hs256_secret, config.service_token_lifetime);

@@ -89,6 +89,6 @@ std::string DateKey(const google::type::Date& d) {
   return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
 }
 
-std::string TodayInChina() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::FixedTimeZone(8 * 3600)); }
+std::string TodayInChina(absl::Time now) { return absl::FormatTime("%Y-%m-%d", now, absl::FixedTimeZone(8 * 3600)); }
 
 }  // namespace clustergov

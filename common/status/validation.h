@@ -7,6 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/status/status.h"
 
 namespace google::type {
@@ -45,8 +47,8 @@ bool IsCalendarDate(const google::type::Date& d, int min_year, int max_year);
 // "YYYY-MM-DD" of a date, zero-padded so that keys compare as the dates do; empty when unset.
 std::string DateKey(const google::type::Date& d);
 
-// Today in China Standard Time (UTC+8) as "YYYY-MM-DD": validity periods and deadlines run by
+// The day of `now` in China Standard Time (UTC+8) as "YYYY-MM-DD": validity periods and deadlines run by
 // calendar day there.
-std::string TodayInChina();
+std::string TodayInChina(absl::Time now = absl::Now());
 
 }  // namespace clustergov

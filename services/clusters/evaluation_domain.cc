@@ -9,11 +9,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/paging.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "common/store/sqlite.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/clusters/evaluation_rules.h"
@@ -118,6 +120,7 @@ absl::StatusOr<ClusterYear> CheckStepRequest(FieldErrors& errors, const std::str
 }
 
 void AddStep(v1::Evaluation* e, absl::string_view action, State from, State to, const std::string& reason) {
+  e->clear_stall();  // a stall belongs to one entry into a level
   auto* step = e->add_steps();
   step->set_action(std::string(action));
   step->set_from_state(from);
@@ -557,6 +560,79 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::ReturnEvaluation(const CallCont
         AddStep(&change.evaluation, "ReturnEvaluation", at, back, req.reason());
         return change;
       });
+}
+
+namespace {
+
+// When the evaluation entered the level it waits at: its last step.
+absl::Time EnteredLevel(const v1::Evaluation& e) {
+  const auto& time = e.steps_size() > 0 && e.steps(e.steps_size() - 1).has_time()
+                         ? e.steps(e.steps_size() - 1).time()
+                         : e.create_time();
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(time));
+}
+
+// Who may act at `state` (MayActAt), as names.
+std::vector<std::string> WaitingFor(const v1::Cluster& cluster, State state) {
+  std::vector<std::string> out;
+  if (state == v1::Evaluation::LEAGUE_REVIEW) {
+    for (const auto& r : cluster.core_regions()) out.push_back(absl::StrCat("departments/league_", r));
+  } else if (state == v1::Evaluation::EXPERT_REVIEW) {
+    out.push_back(absl::StrCat("roles/", roles::kExpert));
+  } else {
+    for (const auto& d : cluster.lead_departments()) out.push_back(absl::StrCat("departments/", d));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<int> EvaluationDomain::FlagStalledEvaluations(const store::LeaseFence& fence, absl::Time now,
+                                                             absl::Duration stall_limit) {
+  constexpr size_t kBatch = 100;
+  auto stalled = [&](const v1::Evaluation& e) {
+    return e.state() >= v1::Evaluation::LEAGUE_REVIEW && e.state() <= v1::Evaluation::DECISION && !e.has_stall() &&
+           now - EnteredLevel(e) > stall_limit;
+  };
+  CG_ASSIGN_OR_RETURN(auto waiting, repo_->ListWaitingEvaluations());
+  std::vector<std::pair<std::string, int>> due;
+  std::map<std::string, v1::Cluster> clusters;
+  for (const auto& e : waiting) {
+    if (!stalled(e)) continue;
+    const std::string id = e.cluster().substr(9);
+    if (clusters.count(id) == 0) {
+      CG_ASSIGN_OR_RETURN(clusters[id], clusters_->LoadCached(id));
+    }
+    due.emplace_back(id, e.year());
+  }
+  const Principal self = ServicePrincipal("clusters");
+  store::WriteContext w{&self, "Job:FlagStalledEvaluations", "", "", "waiting longer than the stall limit", nullptr};
+  w.fence = &fence;
+  auto mark = [&](v1::Evaluation& e, store::Transaction& tx) -> absl::StatusOr<bool> {
+    if (!stalled(e)) return false;  // moved on meanwhile
+    auto* stall = e.mutable_stall();
+    stall->set_level(e.state());
+    *stall->mutable_since() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(EnteredLevel(e)));
+    for (auto& who : WaitingFor(clusters[e.cluster().substr(9)], e.state())) stall->add_waiting_for(who);
+    *stall->mutable_flag_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+    events::v1::EvaluationStalled event;
+    event.set_evaluation(e.name());
+    event.set_cluster(e.cluster());
+    event.set_year(e.year());
+    event.set_level(v1::Evaluation::State_Name(e.state()));
+    *event.mutable_since() = stall->since();
+    *event.mutable_waiting_for() = stall->waiting_for();
+    CG_RETURN_IF_ERROR(tx.Publish(e.name(), event, store::RevisionOf(e.etag())));
+    return true;
+  };
+  int flagged = 0;
+  for (size_t first = 0; first < due.size(); first += kBatch) {
+    std::vector<std::pair<std::string, int>> batch(due.begin() + first,
+                                                   due.begin() + std::min(due.size(), first + kBatch));
+    CG_ASSIGN_OR_RETURN(int n, repo_->MarkEvaluations(w, batch, mark));
+    flagged += n;
+  }
+  return flagged;
 }
 
 absl::StatusOr<v1::TargetProgress> EvaluationDomain::GetTargetProgress(const CallContext& call,

@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
+#include "common/store/lease.h"
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/evaluation_repository.h"
 #include "common/indicators/indicator_source.h"
@@ -50,6 +52,13 @@ class EvaluationDomain {
   absl::StatusOr<v1::Evaluation> SubmitExpertReview(const CallContext& call, const v1::SubmitExpertReviewRequest& req);
   absl::StatusOr<v1::Evaluation> DecideEvaluation(const CallContext& call, const v1::DecideEvaluationRequest& req);
   absl::StatusOr<v1::Evaluation> ReturnEvaluation(const CallContext& call, const v1::EvaluationStepRequest& req);
+
+  // The deadline job (docs/events.md "Scheduled deadlines"): evaluations that have waited at one
+  // level of the workflow longer than `stall_limit` as of `now` get their `stall` set, publishing
+  // EvaluationStalled, once per entry into a level, in bounded batches whose writes `fence` guards.
+  // Returns how many were flagged.
+  absl::StatusOr<int> FlagStalledEvaluations(const store::LeaseFence& fence, absl::Time now,
+                                             absl::Duration stall_limit);
 
   // The registry's target progress with each targeted cluster's latest decided evaluation gap.
   absl::StatusOr<v1::TargetProgress> GetTargetProgress(const CallContext& call,

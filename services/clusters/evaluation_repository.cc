@@ -217,6 +217,40 @@ class SqliteEvaluationRepository : public EvaluationRepository {
     });
   }
 
+  absl::StatusOr<std::vector<v1::Evaluation>> ListWaitingEvaluations() override {
+    return db_->ReadResult<std::vector<v1::Evaluation>>([&](Connection& c) {
+      return store::SelectAll<v1::Evaluation>(
+          c, "SELECT data FROM evaluations WHERE state BETWEEN ? AND ? ORDER BY cluster_id, year",
+          [&](store::Statement& s) {
+            s.Bind(1, static_cast<int64_t>(v1::Evaluation::LEAGUE_REVIEW))
+                .Bind(2, static_cast<int64_t>(v1::Evaluation::DECISION));
+          });
+    });
+  }
+
+  absl::StatusOr<int> MarkEvaluations(const store::WriteContext& w,
+                                      const std::vector<std::pair<std::string, int>>& cluster_years,
+                                      const EvaluationMark& mark) override {
+    return unit_.Run<int>(w, [&](store::SqlTransaction& tx) -> absl::StatusOr<int> {
+      Connection& c = tx.connection();
+      int changed = 0;
+      for (const auto& [cluster_id, year] : cluster_years) {
+        CG_ASSIGN_OR_RETURN(auto current, LoadEvaluation(c, cluster_id, year));
+        if (!current.has_value()) continue;
+        v1::Evaluation evaluation = *current;
+        const int64_t revision = store::RevisionOf(current->etag()) + 1;
+        evaluation.set_etag(Etag(revision));
+        *evaluation.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+        CG_ASSIGN_OR_RETURN(bool marked, mark(evaluation, tx));
+        if (!marked) continue;
+        CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, revision, evaluation, /*insert=*/false));
+        CG_RETURN_IF_ERROR(tx.Audit(evaluation.name(), current->etag(), evaluation.etag()));
+        ++changed;
+      }
+      return changed;
+    });
+  }
+
  protected:
   store::UnitOfWork& unit_of_work() override { return unit_; }
 

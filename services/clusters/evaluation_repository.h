@@ -27,6 +27,9 @@ struct EvaluationChange {
 };
 
 using EvaluationMutation = std::function<absl::StatusOr<EvaluationChange>(const v1::Evaluation& current)>;
+// A scheduled job's change to an evaluation that is no workflow step: gets the evaluation with its
+// next etag and update time set, and the transaction (to publish); false leaves it unchanged.
+using EvaluationMark = std::function<absl::StatusOr<bool>(v1::Evaluation& evaluation, store::Transaction& tx)>;
 // Builds a new evaluation from the snapshot the transaction locks.
 using OpenMutation = std::function<absl::StatusOr<v1::Evaluation>(const v1::IndicatorSnapshot& snapshot)>;
 
@@ -60,6 +63,12 @@ class EvaluationRepository : public store::Repository {
   virtual absl::StatusOr<v1::Evaluation> OpenEvaluation(const store::WriteContext& w, const std::string& cluster_id,
                                                         int year, const std::optional<v1::IndicatorSnapshot>& gathered,
                                                         const OpenMutation& mutation) = 0;
+  // Evaluations waiting at a level of the workflow (not decided), by cluster id and year.
+  virtual absl::StatusOr<std::vector<v1::Evaluation>> ListWaitingEvaluations() = 0;
+  // Applies `mark` to each of the cluster-years that exists, in one write; returns how many it changed.
+  virtual absl::StatusOr<int> MarkEvaluations(const store::WriteContext& w,
+                                              const std::vector<std::pair<std::string, int>>& cluster_years,
+                                              const EvaluationMark& mark) = 0;
   // Read-modify-write of one evaluation (NOT_FOUND when missing).
   virtual absl::StatusOr<v1::Evaluation> MutateEvaluation(const store::WriteContext& w, const std::string& cluster_id,
                                                           int year, const EvaluationMutation& mutation) = 0;

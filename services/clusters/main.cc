@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 #include "absl/flags/flag.h"
 #include "common/log/log.h"
@@ -25,6 +26,8 @@ ABSL_FLAG(std::string, support_addr, "127.0.0.1:50053", "Support service address
 ABSL_FLAG(std::string, promotion_addr, "127.0.0.1:50054", "Promotion service address (evaluation indicators)");
 ABSL_FLAG(std::string, talent_addr, "127.0.0.1:50055", "Talent service address (evaluation indicators)");
 ABSL_FLAG(int, indicator_timeout_seconds, 10, "Deadline of one indicator call while a snapshot is gathered");
+ABSL_FLAG(int, evaluation_stall_days, 30,
+          "Days an evaluation may wait at one review level before it is flagged stalled (EvaluationStalled)");
 
 namespace {
 
@@ -55,6 +58,8 @@ int main(int argc, char** argv) {
   }
   const int timeout_seconds = absl::GetFlag(FLAGS_indicator_timeout_seconds);
   if (timeout_seconds <= 0) return Fail("--indicator_timeout_seconds must be positive");
+  const int stall_days = absl::GetFlag(FLAGS_evaluation_stall_days);
+  if (stall_days <= 0) return Fail("--evaluation_stall_days must be positive");
   // Channels connect lazily: a source that is down fails the snapshot that needs it (UNAVAILABLE
   // naming it), not the start of this service.
   const auto channel = [&](const std::string& addr) { return server::MakeChannel(addr, config->server.max_message_bytes); };
@@ -68,6 +73,10 @@ int main(int argc, char** argv) {
   if (!graph.ok()) return Fail(absl::StrCat("starting failed: ", graph.status().message()));
   if (absl::GetFlag(FLAGS_seed)) log::Info("seed data loaded", {{"created", std::to_string(graph->seeded_clusters)}});
   auto& service = *graph->service;
+  rt.Schedule("flag-stalled-evaluations", config->deadline_interval,
+              [evaluation = graph->evaluation.get(), stall_days](const store::LeaseFence& fence) {
+                return evaluation->FlagStalledEvaluations(fence, absl::Now(), absl::Hours(24) * stall_days).status();
+              });
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;

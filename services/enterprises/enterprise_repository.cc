@@ -92,6 +92,11 @@ CREATE INDEX enterprises_industry ON enterprises (industry, uscc);
 ALTER TABLE enterprises ADD COLUMN annual_output INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX enterprises_state_region ON enterprises (state, region, employees);
 )sql"},
+      // Expiry stored by the deadline job (docs/events.md "Scheduled deadlines").
+      {4, R"sql(
+ALTER TABLE certifications ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX certifications_due ON certifications (expired, revoked, expiry_date);
+)sql"},
   };
   return *migrations;
 }
@@ -542,6 +547,43 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       CG_RETURN_IF_ERROR(tx.Audit(link.name(), "", ""));
       return link;
     });
+  }
+
+  absl::StatusOr<std::vector<v1::Certification>> ExpireCertifications(const store::WriteContext& w,
+                                                                      const std::string& today, int limit,
+                                                                      const ExpiredCertification& expired) override {
+    return unit_.Run<std::vector<v1::Certification>>(
+        w, [&](SqlTransaction& tx) -> absl::StatusOr<std::vector<v1::Certification>> {
+          Connection& c = tx.connection();
+          CG_ASSIGN_OR_RETURN(auto due, SelectAll<v1::Certification>(
+                                            c, "SELECT data FROM certifications WHERE expired = 0 AND revoked = 0 AND"
+                                               " expiry_date < ? ORDER BY expiry_date, id LIMIT ?",
+                                            [&](store::Statement& s) { s.Bind(1, today).Bind(2, limit); }));
+          for (auto& cert : due) {
+            const std::string before = cert.etag();
+            const int64_t revision = RevisionOf(before) + 1;
+            cert.set_state(v1::Certification::EXPIRED);
+            cert.set_etag(Etag(revision));
+            const int64_t id = std::stoll(cert.name().substr(cert.name().rfind('/') + 1));
+            CG_ASSIGN_OR_RETURN(auto up, c.Prepare("UPDATE certifications SET expired = 1, revision = ?, data = ?"
+                                                   " WHERE id = ?"));
+            up.Bind(1, revision).BindBlob(2, cert.SerializeAsString()).Bind(3, id);
+            CG_RETURN_IF_ERROR(up.Run());
+            CG_RETURN_IF_ERROR(tx.Audit(cert.name(), before, cert.etag()));
+            const std::string uscc = cert.name().substr(12, cert.name().find('/', 12) - 12);
+            CG_ASSIGN_OR_RETURN(auto clusters, c.Prepare("SELECT cluster_id FROM memberships WHERE uscc = ?"
+                                                         " ORDER BY cluster_id"));
+            clusters.Bind(1, uscc);
+            std::vector<std::string> names;
+            while (true) {
+              CG_ASSIGN_OR_RETURN(bool row, clusters.Step());
+              if (!row) break;
+              names.push_back(absl::StrCat("clusters/", clusters.Text(0)));
+            }
+            CG_RETURN_IF_ERROR(expired(tx, cert, names));
+          }
+          return due;
+        });
   }
 
   absl::StatusOr<int> SeedMissing(const Principal& actor, const std::vector<v1::Enterprise>& enterprises,

@@ -115,6 +115,15 @@ class EnterpriseRepository : public store::Repository {
   virtual absl::StatusOr<v1::SupplyLink> MutateSupplyLink(const store::WriteContext& w, int64_t id,
                                                           const SupplyLinkMutation& m) = 0;
 
+  // Marks EXPIRED at most `limit` certifications, not revoked, whose expiry date is before `today`
+  // ("YYYY-MM-DD") and that are not marked yet, oldest expiry first, in one write; `expired` runs
+  // in it for each with the clusters its enterprise is a member of ("clusters/{id}"). Returns them.
+  using ExpiredCertification = std::function<absl::Status(
+      store::Transaction& tx, const v1::Certification& certification, const std::vector<std::string>& clusters)>;
+  virtual absl::StatusOr<std::vector<v1::Certification>> ExpireCertifications(const store::WriteContext& w,
+                                                                              const std::string& today, int limit,
+                                                                              const ExpiredCertification& expired) = 0;
+
   // Seed: registers the enterprises and memberships that do not exist yet; returns how many
   // enterprises were created.
   virtual absl::StatusOr<int> SeedMissing(const Principal& actor, const std::vector<v1::Enterprise>& enterprises,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/auth/principal.h"
 #include "common/indicators/indicators.h"
 #include "common/list/paging.h"
@@ -18,6 +19,7 @@
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/enterprises/cluster_strength.h"
 
@@ -112,10 +114,11 @@ bool ActsForEnterprise(const Principal& p, absl::string_view uscc) {
 
 bool ValidDate(const google::type::Date& d) { return IsCalendarDate(d, 1900, 2200); }
 
-// The state a certification has today.
+// The state a certification has today (expiry shows from the day after the expiry date, before
+// the deadline job stores it).
 v1::Certification::State StateOn(const v1::Certification& c, const std::string& today) {
   if (c.state() == v1::Certification::REVOKED) return v1::Certification::REVOKED;
-  if (DateKey(c.expiry_date()) < today) return v1::Certification::EXPIRED;
+  if (c.state() == v1::Certification::EXPIRED || DateKey(c.expiry_date()) < today) return v1::Certification::EXPIRED;
   return v1::Certification::VALID;
 }
 
@@ -736,6 +739,36 @@ absl::StatusOr<v1::ListSupplyLinksResponse> EnterprisesDomain::ListSupplyLinks(c
   resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_supply_links(),
                                     [](const v1::SupplyLink& l) { return l.name().substr(12); }));
   return resp;
+}
+
+// ----------------------------------------------------------------------------- deadlines
+
+absl::StatusOr<int> EnterprisesDomain::ExpireCertifications(const store::LeaseFence& fence, absl::Time now) {
+  constexpr int kBatch = 100;
+  const Principal self = ServicePrincipal("enterprises");
+  store::WriteContext w{&self, "Job:ExpireCertifications", "", "", "validity passed", nullptr};
+  w.fence = &fence;
+  const std::string today = TodayInChina(now);
+  const absl::TimeZone cst = absl::FixedTimeZone(8 * 3600);
+  auto publish = [&](store::Transaction& tx, const v1::Certification& c, const std::vector<std::string>& clusters) {
+    events::v1::CertificationExpired event;
+    event.set_certification(c.name());
+    event.set_enterprise(c.name().substr(0, c.name().find("/certifications/")));
+    event.set_kind(v1::CertificationKind_Name(c.kind()));
+    // Valid through its expiry date: until the start of the next day.
+    const auto& d = c.expiry_date();
+    *event.mutable_valid_until() = TimeUtil::SecondsToTimestamp(
+        absl::ToUnixSeconds(absl::FromCivil(absl::CivilDay(d.year(), d.month(), d.day() + 1), cst)));
+    for (const auto& cluster : clusters) event.add_clusters(cluster);
+    return tx.Publish(c.name(), event, store::RevisionOf(c.etag()));
+  };
+  int total = 0;
+  while (true) {
+    cache::PendingWrite pending = EnterpriseWrite("");
+    CG_ASSIGN_OR_RETURN(auto expired, repo_->ExpireCertifications(w, today, kBatch, publish));
+    total += static_cast<int>(expired.size());
+    if (expired.size() < kBatch) return total;
+  }
 }
 
 // ----------------------------------------------------------------------------- pipeline, audit

@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "clustergov/enterprises/v1/enterprises.pb.h"
 #include "common/cache/cache.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
+#include "common/store/lease.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/enterprise_repository.h"
 
@@ -70,6 +72,11 @@ class EnterprisesDomain {
   // Registers the lead enterprises the clusters seed names (with their sample credit codes) and
   // joins them to their clusters as LEAD_ENTERPRISE. Idempotent; returns enterprises created.
   absl::StatusOr<int> Seed(const clusters::v1::SeedData& seed);
+
+  // The deadline job (docs/events.md "Scheduled deadlines"): certifications whose expiry date is
+  // before the day of `now` (China Standard Time) are stored EXPIRED, each publishing
+  // CertificationExpired, in bounded batches whose writes `fence` guards. Returns how many.
+  absl::StatusOr<int> ExpireCertifications(const store::LeaseFence& fence, absl::Time now);
 
   // Today's date in China Standard Time, "YYYY-MM-DD" (certification validity is by calendar day).
   static std::string Today();

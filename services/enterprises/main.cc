@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "common/server/client.h"
 #include "common/server/config.h"
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
     if (!created.ok()) return Fail(absl::StrCat("seeding failed: ", created.status().message()));
     log::Info("seed data loaded", {{"created", std::to_string(*created)}});
   }
+  rt.Schedule("expire-certifications", config->deadline_interval, [&domain](const store::LeaseFence& fence) {
+    return domain.ExpireCertifications(fence, absl::Now()).status();
+  });
   enterprises::EnterprisesServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();

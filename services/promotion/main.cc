@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/log/log.h"
 #include "common/server/client.h"
 #include "common/server/config.h"
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
     log::Info("seed data loaded", {{"created", std::to_string(*created)}});
   }
   domain.StartSync(absl::Seconds(absl::GetFlag(FLAGS_sync_seconds)));
+  rt.Schedule("flag-overdue-reports", config->deadline_interval, [&domain](const store::LeaseFence& fence) {
+    return domain.FlagOverdueReports(fence, absl::Now()).status();
+  });
   promotion::PromotionServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();

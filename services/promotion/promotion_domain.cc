@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "clustergov/enterprises/v1/enterprises.pb.h"
 #include "common/auth/principal.h"
 #include "common/indicators/indicators.h"
@@ -25,6 +26,7 @@
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::promotion {
@@ -598,7 +600,9 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::SubmitAnnualReport(const CallC
                                            " submits its annual report"));
     }
     CG_ASSIGN_OR_RETURN(auto existing, tx.GetReport(id));
-    if (existing.has_value()) {
+    // An overdue report is still submitted (late).
+    const bool overdue = existing.has_value() && existing->state() == v1::AnnualReport::OVERDUE;
+    if (existing.has_value() && !overdue) {
       return absl::AlreadyExistsError(absl::StrCat("annualReports/", id, " exists; correct it with UpdateAnnualReport"));
     }
     v1::AnnualReport r;
@@ -611,8 +615,12 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::SubmitAnnualReport(const CallC
     r.mutable_monitoring()->set_rd_intensity_bp(IntensityBp(in.monitoring().rd_spend_fen(), in.monitoring().output_value_fen()));
     r.set_state(v1::AnnualReport::SUBMITTED);
     *r.mutable_submit_time() = Now();
-    CG_RETURN_IF_ERROR(tx.PutReport(r, /*create=*/true));
-    CG_RETURN_IF_ERROR(tx.Audit(r.name(), "", r.etag()));
+    if (overdue) {
+      r.set_etag(existing->etag());
+      *r.mutable_overdue_time() = existing->overdue_time();
+    }
+    CG_RETURN_IF_ERROR(tx.PutReport(r, /*create=*/!overdue));
+    CG_RETURN_IF_ERROR(tx.Audit(r.name(), overdue ? existing->etag() : "", r.etag()));
     return r;
   });
 }
@@ -647,6 +655,9 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::UpdateAnnualReport(const CallC
     CG_RETURN_IF_ERROR(CheckEtag("annual_report.etag", in.etag(), r->etag()));
     if (r->state() == v1::AnnualReport::ACCEPTED) {
       return absl::FailedPreconditionError(absl::StrCat(in.name(), " was accepted and can no longer be corrected"));
+    }
+    if (r->state() == v1::AnnualReport::OVERDUE) {
+      return absl::FailedPreconditionError(absl::StrCat(in.name(), " has not been submitted: submit it with SubmitAnnualReport"));
     }
     std::string before = r->etag();
     if (set_report) r->set_work_report(in.work_report());
@@ -727,6 +738,71 @@ absl::StatusOr<v1::ListAnnualReportsResponse> PromotionDomain::ListAnnualReports
   resp.set_next_page_token(TakePage(*page_tokens_, plan, items, resp.mutable_annual_reports(),
                                     [](const v1::AnnualReport& r) { return r.name().substr(14); }));
   return resp;
+}
+
+// ----------------------------------------------------------------------------- deadlines
+
+absl::StatusOr<int> PromotionDomain::FlagOverdueReports(const store::LeaseFence& fence, absl::Time now) {
+  constexpr int kBatch = 100;
+  const absl::TimeZone cst = absl::FixedTimeZone(8 * 3600);
+  // What is owed: the organization of each active designation reports on its cluster for every
+  // year from the one it was designated in, by the end of 30 April of the next year.
+  struct Owed {
+    v1::Designation designation;
+    int year;
+    absl::Time due;
+  };
+  std::vector<Owed> owed;
+  CG_ASSIGN_OR_RETURN(auto designations, repo_->ActiveDesignations());
+  for (const auto& d : designations) {
+    if (!d.has_decide_time()) continue;
+    const absl::Time designated = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(d.decide_time()));
+    for (int year = std::max<int>(2000, absl::ToCivilYear(designated, cst).year());; ++year) {
+      const absl::Time due = absl::FromCivil(absl::CivilDay(year + 1, 5, 1), cst);
+      if (now < due) break;
+      CG_ASSIGN_OR_RETURN(auto report, repo_->GetReport(absl::StrCat(d.cluster().substr(9), "-", year)));
+      if (!report.has_value()) owed.push_back({d, year, due});
+    }
+  }
+  const Principal self = ServicePrincipal("promotion");
+  store::WriteContext w{&self, "Job:FlagOverdueReports", "", "", "annual report not submitted by 30 April", nullptr};
+  w.fence = &fence;
+  int flagged = 0;
+  for (size_t first = 0; first < owed.size(); first += kBatch) {
+    const size_t last = std::min(owed.size(), first + kBatch);
+    CG_ASSIGN_OR_RETURN(int n, repo_->Write<int>(w, [&](PromotionTx& tx) -> absl::StatusOr<int> {
+      int written = 0;
+      for (size_t i = first; i < last; ++i) {
+        const Owed& o = owed[i];
+        const std::string id = absl::StrCat(o.designation.cluster().substr(9), "-", o.year);
+        // Still owed by the same organization, and still missing.
+        CG_ASSIGN_OR_RETURN(auto active, tx.ActiveDesignation(o.designation.cluster()));
+        if (!active.has_value() || active->name() != o.designation.name()) continue;
+        CG_ASSIGN_OR_RETURN(auto existing, tx.GetReport(id));
+        if (existing.has_value()) continue;
+        v1::AnnualReport r;
+        r.set_name(absl::StrCat("annualReports/", id));
+        r.set_cluster(o.designation.cluster());
+        r.set_year(o.year);
+        r.set_promotion_org(o.designation.promotion_org());
+        r.set_state(v1::AnnualReport::OVERDUE);
+        *r.mutable_overdue_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+        CG_RETURN_IF_ERROR(tx.PutReport(r, /*create=*/true));
+        CG_RETURN_IF_ERROR(tx.Audit(r.name(), "", r.etag()));
+        events::v1::AnnualReportOverdue event;
+        event.set_annual_report(r.name());
+        event.set_promotion_org(r.promotion_org());
+        event.set_cluster(r.cluster());
+        event.set_year(r.year());
+        *event.mutable_due() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(o.due));
+        CG_RETURN_IF_ERROR(tx.Publish(r.name(), event, store::RevisionOf(r.etag())));
+        ++written;
+      }
+      return written;
+    }));
+    flagged += n;
+  }
+  return flagged;
 }
 
 // ----------------------------------------------------------------------------- indicators

@@ -12,12 +12,14 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
 #include "clustergov/promotion/v1/promotion.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
 #include "common/auth/service_token.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
+#include "common/store/lease.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/promotion/promotion_repository.h"
@@ -95,6 +97,13 @@ class PromotionDomain {
   void StartSync(absl::Duration period);
   // Sets the cluster's promotion organization in the clusters service to its active designation.
   absl::Status SyncCluster(const CallContext& call, const std::string& cluster);
+
+  // The deadline job (docs/events.md "Scheduled deadlines"): annual reports owed and not submitted
+  // by 30 April of the next year, as of `now`, are stored OVERDUE, each publishing
+  // AnnualReportOverdue once, in bounded batches whose writes `fence` guards. The organization of
+  // each active designation owes one report a year for its cluster, from the year it was
+  // designated. Returns how many were flagged.
+  absl::StatusOr<int> FlagOverdueReports(const store::LeaseFence& fence, absl::Time now);
 
   // Each criterion, met or not, with the reason (reference data).
   static v1::EligibilityResult Evaluate(const v1::PromotionOrg& org);

@@ -208,7 +208,7 @@ class SqlitePromotionRepository : public PromotionRepository {
         {"cluster", FilterField::Type::kString, "r.cluster", {}},
         {"year", FilterField::Type::kInt, "r.year", {}},
         {"promotion_org", FilterField::Type::kString, "r.org", {}},
-        {"state", FilterField::Type::kEnum, "r.state", {{"SUBMITTED", 1}, {"RETURNED", 2}, {"ACCEPTED", 3}}},
+        {"state", FilterField::Type::kEnum, "r.state", {{"SUBMITTED", 1}, {"RETURNED", 2}, {"ACCEPTED", 3}, {"OVERDUE", 4}}},
     };
     return *fields;
   }
@@ -228,6 +228,12 @@ class SqlitePromotionRepository : public PromotionRepository {
   absl::StatusOr<std::vector<v1::Designation>> ListDesignations(const ListQuery& q) override {
     return List<v1::Designation>("SELECT d.data FROM designations d WHERE printf('%020d', d.id) > ? AND ", q,
                                  " ORDER BY d.id LIMIT ?");
+  }
+  absl::StatusOr<std::vector<v1::Designation>> ActiveDesignations() override {
+    return db_->ReadResult<std::vector<v1::Designation>>([&](Connection& c) {
+      return SelectAll<v1::Designation>(c, "SELECT data FROM designations WHERE state = 2 ORDER BY cluster",
+                                        [](store::Statement&) {});
+    });
   }
   absl::StatusOr<std::optional<v1::AnnualReport>> GetReport(const std::string& id) override {
     return Read<std::optional<v1::AnnualReport>>([&](SqliteTx& tx) { return tx.GetReport(id); });

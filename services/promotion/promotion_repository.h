@@ -57,6 +57,8 @@ class PromotionRepository : public store::TransactionalRepository<PromotionTx> {
   virtual absl::StatusOr<std::optional<v1::Designation>> GetDesignation(int64_t id) = 0;
   virtual absl::StatusOr<std::optional<v1::Designation>> ActiveDesignation(const std::string& cluster) = 0;
   virtual absl::StatusOr<std::vector<v1::Designation>> ListDesignations(const ListQuery& q) = 0;
+  // Every ACTIVE designation (one per cluster at most), by cluster.
+  virtual absl::StatusOr<std::vector<v1::Designation>> ActiveDesignations() = 0;
   virtual absl::StatusOr<std::optional<v1::AnnualReport>> GetReport(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::AnnualReport>> ListReports(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(const ListQuery& q) = 0;

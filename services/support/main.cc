@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/server/client.h"
 #include "common/server/config.h"
 #include "common/server/runtime.h"
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
   // and so stopped, before either.
   support::SupportMetrics domain_metrics(domain.repository(), rt.metrics().registry());
   domain_metrics.Start(absl::Seconds(absl::GetFlag(FLAGS_domain_metrics_seconds)));
+  rt.Schedule("expire-reservations", config->deadline_interval, [&domain](const store::LeaseFence& fence) {
+    return domain.ExpireReservationsJob(fence, absl::Now()).status();
+  });
   support::SupportServiceImpl service(&domain, &rt.handler());
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();

@@ -17,7 +17,9 @@
 #include "common/refdata/uscc.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::support {
@@ -846,23 +848,51 @@ absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireReservations
     return PermissionDenied("expiring reservations needs government, admin or service");
   }
   store::WriteContext w{&p, "ExpireReservations", req.request_id(), call.request_id, "reservation expired", &req};
+  return ExpireDue(w, absl::Now(), 0);
+}
+
+absl::StatusOr<v1::ExpireReservationsResponse> SupportDomain::ExpireDue(store::WriteContext w, absl::Time now,
+                                                                        int limit) {
   w.serialize_on = kQuotaLock;
   cache::PendingWrite pending = PoolsWrite();
-  auto result = repo_->Write<v1::ExpireReservationsResponse>(
+  return repo_->Write<v1::ExpireReservationsResponse>(
       w, [&](SupportTx& tx) -> absl::StatusOr<v1::ExpireReservationsResponse> {
         v1::ExpireReservationsResponse out;
-        CG_ASSIGN_OR_RETURN(auto apps, tx.ExpiredReservations(store::NowMicros()));
+        CG_ASSIGN_OR_RETURN(auto apps, tx.ExpiredReservations(absl::ToUnixMicros(now), limit));
         for (auto& app : apps) {
           std::string before = app.etag();
           CG_RETURN_IF_ERROR(Move(app, tx, v1::LedgerEntry::RELEASE));
-          Record(app, v1::Application::EXPIRED, p, "reservation expired");
+          Record(app, v1::Application::EXPIRED, *w.actor, "reservation expired");
           CG_RETURN_IF_ERROR(tx.PutApplication(app));
           CG_RETURN_IF_ERROR(tx.Audit(app.name(), before, app.etag()));
+          events::v1::ApplicationExpired event;
+          event.set_application(app.name());
+          event.set_applicant(app.applicant());
+          event.set_cluster(app.cluster());
+          for (const auto& item : app.items()) {
+            auto* q = event.add_items();
+            q->set_kind(v1::ResourceKind_Name(item.kind()));
+            q->set_quantity(item.quantity());
+            q->set_pool(item.pool());
+          }
+          CG_RETURN_IF_ERROR(tx.Publish(app.name(), event, store::RevisionOf(app.etag())));
           out.add_expired(app.name());
         }
         return out;
       });
-  return result;
+}
+
+absl::StatusOr<int> SupportDomain::ExpireReservationsJob(const store::LeaseFence& fence, absl::Time now) {
+  constexpr int kBatch = 100;
+  const Principal self = ServicePrincipal("support");
+  store::WriteContext w{&self, "Job:ExpireReservations", "", "", "reservation expired", nullptr};
+  w.fence = &fence;
+  int total = 0;
+  while (true) {
+    CG_ASSIGN_OR_RETURN(auto expired, ExpireDue(w, now, kBatch));
+    total += expired.expired_size();
+    if (expired.expired_size() < kBatch) return total;
+  }
 }
 
 // ----------------------------------------------------------------------------- ledger

@@ -20,6 +20,7 @@
 #include "common/cache/cache.h"
 #include "common/list/page_token.h"
 #include "common/server/call.h"
+#include "common/store/lease.h"
 #include "services/clusters/client/cluster_directory.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/support/support_repository.h"
@@ -63,6 +64,10 @@ class SupportDomain {
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);
 
+  // The deadline job (docs/events.md "Scheduled deadlines"): what ExpireReservations does, as of
+  // `now`, in bounded batches whose writes `fence` guards. Returns how many expired.
+  absl::StatusOr<int> ExpireReservationsJob(const store::LeaseFence& fence, absl::Time now);
+
   // The store behind the domain (owned by it), for readers outside the RPCs such as SupportMetrics.
   SupportRepository* repository() { return repo_.get(); }
 
@@ -79,6 +84,9 @@ class SupportDomain {
   // For a reward claim: the cluster's current eligibility names the claimed evaluation and covers
   // the amount asked (FAILED_PRECONDITION otherwise). OK for any other application.
   absl::Status CheckRewardEligibility(const CallContext& call, const v1::Application& app);
+  // Expires (releases, publishes ApplicationExpired) approved applications whose reservation
+  // expired before `now`, at most `limit` (0: all), in one write under `w` (quota lock added).
+  absl::StatusOr<v1::ExpireReservationsResponse> ExpireDue(store::WriteContext w, absl::Time now, int limit);
   // The cache's guard of a write that changes pools (held across it).
   cache::PendingWrite PoolsWrite();
 

@@ -1,6 +1,7 @@
 #include "services/support/support_repository.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -285,11 +286,13 @@ class SqliteTx : public SupportTx {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros) override {
+  absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros, int limit) override {
     return SelectAll<v1::Application>(c_, "SELECT data FROM applications WHERE state = ? AND expire_micros > 0 AND"
-                                          " expire_micros < ? ORDER BY id",
+                                          " expire_micros < ? ORDER BY expire_micros, id LIMIT ?",
                                       [&](store::Statement& s) {
-                                        s.Bind(1, static_cast<int64_t>(v1::Application::APPROVED)).Bind(2, now_micros);
+                                        s.Bind(1, static_cast<int64_t>(v1::Application::APPROVED))
+                                            .Bind(2, now_micros)
+                                            .Bind(3, limit > 0 ? int64_t{limit} : std::numeric_limits<int64_t>::max());
                                       });
   }
 

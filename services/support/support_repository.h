@@ -36,8 +36,9 @@ class SupportTx : public store::RepositoryTransaction {
   // or allocated) on `reward`: its name, or empty.
   virtual absl::StatusOr<std::string> LiveRewardClaim(const std::string& reward, int64_t except_id) = 0;
   virtual absl::Status AppendLedger(v1::LedgerEntry& entry) = 0;
-  // Approved applications whose reservation expired before `now_micros`.
-  virtual absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros) = 0;
+  // Approved applications whose reservation expired before `now_micros`, oldest first, at most
+  // `limit` (0: all).
+  virtual absl::StatusOr<std::vector<v1::Application>> ExpiredReservations(int64_t now_micros, int limit) = 0;
 };
 
 struct ListQuery {
