@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     log::Info("seed data loaded", {{"created", std::to_string(*created)}});
   }
   enterprises::EnterprisesServiceImpl service(&domain, &rt.handler());
+  rt.PublishEvents();
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   support::SupportMetrics domain_metrics(domain.repository(), rt.metrics().registry());
   domain_metrics.Start(absl::Seconds(absl::GetFlag(FLAGS_domain_metrics_seconds)));
   support::SupportServiceImpl service(&domain, &rt.handler());
+  rt.PublishEvents();
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   domain_metrics.Stop();

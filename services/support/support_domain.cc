@@ -18,6 +18,7 @@
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/audit.h"
+#include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::support {
@@ -701,6 +702,9 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
     CG_RETURN_IF_ERROR(step(*app, tx));
     CG_RETURN_IF_ERROR(tx.PutApplication(*app));
     CG_RETURN_IF_ERROR(tx.Audit(app->name(), before, app->etag()));
+    if (auto event = ApplicationEvent(*app, req.reason())) {
+      CG_RETURN_IF_ERROR(tx.Publish(app->name(), *event, store::RevisionOf(app->etag())));
+    }
     return *app;
   });
   return result;
