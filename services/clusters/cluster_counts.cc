@@ -214,19 +214,24 @@ absl::Status OnMembership(Connection& c, const ev::Envelope& e) {
   return ApplyDelta(c, cluster_id, d);
 }
 
-// A certification granted (`held`) or no longer held (revoked or expired).
+// A certification granted (`granted`) or no longer held (revoked or expired). One granted with a
+// validity that ended by the event's time is recorded as not held.
 absl::Status OnCertification(Connection& c, const ev::Envelope& e, const std::string& certification,
-                             const std::string& enterprise, const std::string& kind, bool held) {
+                             const std::string& enterprise, const std::string& kind, bool granted,
+                             const google::protobuf::Timestamp& valid_until = {}) {
   if (certification.empty() || enterprise.empty() || kind.empty()) {
     return Inconsistent(e, "certification, enterprise and kind are required");
   }
   CG_ASSIGN_OR_RETURN(auto row, c.Prepare("SELECT held, kind FROM counts_certifications WHERE certification = ?"));
   row.Bind(1, certification);
   CG_ASSIGN_OR_RETURN(bool known, row.Step());
-  if (held) {
+  bool held = granted;
+  if (granted) {
     if (known) return Inconsistent(e, absl::StrCat(certification, " was granted before"));
+    held = valid_until.seconds() == 0 || valid_until.seconds() > e.time().seconds();
     CG_RETURN_IF_ERROR(Exec(c, "INSERT INTO counts_certifications (certification, enterprise, kind, held) VALUES"
-                               " (?, ?, ?, 1)", {certification, enterprise, kind}));
+                               " (?, ?, ?, ?)", {certification, enterprise, kind, int64_t{held ? 1 : 0}}));
+    if (!held) return absl::OkStatus();
   } else {
     if (!known) return Inconsistent(e, absl::StrCat(certification, " was never granted"));
     if (row.Int(0) == 0) return absl::OkStatus();  // revoked after it expired, or the other way round
@@ -326,7 +331,7 @@ absl::Status ApplyCountsEvent(Connection& c, const ev::Envelope& e) {
   if (Is<ev::MembershipChanged>(e)) return OnMembership(c, e);
   if (Is<ev::CertificationGranted>(e)) {
     CG_ASSIGN_OR_RETURN(auto m, Unpack<ev::CertificationGranted>(e));
-    return OnCertification(c, e, m.certification(), m.enterprise(), m.kind(), true);
+    return OnCertification(c, e, m.certification(), m.enterprise(), m.kind(), true, m.valid_until());
   }
   if (Is<ev::CertificationRevoked>(e)) {
     CG_ASSIGN_OR_RETURN(auto m, Unpack<ev::CertificationRevoked>(e));

@@ -153,16 +153,15 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
   }
 
   // The events of what was recorded before this service published events: every membership as
-  // joined, every certification still valid as granted.
+  // joined, every certification not revoked as granted (with its validity, which tells whether
+  // it is still held).
   absl::Status PublishExisting() {
     return unit_.PublishOnce("memberships and certifications", [&](SqlTransaction& tx) -> absl::Status {
       Connection& c = tx.connection();
-      const std::string today = CstDate(TimeUtil::MicrosecondsToTimestamp(store::NowMicros()));
       CG_ASSIGN_OR_RETURN(auto certs, SelectAll<v1::Certification>(
                                           c, "SELECT data FROM certifications WHERE revoked = 0 ORDER BY id",
                                           [](store::Statement&) {}));
       for (const auto& cert : certs) {
-        if (DateKey(cert.expiry_date()) < today) continue;
         const std::string uscc = cert.name().substr(12, cert.name().find('/', 12) - 12);
         CG_RETURN_IF_ERROR(PublishCertification(tx, uscc, std::nullopt, cert, RevisionOf(cert.etag())));
       }
@@ -655,24 +654,22 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
                          (!current.has_value() || current->state() != v1::Certification::REVOKED);
     if (current.has_value() && !revoked) return absl::OkStatus();
     CG_ASSIGN_OR_RETURN(auto clusters, MemberClusters(tx.connection(), uscc));
-    const std::string enterprise = absl::StrCat("enterprises/", uscc);
+    auto publish = [&](auto& event) {
+      event.set_certification(cert.name());
+      event.set_enterprise(absl::StrCat("enterprises/", uscc));
+      event.set_kind(v1::CertificationKind_Name(cert.kind()));
+      for (const auto& c : clusters) event.add_clusters(c);
+      return tx.Publish(cert.name(), event, revision);
+    };
     if (!current.has_value()) {
       events::v1::CertificationGranted event;
-      event.set_certification(cert.name());
-      event.set_enterprise(enterprise);
-      event.set_kind(v1::CertificationKind_Name(cert.kind()));
       event.set_issuer(cert.issuing_department());
       *event.mutable_valid_until() = ValidUntil(cert.expiry_date());
-      for (auto& c : clusters) event.add_clusters(std::move(c));
-      return tx.Publish(cert.name(), event, revision);
+      return publish(event);
     }
     events::v1::CertificationRevoked event;
-    event.set_certification(cert.name());
-    event.set_enterprise(enterprise);
-    event.set_kind(v1::CertificationKind_Name(cert.kind()));
     event.set_reason(cert.revoke_reason());
-    for (auto& c : clusters) event.add_clusters(std::move(c));
-    return tx.Publish(cert.name(), event, revision);
+    return publish(event);
   }
 
   // The clusters an enterprise is a member of, as "clusters/{id}".
