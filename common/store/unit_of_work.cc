@@ -40,6 +40,26 @@ absl::Status SqlUnitOfWork::Migrate() {
   return db_->Migrate("outbox", OutboxMigrations());
 }
 
+absl::Status SqlUnitOfWork::PublishOnce(absl::string_view name,
+                                        const std::function<absl::Status(SqlTransaction&)>& publish) {
+  CG_RETURN_IF_ERROR(
+      db_->Migrate("event_backfills", SameSchema({{1, "CREATE TABLE event_backfills (name TEXT PRIMARY KEY);"}})));
+  static const Principal* system = new Principal{"system:events", "system", {"admin"}};
+  const WriteContext w{system, "PublishOnce", "", "", absl::StrCat("events for existing records: ", name)};
+  return Run<bool>(w, [&](SqlTransaction& tx) -> absl::StatusOr<bool> {
+    Connection& c = tx.connection();
+    CG_ASSIGN_OR_RETURN(auto done, c.Prepare("SELECT 1 FROM event_backfills WHERE name = ?"));
+    done.Bind(1, name);
+    CG_ASSIGN_OR_RETURN(bool ran, done.Step());
+    if (ran) return false;
+    CG_RETURN_IF_ERROR(publish(tx));
+    CG_ASSIGN_OR_RETURN(auto record, c.Prepare("INSERT INTO event_backfills (name) VALUES (?)"));
+    record.Bind(1, name);
+    CG_RETURN_IF_ERROR(record.Run());
+    return true;
+  }).status();
+}
+
 absl::StatusOr<std::string> SqlUnitOfWork::RunBytes(
     const WriteContext& w, const std::function<absl::StatusOr<std::string>(Transaction&)>& body) {
   std::function<absl::StatusOr<std::string>(Connection&)> run = [&](Connection& c) -> absl::StatusOr<std::string> {

@@ -249,6 +249,12 @@ class SqlUnitOfWork final : public UnitOfWork {
     return UnitOfWork::Run<T>(w, [&](Transaction& tx) { return body(SqlTransaction::Of(tx)); });
   }
 
+  // Events about records that existed before their service published any: `publish` runs once
+  // per store and `name`, as "system:events", in the unit of work that records it ran (table
+  // event_backfills). Call it when the repository is created, before writes that publish: on a
+  // new store it runs on empty tables and publishes nothing.
+  absl::Status PublishOnce(absl::string_view name, const std::function<absl::Status(SqlTransaction&)>& publish);
+
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(
       const Principal& caller, const PageTokenCodec& tokens, const common::v1::ListAuditEventsRequest& req) override;
 

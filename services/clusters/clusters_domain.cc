@@ -265,6 +265,7 @@ absl::StatusOr<v1::Cluster> ClustersDomain::CreateCluster(const CallContext& cal
     // Output-only fields are ignored on input (AIP-203).
     change.cluster.set_tier(Tier::TIER_NONE);
     change.cluster.clear_promotion_organization();
+    change.cluster.clear_counts();
     change.cluster.set_state(v1::Cluster::ACTIVE);
     change.cluster.clear_create_time();
     change.cluster.clear_update_time();

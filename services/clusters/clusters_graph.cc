@@ -1,6 +1,7 @@
 #include "services/clusters/clusters_graph.h"
 
 #include "common/status/status.h"
+#include "services/clusters/cluster_counts.h"
 #include "services/clusters/cluster_repository.h"
 #include "services/clusters/evaluation_repository.h"
 #include "services/clusters/seed.h"
@@ -17,6 +18,7 @@ absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::
   if (load_seed) {
     CG_ASSIGN_OR_RETURN(g.seeded_clusters, g.domain->Seed(seed));
   }
+  CG_RETURN_IF_ERROR(ConsumeClusterCounts(rt, *g.domain));
   CG_ASSIGN_OR_RETURN(auto evaluations, CreateEvaluationRepository(&rt.db()));
   g.evaluation = std::make_unique<EvaluationDomain>(g.domain.get(), std::move(evaluations), std::move(sources),
                                                     &rt.page_tokens());

@@ -2,7 +2,8 @@
 
 // The clusters service's object graph, built the one way main() and the tests build it: the
 // registry domain, the evaluation domain with its indicator sources, the gRPC service, with the
-// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing.
+// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, and the
+// consumers of the events the cluster counts follow (cluster_counts.h).
 
 #include <memory>
 #include <vector>

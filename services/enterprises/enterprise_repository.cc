@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
 #include "common/store/records.h"
@@ -152,7 +153,31 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
 
   absl::Status Migrate() {
     CG_RETURN_IF_ERROR(unit_.Migrate());
-    return db_->Migrate("enterprises", Migrations());
+    CG_RETURN_IF_ERROR(db_->Migrate("enterprises", Migrations()));
+    return PublishExisting();
+  }
+
+  // The events of what was recorded before this service published events: every membership as
+  // joined, every certification not revoked as granted (with its validity, which tells whether
+  // it is still held).
+  absl::Status PublishExisting() {
+    return unit_.PublishOnce("memberships and certifications", [&](SqlTransaction& tx) -> absl::Status {
+      Connection& c = tx.connection();
+      CG_ASSIGN_OR_RETURN(auto certs, SelectAll<v1::Certification>(
+                                          c, "SELECT data FROM certifications WHERE revoked = 0 ORDER BY id",
+                                          [](store::Statement&) {}));
+      for (const auto& cert : certs) {
+        const std::string uscc = cert.name().substr(12, cert.name().find('/', 12) - 12);
+        CG_RETURN_IF_ERROR(PublishCertification(tx, uscc, std::nullopt, cert, RevisionOf(cert.etag())));
+      }
+      CG_ASSIGN_OR_RETURN(auto memberships, SelectAll<v1::Membership>(
+                                                c, "SELECT data FROM memberships ORDER BY uscc, cluster_id",
+                                                [](store::Statement&) {}));
+      for (const auto& ms : memberships) {
+        CG_RETURN_IF_ERROR(PublishMembership(tx, ms, std::nullopt, ms.role(), RevisionOf(ms.etag())));
+      }
+      return absl::OkStatus();
+    });
   }
 
   const std::vector<FilterField>& EnterpriseFilterFields() const override {
@@ -452,6 +477,10 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
         links.Bind(1, cluster_id).Bind(2, ms.enterprise()).Bind(3, ms.enterprise());
         CG_RETURN_IF_ERROR(links.Run());
         CG_RETURN_IF_ERROR(tx.Audit(ms.name(), current.has_value() ? current->etag() : "", ""));
+        if (current.has_value()) {
+          CG_RETURN_IF_ERROR(PublishMembership(tx, ms, current->role(), std::nullopt,
+                                               RevisionOf(current->etag()) + 1));
+        }
         return ms;
       }
       int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
@@ -473,6 +502,11 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
           .BindBlob(7, ms.SerializeAsString());
       CG_RETURN_IF_ERROR(up.Run());
       CG_RETURN_IF_ERROR(tx.Audit(ms.name(), current.has_value() ? current->etag() : "", ms.etag()));
+      if (!current.has_value() || current->role() != ms.role()) {
+        CG_RETURN_IF_ERROR(PublishMembership(
+            tx, ms, current.has_value() ? std::optional<v1::MemberRole>(current->role()) : std::nullopt, ms.role(),
+            revision));
+      }
       return ms;
     });
   }
@@ -513,6 +547,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
           .Bind(4, row_id);
       CG_RETURN_IF_ERROR(up.Run());
       CG_RETURN_IF_ERROR(tx.Audit(cert.name(), current.has_value() ? current->etag() : "", cert.etag()));
+      CG_RETURN_IF_ERROR(PublishCertification(tx, uscc, current, cert, revision));
       return cert;
     });
   }
@@ -621,6 +656,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
             .BindBlob(6, ms.SerializeAsString());
         CG_RETURN_IF_ERROR(ins.Run());
         CG_RETURN_IF_ERROR(tx.Audit(ms.name(), "", ms.etag()));
+        CG_RETURN_IF_ERROR(PublishMembership(tx, ms, std::nullopt, ms.role(), 1));
       }
       return created;
     });
@@ -638,6 +674,67 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       SqliteView view(tx.connection());
       return fn(tx, view);
     });
+  }
+
+  // MembershipChanged: joined (no `before`), left (no `after`) or a new role.
+  static absl::Status PublishMembership(SqlTransaction& tx, const v1::Membership& ms,
+                                        std::optional<v1::MemberRole> before, std::optional<v1::MemberRole> after,
+                                        int64_t revision) {
+    events::v1::MembershipChanged event;
+    event.set_enterprise(ms.enterprise());
+    event.set_cluster(ms.cluster());
+    if (before.has_value()) event.set_previous_role(v1::MemberRole_Name(*before));
+    if (after.has_value()) event.set_role(v1::MemberRole_Name(*after));
+    return tx.Publish(ms.name(), event, revision);
+  }
+
+  // CertificationGranted when `cert` is new, CertificationRevoked when this write revoked it.
+  static absl::Status PublishCertification(SqlTransaction& tx, const std::string& uscc,
+                                           const std::optional<v1::Certification>& current,
+                                           const v1::Certification& cert, int64_t revision) {
+    const bool revoked = cert.state() == v1::Certification::REVOKED &&
+                         (!current.has_value() || current->state() != v1::Certification::REVOKED);
+    if (current.has_value() && !revoked) return absl::OkStatus();
+    CG_ASSIGN_OR_RETURN(auto clusters, MemberClusters(tx.connection(), uscc));
+    auto publish = [&](auto& event) {
+      event.set_certification(cert.name());
+      event.set_enterprise(absl::StrCat("enterprises/", uscc));
+      event.set_kind(v1::CertificationKind_Name(cert.kind()));
+      for (const auto& c : clusters) event.add_clusters(c);
+      return tx.Publish(cert.name(), event, revision);
+    };
+    if (!current.has_value()) {
+      events::v1::CertificationGranted event;
+      event.set_issuer(cert.issuing_department());
+      *event.mutable_valid_until() = ValidUntil(cert.expiry_date());
+      return publish(event);
+    }
+    events::v1::CertificationRevoked event;
+    event.set_reason(cert.revoke_reason());
+    return publish(event);
+  }
+
+  // The clusters an enterprise is a member of, as "clusters/{id}".
+  static absl::StatusOr<std::vector<std::string>> MemberClusters(Connection& c, const std::string& uscc) {
+    CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT cluster_id FROM memberships WHERE uscc = ? ORDER BY cluster_id"));
+    stmt.Bind(1, uscc);
+    std::vector<std::string> out;
+    while (true) {
+      CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      out.push_back(absl::StrCat("clusters/", stmt.Text(0)));
+    }
+    return out;
+  }
+
+  // The end of a certification's validity: the start of the day after its expiry date (China
+  // Standard Time); unset without an expiry date.
+  static google::protobuf::Timestamp ValidUntil(const google::type::Date& expiry) {
+    google::protobuf::Timestamp t;
+    if (expiry.year() == 0) return t;
+    absl::CivilDay day(expiry.year(), expiry.month(), expiry.day());
+    t.set_seconds(absl::ToUnixSeconds(absl::FromCivil(day + 1, absl::FixedTimeZone(8 * 3600))));
+    return t;
   }
 
   static void Stamp(v1::Enterprise* e, int64_t revision, bool created) {

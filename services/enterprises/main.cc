@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     return domain.ExpireCertifications(fence, absl::Now()).status();
   });
   enterprises::EnterprisesServiceImpl service(&domain, &rt.handler());
+  rt.PublishEvents();
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     return domain.ExpireReservationsJob(fence, absl::Now()).status();
   });
   support::SupportServiceImpl service(&domain, &rt.handler());
+  rt.PublishEvents();
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   domain_metrics.Stop();

@@ -703,6 +703,9 @@ absl::StatusOr<v1::Application> SupportDomain::Transition(
     CG_RETURN_IF_ERROR(step(*app, tx));
     CG_RETURN_IF_ERROR(tx.PutApplication(*app));
     CG_RETURN_IF_ERROR(tx.Audit(app->name(), before, app->etag()));
+    if (auto event = ApplicationEvent(*app, req.reason())) {
+      CG_RETURN_IF_ERROR(tx.Publish(app->name(), *event, store::RevisionOf(app->etag())));
+    }
     return *app;
   });
   return result;

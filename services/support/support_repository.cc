@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/status/status.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
@@ -306,7 +307,16 @@ class SqliteSupportRepository : public SupportRepository {
 
   absl::Status Migrate() {
     CG_RETURN_IF_ERROR(unit_.Migrate());
-    return db_->Migrate("support", Migrations());
+    CG_RETURN_IF_ERROR(db_->Migrate("support", Migrations()));
+    return unit_.PublishOnce("allocated applications", [](store::SqlTransaction& tx) -> absl::Status {
+      CG_ASSIGN_OR_RETURN(auto apps, store::SelectAll<v1::Application>(
+                                         tx.connection(), "SELECT data FROM applications WHERE state = ? ORDER BY id",
+                                         [](store::Statement& s) { s.Bind(1, v1::Application::ALLOCATED); }));
+      for (const auto& app : apps) {
+        CG_RETURN_IF_ERROR(tx.Publish(app.name(), *ApplicationEvent(app, ""), store::RevisionOf(app.etag())));
+      }
+      return absl::OkStatus();
+    });
   }
 
   const std::vector<FilterField>& PoolFilterFields() const override {
@@ -559,6 +569,40 @@ class SqliteSupportRepository : public SupportRepository {
 };
 
 }  // namespace
+
+std::unique_ptr<google::protobuf::Message> ApplicationEvent(const v1::Application& app, const std::string& reason) {
+  auto fill = [&](auto event) -> std::unique_ptr<google::protobuf::Message> {
+    event->set_application(app.name());
+    event->set_applicant(app.applicant());
+    event->set_cluster(app.cluster());
+    for (const auto& item : app.items()) {
+      auto* q = event->add_items();
+      q->set_kind(v1::ResourceKind_Name(item.kind()));
+      q->set_quantity(item.quantity());
+      q->set_pool(item.pool());
+    }
+    return event;
+  };
+  switch (app.state()) {
+    case v1::Application::SUBMITTED: {
+      auto event = std::make_unique<events::v1::ApplicationSubmitted>();
+      event->set_region(app.region());
+      event->set_year(app.year());
+      return fill(std::move(event));
+    }
+    case v1::Application::APPROVED:
+      return fill(std::make_unique<events::v1::ApplicationApproved>());
+    case v1::Application::ALLOCATED:
+      return fill(std::make_unique<events::v1::ApplicationAllocated>());
+    case v1::Application::REJECTED: {
+      auto event = std::make_unique<events::v1::ApplicationRejected>();
+      event->set_reason(reason);
+      return fill(std::move(event));
+    }
+    default:
+      return nullptr;
+  }
+}
 
 absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSupportRepository(store::Store* db) {
   auto repo = std::make_unique<SqliteSupportRepository>(db);

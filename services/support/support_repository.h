@@ -117,6 +117,12 @@ class SupportRepository : public store::TransactionalRepository<SupportTx> {
   virtual absl::StatusOr<std::vector<PoolBalance>> PoolBalances() = 0;
 };
 
+// The event of an application's arrival in its state (ApplicationSubmitted, Approved, Allocated or
+// Rejected with `reason`), or null when the state has none.
+std::unique_ptr<google::protobuf::Message> ApplicationEvent(const v1::Application& app, const std::string& reason);
+
+// Applies the migrations; on a store that has applications from before the service published
+// events, publishes ApplicationAllocated for each allocated one (once).
 absl::StatusOr<std::unique_ptr<SupportRepository>> CreateSupportRepository(store::Store* db);
 
 }  // namespace clustergov::support

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens());
   if (auto s = domain.LoadIndex(); !s.ok()) return Fail(std::string(s.message()));
   talent::TalentServiceImpl service(&domain, &rt.handler());
+  rt.PublishEvents();
   if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;

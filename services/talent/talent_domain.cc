@@ -686,6 +686,8 @@ absl::StatusOr<v1::Placement> TalentDomain::CreatePlacement(const CallContext& c
     CG_RETURN_IF_ERROR(tx.PutDemand(*demand));
     CG_RETURN_IF_ERROR(tx.Audit(placement.name(), "", placement.etag()));
     CG_RETURN_IF_ERROR(tx.Audit(demand->name(), before, demand->etag()));
+    CG_RETURN_IF_ERROR(
+        tx.Publish(placement.name(), PlacementStartedEvent(placement), store::RevisionOf(placement.etag())));
     return placement;
   });
 }
@@ -714,6 +716,14 @@ absl::StatusOr<v1::Placement> TalentDomain::EndPlacement(const CallContext& call
     *placement->mutable_end_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
     CG_RETURN_IF_ERROR(tx.PutPlacement(*placement));
     CG_RETURN_IF_ERROR(tx.Audit(placement->name(), before, placement->etag()));
+    events::v1::PlacementEnded ended;
+    ended.set_placement(placement->name());
+    ended.set_talent(placement->talent());
+    ended.set_enterprise(placement->enterprise());
+    ended.set_cluster(placement->cluster());
+    ended.set_type(v1::Placement::Type_Name(placement->type()));
+    ended.set_reason(req.reason());
+    CG_RETURN_IF_ERROR(tx.Publish(placement->name(), ended, store::RevisionOf(placement->etag())));
     // Ending a placement reopens a filled demand.
     CG_ASSIGN_OR_RETURN(auto demand, tx.GetDemand(std::stoll(placement->demand().substr(8))));
     if (demand.has_value()) {

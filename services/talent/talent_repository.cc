@@ -204,7 +204,16 @@ class SqliteTalentRepository : public TalentRepository {
 
   absl::Status Migrate() {
     CG_RETURN_IF_ERROR(unit_.Migrate());
-    return db_->Migrate("talent", Migrations());
+    CG_RETURN_IF_ERROR(db_->Migrate("talent", Migrations()));
+    return unit_.PublishOnce("active placements", [](store::SqlTransaction& tx) -> absl::Status {
+      CG_ASSIGN_OR_RETURN(auto placements, store::SelectAll<v1::Placement>(
+                                               tx.connection(), "SELECT data FROM placements WHERE state = ? ORDER BY id",
+                                               [](store::Statement& s) { s.Bind(1, v1::Placement::ACTIVE); }));
+      for (const auto& p : placements) {
+        CG_RETURN_IF_ERROR(tx.Publish(p.name(), PlacementStartedEvent(p), store::RevisionOf(p.etag())));
+      }
+      return absl::OkStatus();
+    });
   }
 
   const std::vector<FilterField>& TalentFilterFields() const override {
@@ -405,6 +414,17 @@ class SqliteTalentRepository : public TalentRepository {
 };
 
 }  // namespace
+
+events::v1::PlacementStarted PlacementStartedEvent(const v1::Placement& placement) {
+  events::v1::PlacementStarted event;
+  event.set_placement(placement.name());
+  event.set_talent(placement.talent());
+  event.set_demand(placement.demand());
+  event.set_enterprise(placement.enterprise());
+  event.set_cluster(placement.cluster());
+  event.set_type(v1::Placement::Type_Name(placement.type()));
+  return event;
+}
 
 absl::StatusOr<std::unique_ptr<TalentRepository>> CreateTalentRepository(store::Store* db) {
   auto repo = std::make_unique<SqliteTalentRepository>(db);

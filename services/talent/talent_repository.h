@@ -12,6 +12,7 @@
 #include "clustergov/talent/v1/talent.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/store/unit_of_work.h"
 
 namespace clustergov::talent {
@@ -88,6 +89,11 @@ class TalentRepository : public store::TransactionalRepository<TalentTx> {
                                                  int64_t end_micros) = 0;
 };
 
+// The event of a placement's start.
+events::v1::PlacementStarted PlacementStartedEvent(const v1::Placement& placement);
+
+// Applies the migrations; on a store that has placements from before the service published
+// events, publishes PlacementStarted for each active one (once).
 absl::StatusOr<std::unique_ptr<TalentRepository>> CreateTalentRepository(store::Store* db);
 
 }  // namespace clustergov::talent

@@ -20,6 +20,9 @@
 #include "services/support/support_domain.h"
 #include "services/support/support_repository.h"
 #include "services/support/support_service.h"
+#include "services/talent/talent_domain.h"
+#include "services/talent/talent_repository.h"
+#include "services/talent/talent_service.h"
 #include "tests/support/test_support.h"
 
 namespace clustergov::testing {
@@ -121,6 +124,7 @@ absl::StatusOr<int> EnterprisesServer::Start(const server::CommonConfig& config,
     created = *seeded;
   }
   service_ = std::make_unique<enterprises::EnterprisesServiceImpl>(domain_.get(), &runtime_->handler());
+  runtime_->PublishEvents();
   if (auto s = runtime_->Start({service_.get()}); !s.ok()) return s;
   return created;
 }
@@ -155,6 +159,7 @@ absl::Status SupportServer::Start(const server::CommonConfig& config, const std:
                                                      enterprises_.get(), &runtime_->page_tokens(),
                                                      reservation_lifetime);
   service_ = std::make_unique<support::SupportServiceImpl>(domain_.get(), &runtime_->handler());
+  runtime_->PublishEvents();
   return runtime_->Start({service_.get()});
 }
 
@@ -168,5 +173,35 @@ void SupportServer::Stop() {
 }
 
 std::string SupportServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
+
+// -------------------------------------------------------------------------------- talent
+
+TalentServer::TalentServer() = default;
+TalentServer::~TalentServer() { Stop(); }
+
+absl::Status TalentServer::Start(const server::CommonConfig& config, const std::string& enterprises_address) {
+  auto rt = server::Runtime::Create(config);
+  if (!rt.ok()) return rt.status();
+  runtime_ = std::move(*rt);
+  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
+      server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
+  auto repo = talent::CreateTalentRepository(&runtime_->db());
+  if (!repo.ok()) return repo.status();
+  domain_ = std::make_unique<talent::TalentDomain>(std::move(*repo), enterprises_.get(), &runtime_->page_tokens());
+  if (auto s = domain_->LoadIndex(); !s.ok()) return s;
+  service_ = std::make_unique<talent::TalentServiceImpl>(domain_.get(), &runtime_->handler());
+  runtime_->PublishEvents();
+  return runtime_->Start({service_.get()});
+}
+
+void TalentServer::Stop() {
+  if (runtime_) runtime_->Shutdown();
+  service_.reset();
+  domain_.reset();
+  enterprises_.reset();
+  runtime_.reset();
+}
+
+std::string TalentServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
 
 }  // namespace clustergov::testing

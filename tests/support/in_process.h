@@ -2,8 +2,8 @@
 
 // The services in the test's own process, on loopback ports chosen by the OS, each with its own
 // runtime (store file, Redis client, auth) exactly as main() wires it: the one way tests bring up
-// clusters, enterprises and support as real gRPC servers. Start() returns the first error; Stop()
-// shuts the server down and releases everything in reverse order of construction.
+// clusters, enterprises, support and talent as real gRPC servers. Start() returns the first error;
+// Stop() shuts the server down and releases everything in reverse order of construction.
 
 #include <chrono>
 #include <memory>
@@ -35,6 +35,10 @@ namespace clustergov::support {
 class SupportDomain;
 class SupportServiceImpl;
 }  // namespace clustergov::support
+namespace clustergov::talent {
+class TalentDomain;
+class TalentServiceImpl;
+}  // namespace clustergov::talent
 
 namespace clustergov::testing {
 
@@ -128,6 +132,26 @@ class SupportServer {
   std::unique_ptr<enterprises::EnterpriseDirectory> enterprises_;
   std::unique_ptr<support::SupportDomain> domain_;
   std::unique_ptr<support::SupportServiceImpl> service_;
+};
+
+class TalentServer {
+ public:
+  TalentServer();
+  ~TalentServer();
+  // Checks memberships with the enterprises service at `enterprises_address`.
+  absl::Status Start(const server::CommonConfig& config, const std::string& enterprises_address);
+  void Stop();
+  bool running() const { return runtime_ != nullptr; }
+  int port() const { return runtime_->port(); }
+  std::string address() const;
+  server::Runtime& runtime() { return *runtime_; }
+  talent::TalentDomain& domain() { return *domain_; }
+
+ private:
+  std::unique_ptr<server::Runtime> runtime_;
+  std::unique_ptr<enterprises::EnterpriseDirectory> enterprises_;
+  std::unique_ptr<talent::TalentDomain> domain_;
+  std::unique_ptr<talent::TalentServiceImpl> service_;
 };
 
 }  // namespace clustergov::testing
