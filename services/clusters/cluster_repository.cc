@@ -313,7 +313,9 @@ class SqliteClusterRepository : public ClusterRepository {
   store::UnitOfWork& unit_of_work() override { return unit_; }
 
  private:
-  absl::StatusOr<std::optional<v1::Cluster>> Load(Connection& c, const std::string& id) {
+  friend absl::StatusOr<std::optional<v1::Cluster>> clusters::LoadClusterOn(Connection& c, const std::string& id);
+
+  static absl::StatusOr<std::optional<v1::Cluster>> Load(Connection& c, const std::string& id) {
     CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT data FROM clusters WHERE id = ?"));
     stmt.Bind(1, id);
     CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -433,6 +435,10 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const s
     if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
     return mutation(current);
   });
+}
+
+absl::StatusOr<std::optional<v1::Cluster>> LoadClusterOn(store::Connection& c, const std::string& id) {
+  return SqliteClusterRepository::Load(c, id);
 }
 
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,

@@ -79,6 +79,10 @@ class ClusterRepository : public store::Repository {
 absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation);
 
+// The cluster `id` as stored, read through `c` inside another write of the same store (an event
+// consumer's); nullopt when there is none.
+absl::StatusOr<std::optional<v1::Cluster>> LoadClusterOn(store::Connection& c, const std::string& id);
+
 // The SQLite implementation; applies its migrations on Create.
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,
                                                                                   int task_count);

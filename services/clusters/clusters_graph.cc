@@ -25,6 +25,11 @@ absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::
   CG_ASSIGN_OR_RETURN(v1::RuleSet rule_set, LoadDefaultRuleSet());
   CG_RETURN_IF_ERROR(g.evaluation->SeedRuleSet(rule_set).status());
   g.service = std::make_unique<ClustersServiceImpl>(g.domain.get(), g.evaluation.get(), &rt.handler());
+  CG_ASSIGN_OR_RETURN(auto inbox, notifications::NotificationRepository::Create(&rt.db()));
+  g.notifications = std::make_unique<notifications::NotificationsDomain>(std::move(inbox), &rt.page_tokens());
+  g.notifications_service =
+      std::make_unique<notifications::NotificationsServiceImpl>(g.notifications.get(), &rt.handler());
+  notifications::ConsumeNotificationEvents(rt);
   return g;
 }
 

@@ -2,8 +2,9 @@
 
 // The clusters service's object graph, built the one way main() and the tests build it: the
 // registry domain, the evaluation domain with its indicator sources, the gRPC service, with the
-// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, and the
-// consumers of the events the cluster counts follow (cluster_counts.h).
+// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, the
+// consumers of the events the cluster counts follow (cluster_counts.h), and the notifications
+// service with its event consumers (registered on the runtime).
 
 #include <memory>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "services/clusters/clusters_domain.h"
 #include "services/clusters/clusters_service.h"
 #include "services/clusters/evaluation_domain.h"
+#include "services/clusters/notifications_service.h"
 #include "common/indicators/indicator_source.h"
 
 namespace clustergov::clusters {
@@ -22,7 +24,13 @@ struct ClustersGraph {
   std::unique_ptr<ClustersDomain> domain;
   std::unique_ptr<EvaluationDomain> evaluation;
   std::unique_ptr<ClustersServiceImpl> service;
+  // The notifications inboxes, fed by the consumers the graph registers on the runtime.
+  std::unique_ptr<notifications::NotificationsDomain> notifications;
+  std::unique_ptr<notifications::NotificationsServiceImpl> notifications_service;
   int seeded_clusters = 0;
+
+  // What the runtime serves.
+  std::vector<grpc::Service*> services() const { return {service.get(), notifications_service.get()}; }
 };
 
 absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& runtime, const v1::SeedData& seed, bool load_seed,

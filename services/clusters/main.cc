@@ -72,12 +72,11 @@ int main(int argc, char** argv) {
   auto graph = clusters::BuildClustersGraph(rt, *seed, absl::GetFlag(FLAGS_seed), std::move(sources));
   if (!graph.ok()) return Fail(absl::StrCat("starting failed: ", graph.status().message()));
   if (absl::GetFlag(FLAGS_seed)) log::Info("seed data loaded", {{"created", std::to_string(graph->seeded_clusters)}});
-  auto& service = *graph->service;
   rt.Schedule("flag-stalled-evaluations", config->deadline_interval,
               [evaluation = graph->evaluation.get(), stall_days](const store::LeaseFence& fence) {
                 return evaluation->FlagStalledEvaluations(fence, absl::Now(), absl::Hours(24) * stall_days).status();
               });
-  if (auto s = rt.Start({&service}); !s.ok()) return Fail(std::string(s.message()));
+  if (auto s = rt.Start(graph->services()); !s.ok()) return Fail(std::string(s.message()));
   rt.ServeUntilSignal();
   return 0;
 }

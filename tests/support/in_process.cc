@@ -85,19 +85,18 @@ absl::Status ClustersServer::Start(const server::CommonConfig& config, const clu
   runtime_ = std::move(*rt);
   auto graph = clusters::BuildClustersGraph(*runtime_, seed, load_seed, std::move(sources));
   if (!graph.ok()) return graph.status();
-  domain_ = std::move(graph->domain);
-  evaluation_ = std::move(graph->evaluation);
-  service_ = std::move(graph->service);
-  return runtime_->Start({service_.get()});
+  graph_ = std::make_unique<clusters::ClustersGraph>(std::move(*graph));
+  return runtime_->Start(graph_->services());
 }
 
 void ClustersServer::Stop() {
   if (runtime_) runtime_->Shutdown();
-  service_.reset();
-  evaluation_.reset();
-  domain_.reset();
+  graph_.reset();
   runtime_.reset();  // closes the store
 }
+
+clusters::ClustersDomain& ClustersServer::domain() { return *graph_->domain; }
+clusters::EvaluationDomain& ClustersServer::evaluation() { return *graph_->evaluation; }
 
 std::string ClustersServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
 

@@ -25,6 +25,7 @@ class ClusterDirectory;
 class ClustersDomain;
 class ClustersServiceImpl;
 class EvaluationDomain;
+struct ClustersGraph;
 }  // namespace clustergov::clusters
 namespace clustergov::enterprises {
 class EnterpriseDirectory;
@@ -81,14 +82,12 @@ class ClustersServer {
   int port() const { return runtime_->port(); }
   std::string address() const;
   server::Runtime& runtime() { return *runtime_; }
-  clusters::ClustersDomain& domain() { return *domain_; }
-  clusters::EvaluationDomain& evaluation() { return *evaluation_; }
+  clusters::ClustersDomain& domain();
+  clusters::EvaluationDomain& evaluation();
 
  private:
   std::unique_ptr<server::Runtime> runtime_;
-  std::unique_ptr<clusters::ClustersDomain> domain_;
-  std::unique_ptr<clusters::EvaluationDomain> evaluation_;
-  std::unique_ptr<clusters::ClustersServiceImpl> service_;
+  std::unique_ptr<clusters::ClustersGraph> graph_;
 };
 
 class EnterprisesServer {
