@@ -172,6 +172,7 @@ pids+=($!) names+=(talent)
   --backend="clustergov.support.v1.SupportService=127.0.0.1:$SUPPORT_PORT" \
   --backend="clustergov.promotion.v1.PromotionService=127.0.0.1:$PROMOTION_PORT" \
   --backend="clustergov.talent.v1.TalentService=127.0.0.1:$TALENT_PORT" \
+  --backend="clustergov.notifications.v1.NotificationsService=127.0.0.1:$CLUSTERS_PORT" \
   --cors_origins="${GATEWAY_CORS_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}" \
   ${CONSOLE_ARG:+"$CONSOLE_ARG"} > "$RUN/logs/gateway.log" 2>&1 &
 pids+=($!) names+=(gateway)

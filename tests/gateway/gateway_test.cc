@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -329,6 +330,26 @@ TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
   ASSERT_NE(m.route, nullptr);
   EXPECT_EQ(m.route->grpc_method, "/clustergov.clusters.v1.ClustersService/UpdateTaskProgress");
   EXPECT_EQ((*table)->Match("GET", "/v1/nothing").allowed_methods.size(), 0u);
+}
+
+// The notifications service (served by the clusters process): the collection's custom method
+// beside the item's.
+TEST(RouteTableTest, NotificationRoutes) {
+  auto table = RouteTable::LoadFile(CLUSTERGOV_DESCRIPTOR_SET);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const std::vector<std::tuple<std::string, std::string, std::string>> routes = {
+      {"GET", "/v1/notifications", "ListNotifications"},
+      {"GET", "/v1/notifications/12", "GetNotification"},
+      {"POST", "/v1/notifications/12:markRead", "MarkNotificationRead"},
+      {"POST", "/v1/notifications/12:markUnread", "MarkNotificationUnread"},
+      {"POST", "/v1/notifications:markAllRead", "MarkAllNotificationsRead"}};
+  for (const auto& [method, path, rpc] : routes) {
+    RouteMatch m = (*table)->Match(method, path);
+    ASSERT_NE(m.route, nullptr) << method << " " << path;
+    EXPECT_EQ(m.route->method->name(), rpc);
+    EXPECT_EQ(m.route->service, "clustergov.notifications.v1.NotificationsService");
+  }
+  EXPECT_THAT((*table)->Match("GET", "/v1/notifications:markAllRead").allowed_methods, ElementsAre("POST"));
 }
 
 // Found by the transcoder fuzz target (tests/fuzz/transcoder_fuzz.cc): text that is not UTF-8
