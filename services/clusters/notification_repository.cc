@@ -65,7 +65,8 @@ absl::Status Write(Connection& c, int64_t id, int64_t revision, v1::Notification
   const bool read = n.read();
   n.clear_name();
   n.clear_etag();
-  CG_ASSIGN_OR_RETURN(auto update, c.Prepare("UPDATE notifications SET is_read = ?, revision = ?, data = ? WHERE id = ?"));
+  CG_ASSIGN_OR_RETURN(auto update,
+                      c.Prepare("UPDATE notifications SET is_read = ?, revision = ?, data = ? WHERE id = ?"));
   update.Bind(1, read ? 1 : 0).Bind(2, revision).BindBlob(3, n.SerializeAsString()).Bind(4, id);
   return update.Run();
 }

@@ -36,6 +36,15 @@ absl::Status CheckRecipient(const Principal& p, const v1::Notification& n) {
   return absl::PermissionDeniedError(absl::StrCat(n.name(), " is not in the caller's inboxes"));
 }
 
+// A mark's write: audited under the caller; marks are idempotent by nature (no request_id).
+store::WriteContext MarkContext(const CallContext& call, const char* method) {
+  store::WriteContext w;
+  w.actor = &call.principal;
+  w.method = method;
+  w.call_id = call.request_id;
+  return w;
+}
+
 // ------------------------------------------------------------------ events → notifications
 
 // What one event says, before it is addressed.
@@ -50,7 +59,8 @@ struct Draft {
 template <typename M>
 absl::StatusOr<M> Unpack(const ev::Envelope& e) {
   M m;
-  if (!e.data().UnpackTo(&m)) return absl::InvalidArgumentError(absl::StrCat("event ", e.id(), ": data is not ", e.type()));
+  if (!e.data().UnpackTo(&m))
+    return absl::InvalidArgumentError(absl::StrCat("event ", e.id(), ": data is not ", e.type()));
   return m;
 }
 
@@ -127,7 +137,8 @@ absl::StatusOr<std::optional<Draft>> DraftFor(store::Connection& c, const ev::En
     d.kind = v1::APPLICATION_REJECTED;
     d.resource = m.application();
     d.title = "要素支持申请未获批准";
-    d.body = absl::StrCat("您为", ClusterTitle(cluster, m.cluster()), "提交的要素支持申请未获批准。", Reason(m.reason()));
+    d.body =
+        absl::StrCat("您为", ClusterTitle(cluster, m.cluster()), "提交的要素支持申请未获批准。", Reason(m.reason()));
   } else if (type == ev::ApplicationExpired::descriptor()->full_name()) {
     CG_ASSIGN_OR_RETURN(auto m, Unpack<ev::ApplicationExpired>(e));
     CG_ASSIGN_OR_RETURN(auto cluster, Cluster(c, m.cluster()));
@@ -171,7 +182,8 @@ absl::StatusOr<std::optional<Draft>> DraftFor(store::Connection& c, const ev::En
     d.kind = v1::EVALUATION_DECIDED;
     d.resource = m.evaluation();
     d.title = "集群评估结果已确定";
-    d.body = absl::StrCat(ClusterTitle(cluster, m.cluster()), m.year(), "年度评估结果：", DecisionZh(m.decision()), "。");
+    d.body =
+        absl::StrCat(ClusterTitle(cluster, m.cluster()), m.year(), "年度评估结果：", DecisionZh(m.decision()), "。");
   } else if (type == ev::EvaluationStalled::descriptor()->full_name()) {
     CG_ASSIGN_OR_RETURN(auto m, Unpack<ev::EvaluationStalled>(e));
     CG_ASSIGN_OR_RETURN(auto cluster, Cluster(c, m.cluster()));
@@ -220,16 +232,17 @@ absl::Status AddNotifications(store::Connection& c, const ev::Envelope& event) {
 }
 
 void ConsumeNotificationEvents(server::Runtime& runtime) {
-  for (const char* publisher : kNotificationPublishers) runtime.ConsumeEvents(publisher, "notifications", AddNotifications);
+  for (const char* publisher : kNotificationPublishers)
+    runtime.ConsumeEvents(publisher, "notifications", AddNotifications);
 }
 
 // ------------------------------------------------------------------ the API
 
 absl::StatusOr<v1::ListNotificationsResponse> NotificationsDomain::ListNotifications(
     const CallContext& call, const v1::ListNotificationsRequest& req) {
-  CG_ASSIGN_OR_RETURN(ListPlan plan, PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(),
-                                              req.filter(), NotificationRepository::FilterFields(),
-                                              {"ListNotifications", req.filter()}));
+  CG_ASSIGN_OR_RETURN(ListPlan plan,
+                      PlanList(*page_tokens_, call.principal, req.page_size(), req.page_token(), req.filter(),
+                               NotificationRepository::FilterFields(), {"ListNotifications", req.filter()}));
   NotificationQuery q;
   q.recipients = InboxesOf(call.principal);
   q.filter = plan.filter;
@@ -259,20 +272,20 @@ absl::StatusOr<v1::Notification> NotificationsDomain::Mark(const CallContext& ca
                                                            const v1::MarkNotificationRequest& req, bool read,
                                                            const char* method) {
   CG_ASSIGN_OR_RETURN(int64_t id, ParseNumberedName("name", req.name(), "notifications"));
-  store::WriteContext w{&call.principal, method, "", call.request_id, "", nullptr};
-  return repo_->Mutate(w, id, [&](const v1::Notification& current) -> absl::StatusOr<v1::Notification> {
-    CG_RETURN_IF_ERROR(CheckRecipient(call.principal, current));
-    CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current.etag()));
-    v1::Notification next = current;
-    if (current.read() == read) return next;  // already so: nothing is written
-    next.set_read(read);
-    if (read) {
-      *next.mutable_read_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
-    } else {
-      next.clear_read_time();
-    }
-    return next;
-  });
+  return repo_->Mutate(MarkContext(call, method), id,
+                       [&](const v1::Notification& current) -> absl::StatusOr<v1::Notification> {
+                         CG_RETURN_IF_ERROR(CheckRecipient(call.principal, current));
+                         CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), current.etag()));
+                         v1::Notification next = current;
+                         if (current.read() == read) return next;  // already so: nothing is written
+                         next.set_read(read);
+                         if (read) {
+                           *next.mutable_read_time() = TimeUtil::MicrosecondsToTimestamp(store::NowMicros());
+                         } else {
+                           next.clear_read_time();
+                         }
+                         return next;
+                       });
 }
 
 absl::StatusOr<v1::Notification> NotificationsDomain::MarkNotificationRead(const CallContext& call,
@@ -294,8 +307,8 @@ absl::StatusOr<v1::MarkAllNotificationsReadResponse> NotificationsDomain::MarkAl
     }
     inboxes = {req.recipient()};
   }
-  store::WriteContext w{&call.principal, "MarkAllNotificationsRead", "", call.request_id, "", nullptr};
-  CG_ASSIGN_OR_RETURN(int marked, repo_->MarkAllRead(w, inboxes, store::NowMicros()));
+  CG_ASSIGN_OR_RETURN(int marked,
+                      repo_->MarkAllRead(MarkContext(call, "MarkAllNotificationsRead"), inboxes, store::NowMicros()));
   v1::MarkAllNotificationsReadResponse resp;
   resp.set_marked(marked);
   return resp;

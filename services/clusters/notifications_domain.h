@@ -32,7 +32,8 @@ class NotificationsDomain {
   absl::StatusOr<v1::ListNotificationsResponse> ListNotifications(const CallContext& call,
                                                                   const v1::ListNotificationsRequest& req);
   absl::StatusOr<v1::Notification> GetNotification(const CallContext& call, const v1::GetNotificationRequest& req);
-  absl::StatusOr<v1::Notification> MarkNotificationRead(const CallContext& call, const v1::MarkNotificationRequest& req);
+  absl::StatusOr<v1::Notification> MarkNotificationRead(const CallContext& call,
+                                                        const v1::MarkNotificationRequest& req);
   absl::StatusOr<v1::Notification> MarkNotificationUnread(const CallContext& call,
                                                           const v1::MarkNotificationRequest& req);
   absl::StatusOr<v1::MarkAllNotificationsReadResponse> MarkAllNotificationsRead(
@@ -49,8 +50,7 @@ class NotificationsDomain {
 // The notifications `event` makes: recipients, kind, Chinese title and body, the resource it is
 // about. Reads the cluster records of the clusters store through `c` (lead departments, promotion
 // organization, name). Empty for an event type it does not handle.
-absl::StatusOr<std::vector<v1::Notification>> NotificationsFor(store::Connection& c,
-                                                               const events::v1::Envelope& event);
+absl::StatusOr<std::vector<v1::Notification>> NotificationsFor(store::Connection& c, const events::v1::Envelope& event);
 
 // The consumer handler: adds NotificationsFor(event), once per (event, recipient).
 absl::Status AddNotifications(store::Connection& c, const events::v1::Envelope& event);

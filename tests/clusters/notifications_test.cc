@@ -352,9 +352,9 @@ TEST_F(NotificationsTest, ReadAndUnreadWithEtagsFiltersAndPages) {
   EXPECT_EQ(second.notifications(0).name(), inbox[2].name());
 
   v1::MarkAllNotificationsReadResponse marked;
-  ASSERT_TRUE(
-      Invoke(stub_.get(), &Stub::MarkAllNotificationsRead, enterprise_token_, v1::MarkAllNotificationsReadRequest(), &marked)
-          .ok());
+  ASSERT_TRUE(Invoke(stub_.get(), &Stub::MarkAllNotificationsRead, enterprise_token_,
+                     v1::MarkAllNotificationsReadRequest(), &marked)
+                  .ok());
   EXPECT_EQ(marked.marked(), 3);
   ASSERT_TRUE(List(enterprise_token_, "read = false", &unread).ok());
   EXPECT_THAT(unread.notifications(), IsEmpty());
@@ -443,11 +443,14 @@ TEST_F(NotificationsTest, PromotionAndEvaluationEventsReachTheirOrganizations) {
   ASSERT_EQ(promotion.size(), 3u);
   std::vector<v1::Kind> kinds;
   for (const auto& n : promotion) kinds.push_back(n.kind());
-  EXPECT_THAT(kinds, UnorderedElementsAre(v1::ANNUAL_REPORT_RETURNED, v1::ANNUAL_REPORT_OVERDUE,
-                                          v1::PROMOTION_ORG_DESIGNATED));
+  EXPECT_THAT(
+      kinds, UnorderedElementsAre(v1::ANNUAL_REPORT_RETURNED, v1::ANNUAL_REPORT_OVERDUE, v1::PROMOTION_ORG_DESIGNATED));
   for (const auto& n : promotion) {
-    if (n.kind() == v1::ANNUAL_REPORT_OVERDUE) EXPECT_THAT(n.body(), HasSubstr("2027年04月30日"));
-    if (n.kind() == v1::ANNUAL_REPORT_RETURNED) EXPECT_THAT(n.body(), HasSubstr("产值数据缺少佐证材料"));
+    if (n.kind() == v1::ANNUAL_REPORT_OVERDUE) {
+      EXPECT_THAT(n.body(), HasSubstr("2027年04月30日"));
+    } else if (n.kind() == v1::ANNUAL_REPORT_RETURNED) {
+      EXPECT_THAT(n.body(), HasSubstr("产值数据缺少佐证材料"));
+    }
   }
 
   // The cluster has no promotion organization on record: the decision reaches its lead
