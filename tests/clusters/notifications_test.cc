@@ -427,11 +427,11 @@ TEST_F(NotificationsTest, PromotionAndEvaluationEventsReachTheirOrganizations) {
   returned.set_reason("产值数据缺少佐证材料");
   promotion_.Publish(returned.annual_report(), returned);
   ev::AnnualReportOverdue overdue;
-  overdue.set_annual_report("promotionOrgs/dairy-association/annualReports/2026");
+  overdue.set_annual_report("annualReports/hohhot-dairy-2026");
   overdue.set_promotion_org(kPromotionOrg);
   overdue.set_cluster(kCluster);
   overdue.set_year(2026);
-  *overdue.mutable_due() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1809014400);  // 2027-04-30 00:00 +08
+  *overdue.mutable_due() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1809100800);  // the end of 2027-04-30, +08
   promotion_.Publish(overdue.annual_report(), overdue);
   ev::PromotionOrgDesignated designated;
   designated.set_designation("promotionOrgs/dairy-association/designations/1");
@@ -450,11 +450,13 @@ TEST_F(NotificationsTest, PromotionAndEvaluationEventsReachTheirOrganizations) {
   stalled.set_cluster(kCluster);
   stalled.set_year(2025);
   stalled.set_level("DEPARTMENT_REVIEW");
-  stalled.set_waiting_for(kDepartment);
+  stalled.add_waiting_for(kDepartment);
+  stalled.add_waiting_for("roles/expert");  // a role has no inbox
   clusters_events_.Publish(kCluster, stalled);
   ev::EvaluationStalled expert_stalled = stalled;  // a role has no inbox
   expert_stalled.set_level("EXPERT_REVIEW");
-  expert_stalled.set_waiting_for("expert");
+  expert_stalled.clear_waiting_for();
+  expert_stalled.add_waiting_for("roles/expert");
   clusters_events_.Publish(kCluster, expert_stalled);
 
   auto promotion = AwaitInbox(promotion_token_, 3);
