@@ -543,6 +543,44 @@ cold_list() {  # cold_list FILTER
 }
 for f in "${COLD_FILTERS[@]}"; do cold_list "$f"; done
 
+# --- domain events (helpers): support's events as the clusters service applies them -------------
+# The support load above committed its application events to support's outbox; the clusters
+# service applies them to its cluster counts (consumer group clusters.counts). Latency from the
+# consumer's histogram (an event's creation in support's write to its effect committed in the
+# clusters store), rate from the applied count over the time from the load's start until the
+# group had applied everything support published.
+EV_STREAM=cg:events:support
+EV_GROUP=clusters.counts
+CL_METRICS=${METRICS_PORT_OF[clusters]}
+ev_sum() {  # ev_sum FILE METRIC: the samples of METRIC for the stream (and the group, when labelled)
+  awk -v m="$2" -v s="stream=\"$EV_STREAM\"" -v g="group=\"$EV_GROUP\"" '
+    $0 ~ "^" m "[{ ]" && index($0, s) && (!index($0, "group=") || index($0, g)) { n += $NF }
+    END { printf "%.0f\n", n }' "$1"
+}
+# ev_quantile Q FILE0 FILE1: the Q quantile of the lag histogram between two scrapes, interpolated
+# within its bucket as Prometheus's histogram_quantile does.
+ev_quantile() {  # buckets come in ascending order of le in the exposition
+  awk -v q="$1" -v s="stream=\"$EV_STREAM\"" -v g="group=\"$EV_GROUP\"" '
+    /^clustergov_events_apply_lag_seconds_bucket\{/ && index($0, s) && index($0, g) {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      if (FILENAME == ARGV[1]) { before[le] = $NF } else { order[++n] = le; after[le] = $NF }
+    }
+    END {
+      total = after[order[n]] - before[order[n]]
+      if (n == 0 || total <= 0) { print "n/a"; exit }
+      rank = q * total; prev_b = 0; prev_c = 0
+      for (i = 1; i <= n; i++) {
+        c = after[order[i]] - before[order[i]]
+        if (c >= rank) {
+          if (order[i] == "+Inf") { printf "%.1f", prev_b * 1000; exit }
+          b = order[i] + 0
+          printf "%.1f", (prev_b + (b - prev_b) * (rank - prev_c) / (c - prev_c)) * 1000; exit
+        }
+        prev_b = order[i] + 0; prev_c = c
+      }
+    }' "$2" "$3"
+}
+
 # --- the support service: application cycles (writes), then a cached read ------------------------
 # shellcheck disable=SC2086
 start_service support "$SUPPORT_BIN" --clusters_addr="127.0.0.1:${GRPC_PORT_OF[clusters]}" \
@@ -554,6 +592,8 @@ SUPPORT_SVC=clustergov.support.v1.SupportService
   || die "BENCH_SUPPORT_APPLICATIONS and BENCH_SUPPORT_THREADS must be positive numbers"
 echo "bench: support: $SUPPORT_APPS application cycles (create, submit, startReview, approve) from $SUPPORT_THREADS threads"
 metrics_snapshot "$SUP_METRICS" "$TMP/support-load.metrics0"
+metrics_snapshot "$CL_METRICS" "$TMP/events.metrics0"
+EV_T0=$(date +%s.%N)
 c0=$(machine_ticks); s0=$(cpu_ticks "$SUP_PID"); e0=$(cpu_ticks "$ENT_PID"); r0=$(cpu_ticks "$REDIS_PID")
 TIMEFORMAT='%U %S'
 { time "$SUPPORT_LOAD_BIN" --target="127.0.0.1:${GRPC_PORT_OF[support]}" \
@@ -592,6 +632,38 @@ SUP_OTHER=$(other_share $((s1 - s0 + e1 - e0 + r1 - r0)) "$load_cpu" "$c0" "$c1"
 SUP_LINE+=" other $SUP_OTHER"
 echo "bench: $SUP_LINE"
 echo "bench:   checked: $cycles cycles, each of the 4 calls OK every time, 0 non-OK; ledger consistent, pool balance exact"
+
+# Events: wait until the clusters service has applied (or dropped as a repeat) every event support
+# published during the load, then the figures.
+EV_T_LOAD=$(date +%s.%N)
+ev_published=0 ev_done=-1
+for _ in $(seq 1 600); do
+  metrics_snapshot "$SUP_METRICS" "$TMP/events.sup1"
+  metrics_snapshot "$CL_METRICS" "$TMP/events.metrics1"
+  ev_published=$(( $(ev_sum "$TMP/events.sup1" clustergov_events_published_total) \
+    - $(ev_sum "$TMP/support-load.metrics0" clustergov_events_published_total) ))
+  ev_done=$(( $(ev_sum "$TMP/events.metrics1" clustergov_events_handled_total) \
+    + $(ev_sum "$TMP/events.metrics1" clustergov_events_duplicates_total) \
+    - $(ev_sum "$TMP/events.metrics0" clustergov_events_handled_total) \
+    - $(ev_sum "$TMP/events.metrics0" clustergov_events_duplicates_total) ))
+  backlog=$(ev_sum "$TMP/events.sup1" clustergov_events_outbox_backlog)
+  ((ev_published > 0 && backlog == 0 && ev_done >= ev_published)) && break
+  sleep 0.2
+done
+EV_T1=$(date +%s.%N)
+((ev_published > 0 && ev_done >= ev_published)) \
+  || die "events: the clusters service applied $ev_done of the $ev_published events support published"
+dead=$(( $(ev_sum "$TMP/events.metrics1" clustergov_events_dead_letters_total) \
+  - $(ev_sum "$TMP/events.metrics0" clustergov_events_dead_letters_total) ))
+((dead == 0)) || die "events: $dead events dead-lettered during the load"
+EV_APPLIED=$(( $(ev_sum "$TMP/events.metrics1" clustergov_events_handled_total) - $(ev_sum "$TMP/events.metrics0" clustergov_events_handled_total) ))
+EV_LINE="events: $EV_APPLIED support events ($EV_STREAM) applied by $EV_GROUP during the support load:"
+EV_LINE+=" commit to effect p50 $(ev_quantile 0.5 "$TMP/events.metrics0" "$TMP/events.metrics1") ms,"
+EV_LINE+=" p99 $(ev_quantile 0.99 "$TMP/events.metrics0" "$TMP/events.metrics1") ms (histogram-interpolated);"
+EV_LINE+=" $(awk -v n="$EV_APPLIED" -v a="$EV_T0" -v b="$EV_T1" 'BEGIN { printf "%.0f", n / (b - a) }') events/s"
+EV_LINE+=" through one stream (load start to all applied; drained $(awk -v a="$EV_T_LOAD" -v b="$EV_T1" 'BEGIN { printf "%.1f", b - a }') s after the load)"
+echo "bench: $EV_LINE"
+echo "bench:   checked: every event support published was applied or dropped as a repeat; 0 dead letters"
 GET_POOL_T=GetPool-cached
 bench_method "$GET_POOL_T" support "$SUPPORT_SVC" GetPool "$TMP/get_pool.bin"
 
@@ -829,6 +901,7 @@ echo "enterprise reads on $ENT_DATA enterprises: GetEnterprise enterprises/$ENT_
 echo "ListEnterprises uncached (cache misses, one call at a time, $COLD_SAMPLES each):"
 for l in "${COLD_LINES[@]}"; do echo "  $l"; done
 echo "$SUP_LINE"
+echo "$EV_LINE"
 echo "$EVAL_LINE"
 if ((${#STORE_LINES[@]})); then
   echo "store (PostgreSQL 15 with fsync against SQLite synchronous=FULL, fresh services, same loads):"

@@ -281,6 +281,7 @@ absl::StatusOr<int> Consumer::Handle(std::vector<Entry>& entries) {
   }
   // One commit for the batch; each event in its own savepoint, so a failing handler rolls back
   // its own effect only.
+  const bool pg = db_->backend() == store::Backend::kPostgres;
   absl::Status written = db_->Write([&](store::Connection& c) -> absl::Status {
     for (Entry* e : runnable) {
       CG_RETURN_IF_ERROR(c.Exec("SAVEPOINT cg_event"));
@@ -302,6 +303,9 @@ absl::StatusOr<int> Consumer::Handle(std::vector<Entry>& entries) {
         return absl::OkStatus();
       }();
       if (!result.ok()) {
+        // PostgreSQL: a serialization failure dooms the whole transaction, not the event; the
+        // store retries the batch from the start.
+        if (pg && absl::IsAborted(result)) return result;
         e->outcome = Outcome::kFailed;
         e->error = result.ToString();
         CG_RETURN_IF_ERROR(c.Exec("ROLLBACK TO cg_event"));

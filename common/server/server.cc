@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log/log.h"
@@ -236,7 +238,14 @@ void Runtime::Shutdown() {
 }
 
 cache::RedisClient& Runtime::EventsRedis() {
-  if (events_redis_ == nullptr) events_redis_ = std::make_unique<cache::RedisClient>(config_.redis);
+  if (events_redis_ == nullptr) {
+    // Patient where the cache is quick to give up: a reply lost to a timeout leaves a read batch
+    // pending until it is claimed again.
+    cache::RedisOptions options = config_.redis;
+    options.io_timeout = std::max(options.io_timeout, std::chrono::milliseconds(1000));
+    options.pool_size = 8;
+    events_redis_ = std::make_unique<cache::RedisClient>(options);
+  }
   return *events_redis_;
 }
 
