@@ -1,8 +1,9 @@
 #pragma once
 
-// Persistence of the clusters service behind an interface: the domain layer never sees SQL, so a
-// PostgreSQL implementation can replace SqliteClusterRepository later. Every write method is one
-// unit of work (common/store/unit_of_work.h): the change, its audit event and idempotency record.
+// Persistence of the clusters service behind an interface: the domain layer never sees SQL. Every
+// write method is one unit of work (common/store/unit_of_work.h): the change, its audit event and
+// idempotency record, and its domain events (ClusterChanged on every change to a cluster record,
+// ClusterTierDesignated with a tier designation).
 
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
 #include "common/store/unit_of_work.h"
@@ -24,6 +26,7 @@ namespace v1 = ::clustergov::clusters::v1;
 struct ClusterChange {
   v1::Cluster cluster;                                 // the full new record
   std::optional<v1::TierDesignation> designation;      // appended to the tier history
+  std::string evaluation;                              // the evaluation whose decision designates, if any
 };
 
 // Given the current record (nullopt when none), returns the change or an error (nothing written).
@@ -78,6 +81,18 @@ class ClusterRepository : public store::Repository {
 // `tx`'s context. Returns the change as written: the designation, if any, with its name.
 absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const std::string& id,
                                               const ClusterMutation& mutation);
+
+// The promotion service's designation events (PromotionOrgDesignated,
+// PromotionOrgDesignationRevoked) applied to the cluster record's promotion organization, inside
+// the consumer's store write on `c`: audited as "Event:<type>" under the event's actor, published
+// as ClusterChanged. Designation ids grow, and the record keeps the id of the designation it
+// follows, so an event about an older designation than that one changes nothing (a late revoke
+// of a superseded designation does not clear its successor), nor does one already applied.
+// Other event types, and clusters that do not exist, are ignored.
+absl::Status ApplyPromotionEvent(store::Connection& c, const events::v1::Envelope& envelope);
+
+// The cluster a promotion event is about ("" for another event).
+std::string PromotionEventCluster(const events::v1::Envelope& envelope);
 
 // The SQLite implementation; applies its migrations on Create.
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,

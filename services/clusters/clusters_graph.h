@@ -2,8 +2,9 @@
 
 // The clusters service's object graph, built the one way main() and the tests build it: the
 // registry domain, the evaluation domain with its indicator sources, the gRPC service, with the
-// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, and the
-// consumers of the events the cluster counts follow (cluster_counts.h).
+// seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, the
+// consumers of the events the cluster counts follow (cluster_counts.h), its events published and
+// the promotion service's designation events followed (call before runtime.Start()).
 
 #include <memory>
 #include <vector>

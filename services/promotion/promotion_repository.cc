@@ -60,6 +60,8 @@ CREATE TABLE cluster_sync (
   cluster TEXT PRIMARY KEY
 );
 )sql"},
+      // The clusters service follows the designation events: no sync to retry.
+      {2, "DROP TABLE cluster_sync;"},
   };
   return *migrations;
 }
@@ -161,11 +163,6 @@ class SqliteTx : public PromotionTx {
     stmt.Bind(1, org).Bind(2, static_cast<int64_t>(e.year())).BindBlob(3, e.SerializeAsString());
     return stmt.Run();
   }
-  absl::Status MarkSyncPending(const std::string& cluster) override {
-    CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("INSERT INTO cluster_sync (cluster) VALUES (?) ON CONFLICT DO NOTHING"));
-    stmt.Bind(1, cluster);
-    return stmt.Run();
-  }
 
  private:
   Connection& c_;
@@ -248,27 +245,6 @@ class SqlitePromotionRepository : public PromotionRepository {
                                         [&](store::Statement& s) {
                                           s.Bind(1, q.scope).Bind(2, q.after).Bind(3, static_cast<int64_t>(q.limit + 1));
                                         });
-    });
-  }
-  absl::StatusOr<std::vector<std::string>> PendingSyncs() override {
-    return db_->ReadResult<std::vector<std::string>>([&](Connection& c) -> absl::StatusOr<std::vector<std::string>> {
-      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT cluster FROM cluster_sync ORDER BY cluster"));
-      std::vector<std::string> out;
-      while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) break;
-        out.push_back(stmt.Text(0));
-      }
-      return out;
-    });
-  }
-  absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) override {
-    return db_->Write([&](Connection& c) -> absl::Status {
-      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(
-          "DELETE FROM cluster_sync WHERE cluster = ?1 AND"
-          " COALESCE((SELECT org FROM designations WHERE cluster = ?1 AND state = 2), '') = ?2"));
-      stmt.Bind(1, cluster).Bind(2, synced_org);
-      return stmt.Run();
     });
   }
 

@@ -158,12 +158,8 @@ class EnterprisesTest : public ::testing::Test {
         grpc::CreateChannel(enterprises_.address(), grpc::InsecureChannelCredentials()));
 
     // The dairy association promotes clusters/hohhot-dairy.
-    clusters::v1::SetPromotionOrganizationRequest promo;
-    promo.set_name("clusters/hohhot-dairy");
-    promo.set_promotion_organization("promotionOrgs/dairy-association");
-    clusters::v1::Cluster out;
-    grpc::Status s = CCall(&ClustersStub::SetPromotionOrganization, service_token_, promo, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::Status s = clusters_.DesignatePromotionOrg("clusters/hohhot-dairy", "promotionOrgs/dairy-association");
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   void TearDown() override {

@@ -82,6 +82,10 @@ class ClustersServer {
   std::string address() const;
   server::Runtime& runtime() { return *runtime_; }
   clusters::ClustersDomain& domain() { return *domain_; }
+  // What the promotion service does when it designates `org` ("promotionOrgs/{id}") to `cluster`
+  // ("clusters/{id}"): a PromotionOrgDesignated event, newer than any before, on its stream.
+  // Returns once this service's record shows it (DEADLINE_EXCEEDED after 20 s).
+  absl::Status DesignatePromotionOrg(const std::string& cluster, const std::string& org);
   clusters::EvaluationDomain& evaluation() { return *evaluation_; }
 
  private:
@@ -123,6 +127,8 @@ class SupportServer {
   bool running() const { return runtime_ != nullptr; }
   int port() const { return runtime_->port(); }
   std::string address() const;
+  // Its cached view of the clusters service, as the domain uses it.
+  clusters::ClusterDirectory& cluster_directory() { return *clusters_; }
   server::Runtime& runtime() { return *runtime_; }
   support::SupportDomain& domain() { return *domain_; }
 

@@ -164,8 +164,8 @@ struct TalentReplica {
     auto rt = server::Runtime::Create(config);
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
-    directory = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(enterprises), runtime->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+    directory = std::make_unique<enterprises::EnterpriseDirectory>(*runtime, server::MakeChannel(enterprises),
+                                                                   std::chrono::seconds(60));
     auto repo = CreateTalentRepository(&runtime->db());
     if (!repo.ok()) return repo.status();
     domain = std::make_unique<TalentDomain>(std::move(*repo), directory.get(), &runtime->page_tokens());
