@@ -69,11 +69,11 @@ CREATE TABLE task_progress (
   PRIMARY KEY (cluster_id, task_number)
 );
 )sql"},
-      // The designation a cluster's promotion organization follows (promotion's designation id).
+      // The promotion service's designation sequence of the cluster the record follows.
       {2, R"sql(
 CREATE TABLE cluster_promotion (
   cluster_id TEXT PRIMARY KEY REFERENCES clusters (id),
-  designation INTEGER NOT NULL
+  sequence INTEGER NOT NULL
 );
 )sql"},
   };
@@ -487,11 +487,11 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const s
 
 namespace {
 
-// A designation event's content: which cluster, which designation (its id), the organization it
-// names (empty for a revocation) and why.
+// A designation event's content: which cluster, its place in the cluster's designation sequence
+// (the envelope's revision), the organization it names (empty for a revocation) and why.
 struct DesignationEvent {
   std::string cluster_id;
-  int64_t designation = 0;
+  int64_t sequence = 0;
   std::string org;
   std::string reason;
   bool designated = false;
@@ -500,12 +500,11 @@ struct DesignationEvent {
 // nullopt for an event of another type; INVALID_ARGUMENT for one that does not parse.
 absl::StatusOr<std::optional<DesignationEvent>> ParseDesignationEvent(const events::v1::Envelope& envelope) {
   DesignationEvent out;
-  std::string cluster, designation;
+  std::string cluster;
   if (envelope.type() == events::v1::PromotionOrgDesignated::descriptor()->full_name()) {
     events::v1::PromotionOrgDesignated e;
     if (!envelope.data().UnpackTo(&e)) return absl::InvalidArgumentError("PromotionOrgDesignated does not parse");
     cluster = e.cluster();
-    designation = e.designation();
     out.org = e.promotion_org();
     out.reason = absl::StrCat("designation ", e.designation());
     out.designated = true;
@@ -515,17 +514,16 @@ absl::StatusOr<std::optional<DesignationEvent>> ParseDesignationEvent(const even
       return absl::InvalidArgumentError("PromotionOrgDesignationRevoked does not parse");
     }
     cluster = e.cluster();
-    designation = e.designation();
     out.reason = absl::StrCat("designation ", e.designation(), " ended: ", e.reason());
   } else {
     return std::optional<DesignationEvent>();
   }
-  constexpr absl::string_view kClusters = "clusters/", kDesignations = "designations/";
-  if (!absl::StartsWith(cluster, kClusters) || cluster.size() == kClusters.size() ||
-      !absl::StartsWith(designation, kDesignations) ||
-      !absl::SimpleAtoi(absl::string_view(designation).substr(kDesignations.size()), &out.designation)) {
-    return absl::InvalidArgumentError(absl::StrCat("a designation event names ", cluster, " and ", designation));
+  constexpr absl::string_view kClusters = "clusters/";
+  if (!absl::StartsWith(cluster, kClusters) || cluster.size() == kClusters.size() || envelope.revision() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a designation event names ", cluster, " at sequence ", envelope.revision()));
   }
+  out.sequence = envelope.revision();
   out.cluster_id = cluster.substr(kClusters.size());
   return std::optional<DesignationEvent>(std::move(out));
 }
@@ -540,13 +538,11 @@ std::string PromotionEventCluster(const events::v1::Envelope& envelope) {
 absl::Status ApplyPromotionEvent(Connection& c, const events::v1::Envelope& envelope) {
   CG_ASSIGN_OR_RETURN(std::optional<DesignationEvent> event, ParseDesignationEvent(envelope));
   if (!event.has_value()) return absl::OkStatus();
-  CG_ASSIGN_OR_RETURN(auto held, c.Prepare("SELECT designation FROM cluster_promotion WHERE cluster_id = ?"));
+  CG_ASSIGN_OR_RETURN(auto held, c.Prepare("SELECT sequence FROM cluster_promotion WHERE cluster_id = ?"));
   held.Bind(1, event->cluster_id);
   CG_ASSIGN_OR_RETURN(bool found, held.Step());
-  const int64_t followed = found ? held.Int(0) : 0;
-  // A designation newer than the one followed replaces it; a revocation of that one (or of a newer
-  // one whose designation has not arrived yet) ends it; anything older is history.
-  if (event->designated ? event->designation <= followed : event->designation < followed) return absl::OkStatus();
+  // The latest change of the cluster's designations decides; one not after it is history.
+  if (found && event->sequence <= held.Int(0)) return absl::OkStatus();
   CG_ASSIGN_OR_RETURN(auto exists, c.Prepare("SELECT promotion_organization FROM clusters WHERE id = ?"));
   exists.Bind(1, event->cluster_id);
   CG_ASSIGN_OR_RETURN(bool cluster_found, exists.Step());
@@ -555,9 +551,9 @@ absl::Status ApplyPromotionEvent(Connection& c, const events::v1::Envelope& enve
     return absl::OkStatus();
   }
   const bool unchanged = exists.Text(0) == event->org;
-  CG_ASSIGN_OR_RETURN(auto follow, c.Prepare("INSERT INTO cluster_promotion (cluster_id, designation) VALUES (?, ?)"
-                                             " ON CONFLICT (cluster_id) DO UPDATE SET designation = excluded.designation"));
-  follow.Bind(1, event->cluster_id).Bind(2, event->designation);
+  CG_ASSIGN_OR_RETURN(auto follow, c.Prepare("INSERT INTO cluster_promotion (cluster_id, sequence) VALUES (?, ?)"
+                                             " ON CONFLICT (cluster_id) DO UPDATE SET sequence = excluded.sequence"));
+  follow.Bind(1, event->cluster_id).Bind(2, event->sequence);
   CG_RETURN_IF_ERROR(follow.Run());
   if (unchanged) return absl::OkStatus();
   Principal actor{envelope.actor().subject(), envelope.actor().organization(),

@@ -85,9 +85,9 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const s
 // The promotion service's designation events (PromotionOrgDesignated,
 // PromotionOrgDesignationRevoked) applied to the cluster record's promotion organization, inside
 // the consumer's store write on `c`: audited as "Event:<type>" under the event's actor, published
-// as ClusterChanged. Designation ids grow, and the record keeps the id of the designation it
-// follows, so an event about an older designation than that one changes nothing (a late revoke
-// of a superseded designation does not clear its successor), nor does one already applied.
+// as ClusterChanged. The events' revision is the cluster's designation sequence in the promotion
+// service, and the record keeps the highest it applied: an event not after it changes nothing (a
+// late revoke of a superseded designation does not clear its successor; a repeat is ignored).
 // Other event types, and clusters that do not exist, are ignored.
 absl::Status ApplyPromotionEvent(store::Connection& c, const events::v1::Envelope& envelope);
 

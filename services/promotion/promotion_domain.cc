@@ -88,14 +88,16 @@ void SetActor(common::v1::Actor* a, const Principal& p) {
 google::protobuf::Timestamp Now() { return TimeUtil::MicrosecondsToTimestamp(store::NowMicros()); }
 
 // The designation events (the clusters service sets the cluster record's promotion organization
-// from them), published in the write that made the change.
+// from them), published in the write that made the change. Their revision is the cluster's
+// designation sequence: the clusters service keeps the state of the highest it saw.
 absl::Status PublishDesignated(PromotionTx& tx, const v1::Designation& d, const std::string& replaced) {
   events::v1::PromotionOrgDesignated e;
   e.set_designation(d.name());
   e.set_promotion_org(d.promotion_org());
   e.set_cluster(d.cluster());
   e.set_replaced_designation(replaced);
-  return tx.Publish(d.name(), e, store::RevisionOf(d.etag()));
+  CG_ASSIGN_OR_RETURN(int64_t sequence, tx.NextClusterSequence(d.cluster()));
+  return tx.Publish(d.name(), e, sequence);
 }
 
 absl::Status PublishEnded(PromotionTx& tx, const v1::Designation& d, const std::string& reason) {
@@ -104,7 +106,8 @@ absl::Status PublishEnded(PromotionTx& tx, const v1::Designation& d, const std::
   e.set_promotion_org(d.promotion_org());
   e.set_cluster(d.cluster());
   e.set_reason(reason);
-  return tx.Publish(d.name(), e, store::RevisionOf(d.etag()));
+  CG_ASSIGN_OR_RETURN(int64_t sequence, tx.NextClusterSequence(d.cluster()));
+  return tx.Publish(d.name(), e, sequence);
 }
 
 // An annual report's event (AnnualReportSubmitted, AnnualReportAccepted or AnnualReportReturned).

@@ -60,8 +60,15 @@ CREATE TABLE cluster_sync (
   cluster TEXT PRIMARY KEY
 );
 )sql"},
-      // The clusters service follows the designation events: no sync to retry.
-      {2, "DROP TABLE cluster_sync;"},
+      // The clusters service follows the designation events (no sync to retry), in the order of
+      // each cluster's designation sequence.
+      {2, R"sql(
+DROP TABLE cluster_sync;
+CREATE TABLE cluster_sequence (
+  cluster TEXT PRIMARY KEY,
+  sequence INTEGER NOT NULL
+);
+)sql"},
   };
   return *migrations;
 }
@@ -162,6 +169,13 @@ class SqliteTx : public PromotionTx {
     CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("INSERT INTO evaluations (org, year, data) VALUES (?, ?, ?)"));
     stmt.Bind(1, org).Bind(2, static_cast<int64_t>(e.year())).BindBlob(3, e.SerializeAsString());
     return stmt.Run();
+  }
+  absl::StatusOr<int64_t> NextClusterSequence(const std::string& cluster) override {
+    CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("INSERT INTO cluster_sequence (cluster, sequence) VALUES (?, 1)"
+                                              " ON CONFLICT (cluster) DO UPDATE SET sequence = cluster_sequence.sequence + 1"
+                                              " RETURNING sequence"));
+    stmt.Bind(1, cluster);
+    return store::InsertedId(stmt);
   }
 
  private:

@@ -35,6 +35,9 @@ class PromotionTx : public store::RepositoryTransaction {
   virtual absl::Status PutReport(v1::AnnualReport& r, bool create) = 0;
   virtual absl::StatusOr<bool> HasEvaluation(const std::string& org, int year) = 0;
   virtual absl::Status PutEvaluation(const std::string& org, const v1::Evaluation& e) = 0;
+  // The next number of the cluster's designation changes (1, 2, ...): the revision of their
+  // events, by which the clusters service orders them.
+  virtual absl::StatusOr<int64_t> NextClusterSequence(const std::string& cluster) = 0;
 };
 
 struct ListQuery {

@@ -316,6 +316,35 @@ class PromotionTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s;
   }
 
+  // Waits until the promotion service's cluster directory consumed the clusters stream so far.
+  void WaitForDirectoryToCatchUp() {
+    const std::string stream = server::Runtime::EventStream("clusters");
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (true) {
+      auto info = prt_->redis()->Command({"XINFO", "STREAM", stream});
+      auto groups = prt_->redis()->Command({"XINFO", "GROUPS", stream});
+      ASSERT_TRUE(info.ok() && groups.ok());
+      auto field = [](const cache::RedisReply& map, const std::string& key) -> const cache::RedisReply* {
+        for (size_t i = 0; i + 1 < map.elements.size(); i += 2) {
+          if (map.elements[i].str == key) return &map.elements[i + 1];
+        }
+        return nullptr;
+      };
+      const cache::RedisReply* last = field(*info, "last-generated-id");
+      for (const auto& group : groups->elements) {
+        const cache::RedisReply* name = field(group, "name");
+        const cache::RedisReply* delivered = field(group, "last-delivered-id");
+        const cache::RedisReply* pending = field(group, "pending");
+        if (name != nullptr && name->str == "promotion.directory" && last != nullptr && delivered != nullptr &&
+            pending != nullptr && delivered->str == last->str && pending->integer == 0) {
+          return;
+        }
+      }
+      ASSERT_LT(absl::Now(), deadline) << "promotion.directory did not catch up with " << stream;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
   // Polls GetCluster until the cluster shows `want`, at most `timeout`; returns the last answer.
   std::string WaitForClusterPromotionOrg(const std::string& cluster, const std::string& want,
                                          absl::Duration timeout = absl::Seconds(20)) {
@@ -1221,7 +1250,9 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheClusterCatchesUp) 
   MakeOrg("resilient", 1);
   ASSERT_EQ(WaitForClusterPromotionOrg(kDairy, kSeedOrg, absl::Seconds(10)), kSeedOrg);
   // Applying looks the cluster up (and caches it): the approval's lead-department check can be
-  // answered while the clusters service is away.
+  // answered while the clusters service is away (once the clusters' seed events, which drop
+  // cached answers, are behind the directory).
+  ASSERT_NO_FATAL_FAILURE(WaitForDirectoryToCatchUp());
   Designation d = Applied("resilient", kBaotou);
 
   StopClusters();
@@ -1237,7 +1268,13 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheClusterCatchesUp) 
             "promotionOrgs/resilient");
   EXPECT_EQ(ClusterPromotionOrg(kDairy), kSeedOrg);
 
-  // A revocation while it is down is caught up the same way.
+  // A revocation while it is down is caught up the same way. (The designation's ClusterChanged
+  // dropped the cached cluster: the directory looks it up again first.)
+  ASSERT_NO_FATAL_FAILURE(WaitForDirectoryToCatchUp());
+  server::CallContext call;
+  call.principal = Principal{"audit.one", "agencies/audit", {"auditor"}};
+  call.own_token = auditor_;
+  ASSERT_TRUE(pdirectory_->Lookup(call, kBaotou).ok());
   StopClusters();
   ASSERT_TRUE(Decide(Decision::kRevoke, industry_it_, d.name(), "撤销").ok());
   EXPECT_TRUE(ActiveOf(kBaotou).empty());
@@ -1587,10 +1624,11 @@ TEST_F(PromotionTest, FundingGoesThroughTheSupportService) {
   for (const auto& a : listed) states.push_back(a.state());
   EXPECT_THAT(states, UnorderedElementsAre("APPROVED", "SUBMITTED"));
 
-  // A freshly designated organization may apply at once (its designation is synced on approval).
+  // A freshly designated organization may apply as soon as the clusters service shows it.
   MakeOrg("newcomer", 2);
   Designation d = Applied("newcomer", kBaotou);
   ASSERT_TRUE(Decide(Decision::kApprove, industry_it_, d.name(), "同意").ok());
+  ASSERT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/newcomer"), "promotionOrgs/newcomer");
   s = ApplyForFunding(OrgToken("newcomer"), "promotionOrgs/newcomer", kBaotou, 1000, &f);
   ASSERT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(f.state(), "SUBMITTED");

@@ -107,15 +107,16 @@ void ClustersServer::Stop() {
 std::string ClustersServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
 
 absl::Status ClustersServer::DesignatePromotionOrg(const std::string& cluster, const std::string& org) {
-  static std::atomic<int64_t> designations{1000000};  // above the promotion service's own ids here
+  static std::atomic<int64_t> sequence{1000000};  // after the promotion service's own changes here
+  const int64_t n = sequence.fetch_add(1);
   events::v1::PromotionOrgDesignated designated;
-  designated.set_designation(absl::StrCat("designations/", designations.fetch_add(1)));
+  designated.set_designation(absl::StrCat("designations/", n));
   designated.set_promotion_org(org);
   designated.set_cluster(cluster);
   common::v1::Actor actor;
   actor.set_subject("test");
   const events::v1::Envelope envelope =
-      store::MakeEnvelope("clustergov/promotion", designated.designation(), designated, actor, 1);
+      store::MakeEnvelope("clustergov/promotion", designated.designation(), designated, actor, n);
   auto added = runtime_->redis()->Command({"XADD", server::Runtime::EventStream("promotion"), "*", "id",
                                            envelope.id(), "type", envelope.type(), "envelope",
                                            envelope.SerializeAsString()});
