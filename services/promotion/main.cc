@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   }
   // Designations and annual reports publish their changes; the clusters service follows them.
   rt.PublishEvents();
-  rt.Schedule("flag-overdue-reports', config->deadline_interval, [&domain](const store::LeaseFence& fence) {
+  rt.Schedule("flag-overdue-reports", config->deadline_interval, [&domain](const store::LeaseFence& fence) {
     return domain.FlagOverdueReports(fence, absl::Now()).status();
   });
   promotion::PromotionServiceImpl service(&domain, &rt.handler());

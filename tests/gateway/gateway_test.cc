@@ -314,7 +314,7 @@ TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
   for (const auto& r : (*table)->routes()) {
     if (r->service == kClustersService) clusters_methods.insert(r->method->name());
   }
-  EXPECT_THAT(clusters_methods, SizeIs(28));
+  EXPECT_THAT(clusters_methods, SizeIs(27));
   RouteMatch m = (*table)->Match("POST", "/v1/clusters/x:undelete");
   ASSERT_NE(m.route, nullptr);
   EXPECT_EQ(m.route->method->name(), "UndeleteCluster");

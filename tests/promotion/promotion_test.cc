@@ -318,31 +318,9 @@ class PromotionTest : public ::testing::Test {
 
   // Waits until the promotion service's cluster directory consumed the clusters stream so far.
   void WaitForDirectoryToCatchUp() {
-    const std::string stream = server::Runtime::EventStream("clusters");
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (true) {
-      auto info = prt_->redis()->Command({"XINFO", "STREAM", stream});
-      auto groups = prt_->redis()->Command({"XINFO", "GROUPS", stream});
-      ASSERT_TRUE(info.ok() && groups.ok());
-      auto field = [](const cache::RedisReply& map, const std::string& key) -> const cache::RedisReply* {
-        for (size_t i = 0; i + 1 < map.elements.size(); i += 2) {
-          if (map.elements[i].str == key) return &map.elements[i + 1];
-        }
-        return nullptr;
-      };
-      const cache::RedisReply* last = field(*info, "last-generated-id");
-      for (const auto& group : groups->elements) {
-        const cache::RedisReply* name = field(group, "name");
-        const cache::RedisReply* delivered = field(group, "last-delivered-id");
-        const cache::RedisReply* pending = field(group, "pending");
-        if (name != nullptr && name->str == "promotion.directory" && last != nullptr && delivered != nullptr &&
-            pending != nullptr && delivered->str == last->str && pending->integer == 0) {
-          return;
-        }
-      }
-      ASSERT_LT(absl::Now(), deadline) << "promotion.directory did not catch up with " << stream;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+    absl::Status s = testing::WaitForConsumerGroup(*prt_->redis(), server::Runtime::EventStream("clusters"),
+                                                   "promotion.directory");
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // Polls GetCluster until the cluster shows `want`, at most `timeout`; returns the last answer.

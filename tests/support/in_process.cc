@@ -77,6 +77,32 @@ std::string Uscc(int n) {
   return first17 + std::string(1, check);
 }
 
+absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group) {
+  auto field = [](const cache::RedisReply& map, const std::string& key) -> const cache::RedisReply* {
+    for (size_t i = 0; i + 1 < map.elements.size(); i += 2) {
+      if (map.elements[i].str == key) return &map.elements[i + 1];
+    }
+    return nullptr;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = redis.Command({"XINFO", "STREAM", stream});
+    auto groups = redis.Command({"XINFO", "GROUPS", stream});
+    const cache::RedisReply* last = info.ok() ? field(*info, "last-generated-id") : nullptr;
+    for (const auto& g : groups.ok() ? groups->elements : std::vector<cache::RedisReply>()) {
+      const cache::RedisReply* name = field(g, "name");
+      const cache::RedisReply* delivered = field(g, "last-delivered-id");
+      const cache::RedisReply* pending = field(g, "pending");
+      if (name != nullptr && name->str == group && last != nullptr && delivered != nullptr && pending != nullptr &&
+          delivered->str == last->str && pending->integer == 0) {
+        return absl::OkStatus();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(group, " did not catch up with ", stream));
+}
+
 // ------------------------------------------------------------------------------ clusters
 
 ClustersServer::ClustersServer() = default;

@@ -68,6 +68,10 @@ grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, con
   return (stub->*method)(&ctx, req, resp);
 }
 
+// Waits until the consumer group `group` has read and acknowledged every entry of `stream` so far
+// (DEADLINE_EXCEEDED after 20 s).
+absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group);
+
 class ClustersServer {
  public:
   ClustersServer();
