@@ -238,8 +238,8 @@ absl::Status TalentServer::Start(const server::CommonConfig& config, const std::
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);
-  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
-      server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
+  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(*runtime_, server::MakeChannel(enterprises_address),
+                                                                    kDirectoryTtl);
   auto repo = talent::CreateTalentRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<talent::TalentDomain>(std::move(*repo), enterprises_.get(), &runtime_->page_tokens());
