@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,6 +82,12 @@ class Runtime {
   // a group of its own: it sees every event of the stream.
   void ConsumeEvents(const std::string& publisher, const std::string& purpose, events::Handler handler,
                      events::BatchScope scope = nullptr);
+  // For a cache of another service's answers: consumes `publisher`'s events in the group
+  // "<service>.directory" and, after each batch's store write (which records the events and
+  // changes nothing else), calls `drop` with the subject of every event of type `type` (a full
+  // message name, e.g. "clustergov.events.v1.ClusterChanged").
+  void DropOnEvents(const std::string& publisher, const std::string& type,
+                    std::function<void(const std::string& subject)> drop);
   // Runs `job` every `interval` on one replica at a time (schedule.h).
   void Schedule(const std::string& name, std::chrono::milliseconds interval, events::Job job);
   // This process among the store's replicas: "<service>-<host>-<pid>-<random>".

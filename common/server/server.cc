@@ -267,6 +267,21 @@ void Runtime::ConsumeEvents(const std::string& publisher, const std::string& pur
                                                           &metrics_->registry(), std::move(scope)));
 }
 
+void Runtime::DropOnEvents(const std::string& publisher, const std::string& type,
+                           std::function<void(const std::string& subject)> drop) {
+  auto recorded = [](store::Connection&, const events::v1::Envelope&) { return absl::OkStatus(); };
+  auto scope = [type, drop = std::move(drop)](const std::vector<const events::v1::Envelope*>& batch) {
+    std::vector<std::string> subjects;
+    for (const auto* e : batch) {
+      if (e->type() == type) subjects.push_back(e->subject());
+    }
+    return std::function<void()>([drop, subjects = std::move(subjects)] {
+      for (const auto& subject : subjects) drop(subject);
+    });
+  };
+  ConsumeEvents(publisher, "directory", std::move(recorded), std::move(scope));
+}
+
 void Runtime::Schedule(const std::string& name, std::chrono::milliseconds interval, events::Job job) {
   events::ScheduleOptions options;
   options.name = name;

@@ -1,11 +1,15 @@
 #include "absl/strings/string_view.h"
 #include "services/clusters/cluster_repository.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log/log.h"
 #include "common/status/status.h"
 #include "common/store/records.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace clustergov::clusters {
@@ -65,8 +69,52 @@ CREATE TABLE task_progress (
   PRIMARY KEY (cluster_id, task_number)
 );
 )sql"},
+      // The promotion service's designation sequence of the cluster the record follows.
+      {2, R"sql(
+CREATE TABLE cluster_promotion (
+  cluster_id TEXT PRIMARY KEY REFERENCES clusters (id),
+  sequence INTEGER NOT NULL
+);
+)sql"},
   };
   return *migrations;
+}
+
+// The fields of a cluster record that differ (its etag and update time aside).
+std::vector<std::string> ChangedFields(const v1::Cluster& before, const v1::Cluster& after) {
+  std::vector<std::string> out;
+  const auto* d = v1::Cluster::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->name() == "etag" || f->name() == "update_time") continue;
+    google::protobuf::util::MessageDifferencer differ;
+    if (!differ.CompareWithFields(before, after, {f}, {f})) out.push_back(f->name());
+  }
+  return out;
+}
+
+// The change's events: ClusterTierDesignated with a designation, and ClusterChanged.
+absl::Status PublishChange(store::SqlTransaction& tx, const std::optional<v1::Cluster>& before,
+                           const ClusterChange& change) {
+  const v1::Cluster& after = change.cluster;
+  const int64_t revision = store::RevisionOf(after.etag());
+  if (change.designation.has_value()) {
+    events::v1::ClusterTierDesignated e;
+    e.set_cluster(after.name());
+    e.set_previous_tier(change.designation->previous_tier());
+    e.set_tier(change.designation->tier());
+    e.set_designation(change.designation->name());
+    e.set_evaluation(change.evaluation);
+    e.set_reason(change.designation->reason());
+    CG_RETURN_IF_ERROR(tx.Publish(after.name(), e, revision));
+  }
+  events::v1::ClusterChanged e;
+  e.set_cluster(after.name());
+  e.set_deleted(after.state() == v1::Cluster::DELETED);
+  if (before.has_value()) {
+    for (auto& f : ChangedFields(*before, after)) e.add_fields(std::move(f));
+  }
+  return tx.Publish(after.name(), e, revision);
 }
 
 const store::Migrations& Migrations() {
@@ -195,6 +243,7 @@ class SqliteClusterRepository : public ClusterRepository {
       CG_RETURN_IF_ERROR(AppendDesignation(c, id, *tx.context().actor, now, &*change.designation));
     }
     CG_RETURN_IF_ERROR(tx.Audit(cluster.name(), current.has_value() ? current->etag() : "", cluster.etag()));
+    CG_RETURN_IF_ERROR(PublishChange(tx, current, change));
     return change;
   }
 
@@ -217,6 +266,7 @@ class SqliteClusterRepository : public ClusterRepository {
         CG_RETURN_IF_ERROR(Insert(c, id, 1, cluster));
         CG_RETURN_IF_ERROR(InsertTasks(c, id));
         CG_RETURN_IF_ERROR(tx.Audit(cluster.name(), "", cluster.etag()));
+        CG_RETURN_IF_ERROR(PublishChange(tx, std::nullopt, ClusterChange{cluster, std::nullopt, ""}));
         ++created;
       }
       (void)task_count;
@@ -439,6 +489,94 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const s
 
 absl::StatusOr<std::optional<v1::Cluster>> LoadClusterOn(store::Connection& c, const std::string& id) {
   return SqliteClusterRepository::Load(c, id);
+}
+
+namespace {
+
+// A designation event's content: which cluster, its place in the cluster's designation sequence
+// (the envelope's revision), the organization it names (empty for a revocation) and why.
+struct DesignationEvent {
+  std::string cluster_id;
+  int64_t sequence = 0;
+  std::string org;
+  std::string reason;
+  bool designated = false;
+};
+
+// nullopt for an event of another type; INVALID_ARGUMENT for one that does not parse.
+absl::StatusOr<std::optional<DesignationEvent>> ParseDesignationEvent(const events::v1::Envelope& envelope) {
+  DesignationEvent out;
+  std::string cluster;
+  if (envelope.type() == events::v1::PromotionOrgDesignated::descriptor()->full_name()) {
+    events::v1::PromotionOrgDesignated e;
+    if (!envelope.data().UnpackTo(&e)) return absl::InvalidArgumentError("PromotionOrgDesignated does not parse");
+    cluster = e.cluster();
+    out.org = e.promotion_org();
+    out.reason = absl::StrCat("designation ", e.designation());
+    out.designated = true;
+  } else if (envelope.type() == events::v1::PromotionOrgDesignationRevoked::descriptor()->full_name()) {
+    events::v1::PromotionOrgDesignationRevoked e;
+    if (!envelope.data().UnpackTo(&e)) {
+      return absl::InvalidArgumentError("PromotionOrgDesignationRevoked does not parse");
+    }
+    cluster = e.cluster();
+    out.reason = absl::StrCat("designation ", e.designation(), " ended: ", e.reason());
+  } else {
+    return std::optional<DesignationEvent>();
+  }
+  constexpr absl::string_view kClusters = "clusters/";
+  if (!absl::StartsWith(cluster, kClusters) || cluster.size() == kClusters.size() || envelope.revision() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a designation event names ", cluster, " at sequence ", envelope.revision()));
+  }
+  out.sequence = envelope.revision();
+  out.cluster_id = cluster.substr(kClusters.size());
+  return std::optional<DesignationEvent>(std::move(out));
+}
+
+}  // namespace
+
+std::string PromotionEventCluster(const events::v1::Envelope& envelope) {
+  auto parsed = ParseDesignationEvent(envelope);
+  return parsed.ok() && parsed->has_value() ? (*parsed)->cluster_id : "";
+}
+
+absl::Status ApplyPromotionEvent(Connection& c, const events::v1::Envelope& envelope) {
+  CG_ASSIGN_OR_RETURN(std::optional<DesignationEvent> event, ParseDesignationEvent(envelope));
+  if (!event.has_value()) return absl::OkStatus();
+  CG_ASSIGN_OR_RETURN(auto held, c.Prepare("SELECT sequence FROM cluster_promotion WHERE cluster_id = ?"));
+  held.Bind(1, event->cluster_id);
+  CG_ASSIGN_OR_RETURN(bool found, held.Step());
+  // The latest change of the cluster's designations decides; one not after it is history.
+  if (found && event->sequence <= held.Int(0)) return absl::OkStatus();
+  CG_ASSIGN_OR_RETURN(auto exists, c.Prepare("SELECT promotion_organization FROM clusters WHERE id = ?"));
+  exists.Bind(1, event->cluster_id);
+  CG_ASSIGN_OR_RETURN(bool cluster_found, exists.Step());
+  if (!cluster_found) {
+    log::Warn("a designation event names an unknown cluster", {{"cluster", event->cluster_id}});
+    return absl::OkStatus();
+  }
+  const bool unchanged = exists.Text(0) == event->org;
+  CG_ASSIGN_OR_RETURN(auto follow, c.Prepare("INSERT INTO cluster_promotion (cluster_id, sequence) VALUES (?, ?)"
+                                             " ON CONFLICT (cluster_id) DO UPDATE SET sequence = excluded.sequence"));
+  follow.Bind(1, event->cluster_id).Bind(2, event->sequence);
+  CG_RETURN_IF_ERROR(follow.Run());
+  if (unchanged) return absl::OkStatus();
+  Principal actor{envelope.actor().subject(), envelope.actor().organization(),
+                  std::vector<std::string>(envelope.actor().roles().begin(), envelope.actor().roles().end())};
+  const std::string type = envelope.type().substr(envelope.type().rfind('.') + 1);
+  const store::WriteContext w{&actor, absl::StrCat("Event:", type), "", envelope.request_id(), event->reason, nullptr};
+  store::SqlTransaction tx(c, w, Service());
+  SqliteClusterRepository on_connection(/*db=*/nullptr, /*task_count=*/0);
+  return on_connection
+      .MutateOn(tx, event->cluster_id,
+                [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
+                  ClusterChange change;
+                  change.cluster = *current;
+                  change.cluster.set_promotion_organization(event->org);
+                  return change;
+                })
+      .status();
 }
 
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,

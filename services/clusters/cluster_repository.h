@@ -1,8 +1,9 @@
 #pragma once
 
-// Persistence of the clusters service behind an interface: the domain layer never sees SQL, so a
-// PostgreSQL implementation can replace SqliteClusterRepository later. Every write method is one
-// unit of work (common/store/unit_of_work.h): the change, its audit event and idempotency record.
+// Persistence of the clusters service behind an interface: the domain layer never sees SQL. Every
+// write method is one unit of work (common/store/unit_of_work.h): the change, its audit event and
+// idempotency record, and its domain events (ClusterChanged on every change to a cluster record,
+// ClusterTierDesignated with a tier designation).
 
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "clustergov/clusters/v1/clusters.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/auth/principal.h"
 #include "common/list/filter.h"
 #include "common/store/unit_of_work.h"
@@ -24,6 +26,7 @@ namespace v1 = ::clustergov::clusters::v1;
 struct ClusterChange {
   v1::Cluster cluster;                                 // the full new record
   std::optional<v1::TierDesignation> designation;      // appended to the tier history
+  std::string evaluation;                              // the evaluation whose decision designates, if any
 };
 
 // Given the current record (nullopt when none), returns the change or an error (nothing written).
@@ -82,6 +85,18 @@ absl::StatusOr<ClusterChange> MutateClusterOn(store::SqlTransaction& tx, const s
 // The cluster `id` as stored, read through `c` inside another write of the same store (an event
 // consumer's); nullopt when there is none.
 absl::StatusOr<std::optional<v1::Cluster>> LoadClusterOn(store::Connection& c, const std::string& id);
+
+// The promotion service's designation events (PromotionOrgDesignated,
+// PromotionOrgDesignationRevoked) applied to the cluster record's promotion organization, inside
+// the consumer's store write on `c`: audited as "Event:<type>" under the event's actor, published
+// as ClusterChanged. The events' revision is the cluster's designation sequence in the promotion
+// service, and the record keeps the highest it applied: an event not after it changes nothing (a
+// late revoke of a superseded designation does not clear its successor; a repeat is ignored).
+// Other event types, and clusters that do not exist, are ignored.
+absl::Status ApplyPromotionEvent(store::Connection& c, const events::v1::Envelope& envelope);
+
+// The cluster a promotion event is about ("" for another event).
+std::string PromotionEventCluster(const events::v1::Envelope& envelope);
 
 // The SQLite implementation; applies its migrations on Create.
 absl::StatusOr<std::unique_ptr<ClusterRepository>> CreateClusterRepository(store::Store* db,

@@ -31,17 +31,6 @@ constexpr int kMaxListItems = 100;
 constexpr absl::string_view kClustersCollection = "clusters";
 constexpr absl::string_view kTasksCollection = "taskprogress";
 
-bool ValidPromotionOrgName(absl::string_view s) {
-  constexpr absl::string_view kPrefix = "promotionOrgs/";
-  if (!absl::StartsWith(s, kPrefix)) return false;
-  absl::string_view id = s.substr(kPrefix.size());
-  if (id.empty() || id.size() > 63) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-           c == '-';
-  });
-}
-
 bool ValidEnterpriseName(absl::string_view s) {
   constexpr absl::string_view kPrefix = "enterprises/";
   if (!absl::StartsWith(s, kPrefix)) return false;
@@ -106,9 +95,6 @@ const std::set<std::string>& UpdatablePaths() {
 }
 
 std::string Hex(uint64_t v) { return absl::StrCat(absl::Hex(v, absl::kZeroPad16)); }
-
-// The organization of the promotion service's own token: the only caller of SetPromotionOrganization.
-constexpr absl::string_view kPromotionService = "services/promotion";
 
 // The common precondition of writes to an existing cluster: it exists, and the caller is an
 // admin or acts for one of its lead departments.
@@ -596,38 +582,6 @@ absl::StatusOr<v1::ListTaskProgressResponse> ClustersDomain::ListTaskProgress(co
   CG_ASSIGN_OR_RETURN(*resp.mutable_next_page_token(),
                       NextPageTokenForCaller(*page_tokens_, plan, resp.next_page_token()));
   return resp;
-}
-
-absl::StatusOr<v1::Cluster> ClustersDomain::SetPromotionOrganization(const CallContext& call,
-                                                                     const v1::SetPromotionOrganizationRequest& req) {
-  CG_ASSIGN_OR_RETURN(std::string id, ParseClusterName("name", req.name()));
-  if (!req.promotion_organization().empty() && !ValidPromotionOrgName(req.promotion_organization())) {
-    return InvalidField("promotion_organization", "must be promotionOrgs/{id} (1-63 of [a-z0-9-]) or empty");
-  }
-  FieldErrors errors;
-  CheckText(errors, "reason", req.reason(), kMaxLongText, false);
-  CG_RETURN_IF_ERROR(errors.ToStatus());
-  CG_RETURN_IF_ERROR(store::ValidateRequestId(req.request_id()));
-  const Principal& p = call.principal;
-  // Only the designation workflow sets it: the promotion service, with its own service token.
-  // A lead department designates through that workflow (ApproveDesignation), never here.
-  if (!p.HasRole(roles::kService) || p.organization != kPromotionService) {
-    return PermissionDenied(absl::StrCat("the promotion organization is set only by the designation workflow (",
-                                         kPromotionService, "); approve a designation instead"));
-  }
-  store::WriteContext w{&p, "SetPromotionOrganization", req.request_id(), call.request_id, req.reason(), &req};
-  cache::PendingWrite pending = ClusterWrite(id);
-  auto updated = repo_->Mutate(w, id, [&](const std::optional<v1::Cluster>& current) -> absl::StatusOr<ClusterChange> {
-    if (!current.has_value()) return absl::NotFoundError(absl::StrCat("clusters/", id, " not found"));
-    if (current->state() == v1::Cluster::DELETED) {
-      return absl::FailedPreconditionError(absl::StrCat("clusters/", id, " is deleted"));
-    }
-    ClusterChange change;
-    change.cluster = *current;
-    change.cluster.set_promotion_organization(req.promotion_organization());
-    return change;
-  });
-  return updated;
 }
 
 absl::StatusOr<v1::ReferenceData> ClustersDomain::GetReferenceData(const CallContext& call,

@@ -44,8 +44,6 @@ class ClustersDomain {
                                                       const v1::UpdateTaskProgressRequest& req);
   absl::StatusOr<v1::ListTaskProgressResponse> ListTaskProgress(const CallContext& call,
                                                                 const v1::ListTaskProgressRequest& req);
-  absl::StatusOr<v1::Cluster> SetPromotionOrganization(const CallContext& call,
-                                                       const v1::SetPromotionOrganizationRequest& req);
   absl::StatusOr<v1::ReferenceData> GetReferenceData(const CallContext& call, const v1::GetReferenceDataRequest& req);
   absl::StatusOr<common::v1::ListAuditEventsResponse> ListAuditEvents(const CallContext& call,
                                                                       const common::v1::ListAuditEventsRequest& req);

@@ -1,5 +1,9 @@
 #include "services/clusters/clusters_graph.h"
 
+#include <functional>
+#include <memory>
+#include <string>
+
 #include "common/status/status.h"
 #include "services/clusters/cluster_counts.h"
 #include "services/clusters/cluster_repository.h"
@@ -30,6 +34,20 @@ absl::StatusOr<ClustersGraph> BuildClustersGraph(server::Runtime& rt, const v1::
   g.notifications_service =
       std::make_unique<notifications::NotificationsServiceImpl>(g.notifications.get(), &rt.handler());
   notifications::ConsumeNotificationEvents(rt);
+
+  // Every change to a cluster record is published (ClusterChanged, ...); the record's promotion
+  // organization follows the promotion service's designations, the domain's cache marked around
+  // each batch's write as around an API write.
+  rt.PublishEvents();
+  rt.ConsumeEvents("promotion", "record", ApplyPromotionEvent,
+                   [domain = g.domain.get()](const std::vector<const events::v1::Envelope*>& batch) {
+                     auto marks = std::make_shared<std::vector<std::unique_ptr<cache::PendingWrite>>>();
+                     for (const auto* e : batch) {
+                       const std::string id = PromotionEventCluster(*e);
+                       if (!id.empty()) marks->emplace_back(new cache::PendingWrite(domain->ClusterWrite(id)));
+                     }
+                     return std::function<void()>([marks] { marks->clear(); });
+                   });
   return g;
 }
 

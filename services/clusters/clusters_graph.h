@@ -3,8 +3,9 @@
 // The clusters service's object graph, built the one way main() and the tests build it: the
 // registry domain, the evaluation domain with its indicator sources, the gRPC service, with the
 // seed data (13 clusters, when `load_seed`) and the default rule set loaded when missing, the
-// consumers of the events the cluster counts follow (cluster_counts.h), and the notifications
-// service with its event consumers (registered on the runtime).
+// consumers of the events the cluster counts follow (cluster_counts.h), its events published and
+// the promotion service's designation events followed, and the notifications service with its
+// event consumers (registered on the runtime; call before runtime.Start()).
 
 #include <memory>
 #include <vector>

@@ -29,7 +29,6 @@ class ClustersServiceImpl final : public v1::ClustersService::CallbackService {
   CG_CLUSTERS_RPC(ListKeyTasks, v1::ListKeyTasksRequest, v1::ListKeyTasksResponse)
   CG_CLUSTERS_RPC(UpdateTaskProgress, v1::UpdateTaskProgressRequest, v1::TaskProgress)
   CG_CLUSTERS_RPC(ListTaskProgress, v1::ListTaskProgressRequest, v1::ListTaskProgressResponse)
-  CG_CLUSTERS_RPC(SetPromotionOrganization, v1::SetPromotionOrganizationRequest, v1::Cluster)
   CG_CLUSTERS_RPC(GetReferenceData, v1::GetReferenceDataRequest, v1::ReferenceData)
   CG_CLUSTERS_RPC(ListAuditEvents, common::v1::ListAuditEventsRequest, common::v1::ListAuditEventsResponse)
 #undef CG_CLUSTERS_RPC

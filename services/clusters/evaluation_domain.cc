@@ -512,6 +512,7 @@ absl::StatusOr<v1::Evaluation> EvaluationDomain::DecideEvaluation(const CallCont
                                                               common::v1::Tier_Name(qualified), " at most"));
           }
           CG_ASSIGN_OR_RETURN(ClusterChange change, DesignationChange(p, now, id, req.tier(), reason, ""));
+          change.evaluation = name;
           const v1::TierRule* rule = FindTierRule(rule_set, req.tier());
           if (rule != nullptr && rule->reward_cny_10k() > 0) {
             auto* reward = change.cluster.mutable_reward_eligibility();

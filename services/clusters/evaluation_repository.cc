@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/status/status.h"
 #include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
@@ -213,6 +214,16 @@ class SqliteEvaluationRepository : public EvaluationRepository {
       StampLastStep(*w.actor, now, &evaluation);
       CG_RETURN_IF_ERROR(WriteEvaluation(c, cluster_id, year, revision, evaluation, /*insert=*/false));
       CG_RETURN_IF_ERROR(tx.Audit(evaluation.name(), current->etag(), evaluation.etag()));
+      if (current->state() != v1::Evaluation::DECIDED && evaluation.state() == v1::Evaluation::DECIDED) {
+        events::v1::EvaluationDecided decided;
+        decided.set_evaluation(evaluation.name());
+        decided.set_cluster(absl::StrCat("clusters/", cluster_id));
+        decided.set_year(year);
+        decided.set_decision(v1::Recommendation_Name(evaluation.decision()));
+        decided.set_decided_tier(evaluation.decided_tier());
+        decided.set_total_score_bp(evaluation.result().total_score_bp());
+        CG_RETURN_IF_ERROR(tx.Publish(evaluation.name(), decided, revision));
+      }
       return evaluation;
     });
   }

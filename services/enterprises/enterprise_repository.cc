@@ -453,6 +453,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
       e.set_uscc(uscc);
       CG_RETURN_IF_ERROR(UpsertEnterprise(c, e, revision));
       CG_RETURN_IF_ERROR(tx.Audit(e.name(), current.has_value() ? current->etag() : "", e.etag()));
+      CG_RETURN_IF_ERROR(PublishChanged(tx, e.name(), e.state() != v1::Enterprise::ACTIVE, revision));
       return e;
     });
   }
@@ -481,6 +482,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
           CG_RETURN_IF_ERROR(PublishMembership(tx, ms, current->role(), std::nullopt,
                                                RevisionOf(current->etag()) + 1));
         }
+        CG_RETURN_IF_ERROR(PublishChanged(tx, ms.enterprise(), false, 0));
         return ms;
       }
       int64_t revision = current.has_value() ? RevisionOf(current->etag()) + 1 : 1;
@@ -507,6 +509,7 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
             tx, ms, current.has_value() ? std::optional<v1::MemberRole>(current->role()) : std::nullopt, ms.role(),
             revision));
       }
+      CG_RETURN_IF_ERROR(PublishChanged(tx, ms.enterprise(), false, 0));
       return ms;
     });
   }
@@ -666,6 +669,16 @@ class SqliteEnterpriseRepository : public EnterpriseRepository {
   store::UnitOfWork& unit_of_work() override { return unit_; }
 
  private:
+  // What other services cache about an enterprise (registration, memberships) changed. A
+  // membership is not part of the enterprise's revision: its change is published with 0.
+  static absl::Status PublishChanged(SqlTransaction& tx, const std::string& enterprise, bool deregistered,
+                                     int64_t revision) {
+    events::v1::EnterpriseChanged e;
+    e.set_enterprise(enterprise);
+    e.set_deleted(deregistered);
+    return tx.Publish(enterprise, e, revision);
+  }
+
   // A unit of work whose body also gets a view of related records.
   template <typename T>
   absl::StatusOr<T> Run(const store::WriteContext& w,

@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   auto& rt = **runtime;
 
   clusters::ClusterDirectory directory(
-      server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes),
-      rt.MakeCache("clusterinfo", std::chrono::seconds(absl::GetFlag(FLAGS_cluster_cache_seconds))));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes),
+      std::chrono::seconds(absl::GetFlag(FLAGS_cluster_cache_seconds)));
   auto repo = enterprises::CreateEnterpriseRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   enterprises::EnterprisesDomain domain(std::move(*repo), rt.MakeCache("enterprises"), &directory, &rt.page_tokens());

@@ -21,7 +21,6 @@ ABSL_FLAG(std::string, clusters_addr, "127.0.0.1:50051", "Clusters service addre
 ABSL_FLAG(std::string, support_addr, "127.0.0.1:50053", "Support service address (funding applications)");
 ABSL_FLAG(std::string, enterprises_addr, "127.0.0.1:50052", "Enterprises service address (founders' enterprises)");
 ABSL_FLAG(int, directory_cache_seconds, 60, "How long cluster lookups and positive enterprise answers are cached");
-ABSL_FLAG(int, sync_seconds, 10, "How often designation changes not yet taken by the clusters service are retried");
 ABSL_FLAG(bool, seed, true, "Register the promotion bodies the plan names and designate them");
 
 namespace {
@@ -46,24 +45,21 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_support_addr).empty()) return Fail("--support_addr is required");
   if (absl::GetFlag(FLAGS_enterprises_addr).empty()) return Fail("--enterprises_addr is required");
   if (absl::GetFlag(FLAGS_directory_cache_seconds) <= 0) return Fail("--directory_cache_seconds must be positive");
-  if (absl::GetFlag(FLAGS_sync_seconds) <= 0) return Fail("--sync_seconds must be positive");
   auto runtime = server::Runtime::Create(*config);
   if (!runtime.ok()) return Fail(std::string(runtime.status().message()));
   auto& rt = **runtime;
   auto service_token = rt.ServiceToken();
   if (!service_token.ok()) return Fail(std::string(service_token.status().message()));
-  auto clusters_channel = server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes);
+  const std::chrono::seconds directory_ttl(absl::GetFlag(FLAGS_directory_cache_seconds));
   clusters::ClusterDirectory directory(
-      clusters_channel,
-      rt.MakeCache("clusterinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes), directory_ttl);
   enterprises::EnterpriseDirectory enterprise_directory(
-      server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
-      rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
+      directory_ttl);
   auto repo = promotion::CreatePromotionRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   promotion::PromotionDeps deps;
   deps.clusters = &directory;
-  deps.clusters_channel = clusters_channel;
   deps.support_channel = server::MakeChannel(absl::GetFlag(FLAGS_support_addr), config->server.max_message_bytes);
   deps.service_token = *service_token;
   deps.enterprises = &enterprise_directory;
@@ -75,7 +71,8 @@ int main(int argc, char** argv) {
     if (!created.ok()) return Fail(absl::StrCat("seeding failed: ", created.status().message()));
     log::Info("seed data loaded", {{"created", std::to_string(*created)}});
   }
-  domain.StartSync(absl::Seconds(absl::GetFlag(FLAGS_sync_seconds)));
+  // Designations and annual reports publish their changes; the clusters service follows them.
+  rt.PublishEvents();
   rt.Schedule("flag-overdue-reports", config->deadline_interval, [&domain](const store::LeaseFence& fence) {
     return domain.FlagOverdueReports(fence, absl::Now()).status();
   });

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -25,6 +26,7 @@
 #include "common/status/field_mask.h"
 #include "common/status/status.h"
 #include "common/status/validation.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/store/audit.h"
 #include "common/store/records.h"
 #include "google/protobuf/util/time_util.h"
@@ -84,6 +86,41 @@ void SetActor(common::v1::Actor* a, const Principal& p) {
 }
 
 google::protobuf::Timestamp Now() { return TimeUtil::MicrosecondsToTimestamp(store::NowMicros()); }
+
+// The designation events (the clusters service sets the cluster record's promotion organization
+// from them), published in the write that made the change. Their revision is the cluster's
+// designation sequence: the clusters service keeps the state of the highest it saw.
+absl::Status PublishDesignated(PromotionTx& tx, const v1::Designation& d, const std::string& replaced) {
+  events::v1::PromotionOrgDesignated e;
+  e.set_designation(d.name());
+  e.set_promotion_org(d.promotion_org());
+  e.set_cluster(d.cluster());
+  e.set_replaced_designation(replaced);
+  CG_ASSIGN_OR_RETURN(int64_t sequence, tx.NextClusterSequence(d.cluster()));
+  return tx.Publish(d.name(), e, sequence);
+}
+
+absl::Status PublishEnded(PromotionTx& tx, const v1::Designation& d, const std::string& reason) {
+  events::v1::PromotionOrgDesignationRevoked e;
+  e.set_designation(d.name());
+  e.set_promotion_org(d.promotion_org());
+  e.set_cluster(d.cluster());
+  e.set_reason(reason);
+  CG_ASSIGN_OR_RETURN(int64_t sequence, tx.NextClusterSequence(d.cluster()));
+  return tx.Publish(d.name(), e, sequence);
+}
+
+// An annual report's event (AnnualReportSubmitted, AnnualReportAccepted or AnnualReportReturned).
+template <typename Event>
+absl::Status PublishReport(PromotionTx& tx, const v1::AnnualReport& r, const std::string& reason) {
+  Event e;
+  e.set_annual_report(r.name());
+  e.set_promotion_org(r.promotion_org());
+  e.set_cluster(r.cluster());
+  e.set_year(r.year());
+  if constexpr (!std::is_same_v<Event, events::v1::AnnualReportAccepted>) e.set_reason(reason);
+  return tx.Publish(r.name(), e, store::RevisionOf(r.etag()));
+}
 
 // Founders: a kind and a name each; an enterprise founder may name its registry entry
 // ("enterprises/{uscc}", a valid credit code), no other kind may.
@@ -250,64 +287,8 @@ PromotionDomain::PromotionDomain(std::unique_ptr<PromotionRepository> repository
                                  const PageTokenCodec* page_tokens)
     : repo_(std::move(repository)),
       deps_(std::move(deps)),
-      clusters_stub_(clusters::v1::ClustersService::NewStub(deps_.clusters_channel)),
       support_stub_(support::v1::SupportService::NewStub(deps_.support_channel)),
       page_tokens_(page_tokens) {}
-
-PromotionDomain::~PromotionDomain() {
-  {
-    std::lock_guard<std::mutex> lock(sync_mu_);
-    stopping_ = true;
-  }
-  sync_cv_.notify_all();
-  if (sync_thread_.joinable()) sync_thread_.join();
-}
-
-std::mutex& PromotionDomain::ClusterLock(const std::string& cluster) {
-  std::lock_guard<std::mutex> lock(locks_mu_);
-  auto& m = cluster_locks_[cluster];
-  if (!m) m = std::make_unique<std::mutex>();
-  return *m;
-}
-
-absl::Status PromotionDomain::SyncCluster(const CallContext& call, const std::string& cluster) {
-  // Serialized per cluster: whichever sync runs last reads the latest committed designation, so
-  // concurrent approvals cannot leave the cluster showing the one that lost.
-  std::lock_guard<std::mutex> lock(ClusterLock(cluster));
-  CG_ASSIGN_OR_RETURN(auto active, repo_->ActiveDesignation(cluster));
-  clusters::v1::SetPromotionOrganizationRequest req;
-  req.set_name(cluster);
-  req.set_promotion_organization(active.has_value() ? active->promotion_org() : "");
-  req.set_reason(active.has_value() ? absl::StrCat("designation ", active->name()) : "designation ended");
-  CallContext own = call;
-  if (deps_.service_token != nullptr) own.own_token = deps_.service_token->Current();
-  auto ctx = server::OutgoingContext(own, absl::Seconds(3));
-  clusters::v1::Cluster out;
-  grpc::Status s = clusters_stub_->SetPromotionOrganization(ctx.get(), req, &out);
-  if (!s.ok()) {
-    log::Warn("cluster sync failed; will retry", {{"cluster", cluster}, {"error", s.error_message()}});
-    return absl::UnavailableError(absl::StrCat("the clusters service did not take the change: ", s.error_message()));
-  }
-  // Only if no later change committed meanwhile: that one still needs its sync.
-  return repo_->ClearSyncPending(cluster, req.promotion_organization());
-}
-
-void PromotionDomain::StartSync(absl::Duration period) {
-  sync_thread_ = std::thread([this, period] {
-    while (true) {
-      auto pending = repo_->PendingSyncs();
-      if (pending.ok()) {
-        for (const auto& cluster : *pending) {
-          CallContext call;
-          call.request_id = "cluster-sync";
-          SyncCluster(call, cluster).IgnoreError();
-        }
-      }
-      std::unique_lock<std::mutex> lock(sync_mu_);
-      if (sync_cv_.wait_for(lock, absl::ToChronoNanoseconds(period), [&] { return stopping_; })) return;
-    }
-  });
-}
 
 // ----------------------------------------------------------------------------- organizations
 
@@ -507,7 +488,8 @@ absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
     }
   }
   store::WriteContext w{&p, method, req.request_id(), call.request_id, req.reason(), &req};
-  auto decided = repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
+  return repo_->Write<v1::Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<v1::Designation> {
+    std::string replaced;  // the designation an approval supersedes
     CG_ASSIGN_OR_RETURN(auto d, tx.GetDesignation(id));
     if (!d.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
     CG_RETURN_IF_ERROR(CheckEtag("etag", req.etag(), d->etag()));
@@ -530,9 +512,10 @@ absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
         *previous->mutable_end_time() = Now();
         CG_RETURN_IF_ERROR(tx.PutDesignation(*previous));
         CG_RETURN_IF_ERROR(tx.Audit(previous->name(), prev_before, previous->etag()));
+        CG_RETURN_IF_ERROR(PublishEnded(tx, *previous, absl::StrCat("superseded by ", d->name())));
       }
       d->set_state(v1::Designation::ACTIVE);
-      CG_RETURN_IF_ERROR(tx.MarkSyncPending(d->cluster()));
+      replaced = previous.has_value() ? previous->name() : "";
     } else if (m == "RejectDesignation") {
       if (d->state() != v1::Designation::PENDING) return illegal();
       d->set_state(v1::Designation::REJECTED);
@@ -540,7 +523,6 @@ absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
       if (d->state() != v1::Designation::ACTIVE) return illegal();
       d->set_state(v1::Designation::REVOKED);
       *d->mutable_end_time() = Now();
-      CG_RETURN_IF_ERROR(tx.MarkSyncPending(d->cluster()));
     } else {
       if (d->state() != v1::Designation::PENDING) return illegal();
       d->set_state(v1::Designation::WITHDRAWN);
@@ -550,14 +532,10 @@ absl::StatusOr<v1::Designation> PromotionDomain::Decide(const CallContext& call,
     *d->mutable_decide_time() = Now();
     CG_RETURN_IF_ERROR(tx.PutDesignation(*d));
     CG_RETURN_IF_ERROR(tx.Audit(d->name(), before, d->etag()));
+    if (m == "ApproveDesignation") CG_RETURN_IF_ERROR(PublishDesignated(tx, *d, replaced));
+    if (m == "RevokeDesignation") CG_RETURN_IF_ERROR(PublishEnded(tx, *d, req.reason()));
     return *d;
   });
-  if (decided.ok() && (m == "ApproveDesignation" || m == "RevokeDesignation")) {
-    // The cluster record shows its promotion organization at once; if the clusters service is
-    // unreachable the change stays pending and the background sync retries it.
-    SyncCluster(call, decided->cluster()).IgnoreError();
-  }
-  return decided;
 }
 
 absl::StatusOr<v1::Designation> PromotionDomain::ApproveDesignation(const CallContext& call,
@@ -621,6 +599,7 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::SubmitAnnualReport(const CallC
     }
     CG_RETURN_IF_ERROR(tx.PutReport(r, /*create=*/!overdue));
     CG_RETURN_IF_ERROR(tx.Audit(r.name(), overdue ? existing->etag() : "", r.etag()));
+    CG_RETURN_IF_ERROR(PublishReport<events::v1::AnnualReportSubmitted>(tx, r, ""));
     return r;
   });
 }
@@ -666,9 +645,12 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::UpdateAnnualReport(const CallC
       r->mutable_monitoring()->set_rd_intensity_bp(
           IntensityBp(in.monitoring().rd_spend_fen(), in.monitoring().output_value_fen()));
     }
+    const bool resubmitted = r->state() == v1::AnnualReport::RETURNED;
     r->set_state(v1::AnnualReport::SUBMITTED);
     CG_RETURN_IF_ERROR(tx.PutReport(*r, /*create=*/false));
     CG_RETURN_IF_ERROR(tx.Audit(r->name(), before, r->etag()));
+    // A returned report, corrected, is submitted again.
+    if (resubmitted) CG_RETURN_IF_ERROR(PublishReport<events::v1::AnnualReportSubmitted>(tx, *r, "corrected"));
     return *r;
   });
 }
@@ -704,6 +686,11 @@ absl::StatusOr<v1::AnnualReport> PromotionDomain::DecideReport(const CallContext
     r->set_decision_reason(req.reason());
     CG_RETURN_IF_ERROR(tx.PutReport(*r, /*create=*/false));
     CG_RETURN_IF_ERROR(tx.Audit(r->name(), before, r->etag()));
+    if (accept) {
+      CG_RETURN_IF_ERROR(PublishReport<events::v1::AnnualReportAccepted>(tx, *r, req.reason()));
+    } else {
+      CG_RETURN_IF_ERROR(PublishReport<events::v1::AnnualReportReturned>(tx, *r, req.reason()));
+    }
     return *r;
   });
 }
@@ -1096,7 +1083,7 @@ absl::StatusOr<int> PromotionDomain::Seed(const clusters::v1::SeedData& seed) {
         *d.mutable_decide_time() = Now();
         CG_RETURN_IF_ERROR(tx.PutDesignation(d));
         CG_RETURN_IF_ERROR(tx.Audit(d.name(), "", d.etag()));
-        CG_RETURN_IF_ERROR(tx.MarkSyncPending(cluster));
+        CG_RETURN_IF_ERROR(PublishDesignated(tx, d, ""));
       }
       ++created;
       return org;

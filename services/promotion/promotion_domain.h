@@ -1,19 +1,16 @@
 #pragma once
 
 // The promotion organizations domain: registration and eligibility, designation to a cluster
-// (one active per cluster; the clusters service is brought in line over gRPC), annual reports,
-// capability-building funding through the support service, and yearly evaluation.
+// (one active per cluster; the clusters service follows the designation events), annual reports,
+// capability-building funding through the support service, and yearly evaluation. Designations
+// and annual reports publish their changes as domain events in the same write (docs/events.md).
 
-#include <condition_variable>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "clustergov/clusters/v1/clusters.pb.h"
 #include "clustergov/promotion/v1/promotion.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
 #include "common/auth/service_token.h"
@@ -34,7 +31,6 @@ using server::CallContext;
 
 struct PromotionDeps {
   clusters::ClusterDirectory* clusters = nullptr;  // lookups (cached)
-  std::shared_ptr<grpc::Channel> clusters_channel;  // SetPromotionOrganization
   std::shared_ptr<grpc::Channel> support_channel;   // funding applications
   const ServiceTokenSource* service_token = nullptr;  // this service's own tokens (null: forward the caller's)
   enterprises::EnterpriseDirectory* enterprises = nullptr;  // founders' enterprise references (cached)
@@ -44,7 +40,6 @@ class PromotionDomain {
  public:
   PromotionDomain(std::unique_ptr<PromotionRepository> repository, PromotionDeps deps,
                   const PageTokenCodec* page_tokens);
-  ~PromotionDomain();
 
   absl::StatusOr<v1::PromotionOrg> RegisterPromotionOrg(const CallContext& call,
                                                         const v1::RegisterPromotionOrgRequest& req);
@@ -92,11 +87,6 @@ class PromotionDomain {
 
   // Registers the promotion bodies the plan names and designates them to their clusters.
   absl::StatusOr<int> Seed(const clusters::v1::SeedData& seed);
-  // Brings every cluster with a pending change in line with the clusters service, now and then
-  // every `period` in the background until destruction.
-  void StartSync(absl::Duration period);
-  // Sets the cluster's promotion organization in the clusters service to its active designation.
-  absl::Status SyncCluster(const CallContext& call, const std::string& cluster);
 
   // The deadline job (docs/events.md "Scheduled deadlines"): annual reports owed and not submitted
   // by 30 April of the next year, as of `now`, are stored OVERDUE, each publishing
@@ -119,21 +109,11 @@ class PromotionDomain {
   static void MarkIncomplete(v1::PromotionOrg& org);
   absl::StatusOr<v1::AnnualReport> DecideReport(const CallContext& call, const v1::AnnualReportDecisionRequest& req,
                                                 bool accept);
-  std::mutex& ClusterLock(const std::string& cluster);
 
   std::unique_ptr<PromotionRepository> repo_;
   PromotionDeps deps_;
-  std::unique_ptr<clusters::v1::ClustersService::Stub> clusters_stub_;
   std::unique_ptr<support::v1::SupportService::Stub> support_stub_;
   const PageTokenCodec* page_tokens_;
-
-  std::mutex locks_mu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> cluster_locks_;
-
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool stopping_ = false;
-  std::thread sync_thread_;
 };
 
 }  // namespace clustergov::promotion

@@ -60,6 +60,15 @@ CREATE TABLE cluster_sync (
   cluster TEXT PRIMARY KEY
 );
 )sql"},
+      // The clusters service follows the designation events (no sync to retry), in the order of
+      // each cluster's designation sequence.
+      {2, R"sql(
+DROP TABLE cluster_sync;
+CREATE TABLE cluster_sequence (
+  cluster TEXT PRIMARY KEY,
+  sequence INTEGER NOT NULL
+);
+)sql"},
   };
   return *migrations;
 }
@@ -161,10 +170,12 @@ class SqliteTx : public PromotionTx {
     stmt.Bind(1, org).Bind(2, static_cast<int64_t>(e.year())).BindBlob(3, e.SerializeAsString());
     return stmt.Run();
   }
-  absl::Status MarkSyncPending(const std::string& cluster) override {
-    CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("INSERT INTO cluster_sync (cluster) VALUES (?) ON CONFLICT DO NOTHING"));
+  absl::StatusOr<int64_t> NextClusterSequence(const std::string& cluster) override {
+    CG_ASSIGN_OR_RETURN(auto stmt, c_.Prepare("INSERT INTO cluster_sequence (cluster, sequence) VALUES (?, 1)"
+                                              " ON CONFLICT (cluster) DO UPDATE SET sequence = cluster_sequence.sequence + 1"
+                                              " RETURNING sequence"));
     stmt.Bind(1, cluster);
-    return stmt.Run();
+    return store::InsertedId(stmt);
   }
 
  private:
@@ -248,27 +259,6 @@ class SqlitePromotionRepository : public PromotionRepository {
                                         [&](store::Statement& s) {
                                           s.Bind(1, q.scope).Bind(2, q.after).Bind(3, static_cast<int64_t>(q.limit + 1));
                                         });
-    });
-  }
-  absl::StatusOr<std::vector<std::string>> PendingSyncs() override {
-    return db_->ReadResult<std::vector<std::string>>([&](Connection& c) -> absl::StatusOr<std::vector<std::string>> {
-      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare("SELECT cluster FROM cluster_sync ORDER BY cluster"));
-      std::vector<std::string> out;
-      while (true) {
-        CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) break;
-        out.push_back(stmt.Text(0));
-      }
-      return out;
-    });
-  }
-  absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) override {
-    return db_->Write([&](Connection& c) -> absl::Status {
-      CG_ASSIGN_OR_RETURN(auto stmt, c.Prepare(
-          "DELETE FROM cluster_sync WHERE cluster = ?1 AND"
-          " COALESCE((SELECT org FROM designations WHERE cluster = ?1 AND state = 2), '') = ?2"));
-      stmt.Bind(1, cluster).Bind(2, synced_org);
-      return stmt.Run();
     });
   }
 

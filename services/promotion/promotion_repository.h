@@ -35,8 +35,9 @@ class PromotionTx : public store::RepositoryTransaction {
   virtual absl::Status PutReport(v1::AnnualReport& r, bool create) = 0;
   virtual absl::StatusOr<bool> HasEvaluation(const std::string& org, int year) = 0;
   virtual absl::Status PutEvaluation(const std::string& org, const v1::Evaluation& e) = 0;
-  // A cluster whose record in the clusters service must be brought in line with its designation.
-  virtual absl::Status MarkSyncPending(const std::string& cluster) = 0;
+  // The next number of the cluster's designation changes (1, 2, ...): the revision of their
+  // events, by which the clusters service orders them.
+  virtual absl::StatusOr<int64_t> NextClusterSequence(const std::string& cluster) = 0;
 };
 
 struct ListQuery {
@@ -62,10 +63,6 @@ class PromotionRepository : public store::TransactionalRepository<PromotionTx> {
   virtual absl::StatusOr<std::optional<v1::AnnualReport>> GetReport(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::AnnualReport>> ListReports(const ListQuery& q) = 0;
   virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(const ListQuery& q) = 0;
-  virtual absl::StatusOr<std::vector<std::string>> PendingSyncs() = 0;
-  // Clears the cluster's pending sync if its active organization is still `synced_org` ("" for
-  // none), the value just written to the clusters service; a change committed since stays pending.
-  virtual absl::Status ClearSyncPending(const std::string& cluster, const std::string& synced_org) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<PromotionRepository>> CreatePromotionRepository(store::Store* db);

@@ -50,11 +50,10 @@ int main(int argc, char** argv) {
   auto& rt = **runtime;
   std::chrono::seconds directory_ttl(absl::GetFlag(FLAGS_directory_cache_seconds));
   clusters::ClusterDirectory cluster_directory(
-      server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes),
-      rt.MakeCache("clusterinfo", directory_ttl));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_clusters_addr), config->server.max_message_bytes), directory_ttl);
   enterprises::EnterpriseDirectory enterprise_directory(
-      server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
-      rt.MakeCache("enterpriseinfo", directory_ttl));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
+      directory_ttl);
   auto repo = support::CreateSupportRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   support::SupportDomain domain(std::move(*repo), rt.MakeCache("support"), &cluster_directory, &enterprise_directory,

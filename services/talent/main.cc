@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
   if (!runtime.ok()) return Fail(std::string(runtime.status().message()));
   auto& rt = **runtime;
   enterprises::EnterpriseDirectory directory(
-      server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
-      rt.MakeCache("enterpriseinfo", std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds))));
+      rt, server::MakeChannel(absl::GetFlag(FLAGS_enterprises_addr), config->server.max_message_bytes),
+      std::chrono::seconds(absl::GetFlag(FLAGS_directory_cache_seconds)));
   auto repo = talent::CreateTalentRepository(&rt.db());
   if (!repo.ok()) return Fail(std::string(repo.status().message()));
   talent::TalentDomain domain(std::move(*repo), &directory, &rt.page_tokens());

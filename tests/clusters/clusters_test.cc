@@ -794,34 +794,6 @@ TEST_F(ClustersTest, TaskProgressRules) {
   EXPECT_EQ(in_progress.task_progress(0).note(), "双聘人才 12 名");
 }
 
-// ------------------------------------------------------------------ promotion organization
-
-TEST_F(ClustersTest, SetPromotionOrganization) {
-  v1::SetPromotionOrganizationRequest req;
-  req.set_name("clusters/baotou-rare-earth");
-  req.set_promotion_organization("promotionOrgs/baotou-rare-earth-alliance");
-  req.set_reason("designation approved");
-  v1::Cluster out;
-  EXPECT_EQ(Call(&Stub::SetPromotionOrganization, enterprise_, req, &out).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(Call(&Stub::SetPromotionOrganization, energy_, req, &out).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
-  // Only the designation workflow sets it: not the lead department, not an admin, not another
-  // service; the record is left as it was.
-  const std::string support_service = testing::MakeToken("support-svc", "services/support", {"service"});
-  for (const std::string* token : {&gov_, &admin_, &support_service}) {
-    grpc::Status denied = Call(&Stub::SetPromotionOrganization, *token, req, &out);
-    EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
-  }
-  EXPECT_EQ(Get("baotou-rare-earth").promotion_organization(), "");
-  Get("baotou-rare-earth");  // warm the cache
-  ASSERT_TRUE(Call(&Stub::SetPromotionOrganization, service_token_, req, &out).ok());
-  EXPECT_EQ(Get("baotou-rare-earth").promotion_organization(), "promotionOrgs/baotou-rare-earth-alliance");
-  req.set_promotion_organization("orgs/x");
-  grpc::Status s = Call(&Stub::SetPromotionOrganization, service_token_, req, &out);
-  EXPECT_THAT(FieldsOf(s), ElementsAre("promotion_organization"));
-}
-
 // ------------------------------------------------------------------ cache
 
 TEST_F(ClustersTest, ReadsAreCachedAndWritesInvalidate) {

@@ -442,10 +442,9 @@ TEST_F(DeadlinesTest, OverdueAnnualReportsAreFlaggedOncePerReport) {
   ASSERT_TRUE(rt.ok()) << rt.status();
   auto repo = promotion::CreatePromotionRepository(&(*rt)->db());
   ASSERT_TRUE(repo.ok()) << repo.status();
-  clusters::ClusterDirectory directory(server::MakeChannel(clusters_.address()), nullptr);
+  clusters::ClusterDirectory directory(**rt, server::MakeChannel(clusters_.address()), std::chrono::seconds(60));
   promotion::PromotionDeps deps;
   deps.clusters = &directory;
-  deps.clusters_channel = server::MakeChannel(clusters_.address());
   deps.support_channel = server::MakeChannel("127.0.0.1:1");
   promotion::PromotionDomain domain(std::move(*repo), deps, &(*rt)->page_tokens());
   auto seeded = domain.Seed(seed_);  // designates the dairy association now

@@ -645,9 +645,9 @@ TEST_F(GovernanceTest, TheYearlyCycleFromRegistrationToTheRewardThroughTheGatewa
                               "达到自治区级集群标准")));
   EXPECT_THAT(Audit("/v1/clusters:auditEvents", kCluster),
               AllOf(Contains(Did(clusters_svc + "CreateCluster", "li.wei", "departments/industry_it", "government")),
-                    // The promotion service, with its own service token, naming the designation.
-                    Contains(Did(clusters_svc + "SetPromotionOrganization", "service:promotion", "services/promotion",
-                                 "service", designation.name())),
+                    // The designation event, under the lead department that approved it, naming it.
+                    Contains(Did("Event:PromotionOrgDesignated", "li.wei", "departments/industry_it", "government",
+                                 designation.name())),
                     // The decision's tier change, through the registry's designation rule, naming the evaluation.
                     Contains(Did(clusters_svc + "DesignateTier", "li.wei", "departments/industry_it", "government",
                                  ev_name))));

@@ -315,7 +315,7 @@ TEST(RouteTableTest, EveryAnnotatedMethodBecomesARouteAndVerbsWin) {
   for (const auto& r : (*table)->routes()) {
     if (r->service == kClustersService) clusters_methods.insert(r->method->name());
   }
-  EXPECT_THAT(clusters_methods, SizeIs(28));
+  EXPECT_THAT(clusters_methods, SizeIs(27));
   RouteMatch m = (*table)->Match("POST", "/v1/clusters/x:undelete");
   ASSERT_NE(m.route, nullptr);
   EXPECT_EQ(m.route->method->name(), "UndeleteCluster");
@@ -675,12 +675,6 @@ TEST_F(GatewayTest, DesignateTierHistoryTargetProgressAndPromotionOrganization) 
   Response not_a_year = Get("/v1/targetProgress/soon", gov_);
   ASSERT_EQ(not_a_year.status, 400) << not_a_year;
   EXPECT_THAT(ParseError(not_a_year).fields, ElementsAre("target_year"));
-
-  Response promo =
-      Http("POST", "/v1/clusters/hohhot-dairy:setPromotionOrganization",
-           R"({"promotionOrganization":"promotionOrgs/dairy-association","reason":"designated"})", service_token_);
-  ASSERT_EQ(promo.status, 200) << promo;
-  EXPECT_EQ(FromJson<clusters::v1::Cluster>(promo.body).promotion_organization(), "promotionOrgs/dairy-association");
 }
 
 TEST_F(GatewayTest, TaskProgressKeyTasksReferenceDataAndAuditEvents) {

@@ -1,8 +1,8 @@
 // The promotion organizations service end to end in-process: real clusters, enterprises, support
 // and promotion services, each with its own Runtime (gRPC server on a loopback port, SQLite file),
 // one real redis-server shared by all four, and clients calling through the generated stubs. The
-// promotion service updates the clusters service over gRPC (SetPromotionOrganization) and makes
-// funding applications in the support service over gRPC.
+// clusters service follows the promotion service's designation events (the cluster record's
+// promotion organization); funding applications go to the support service over gRPC.
 
 #include <grpcpp/grpcpp.h>
 
@@ -27,7 +27,9 @@
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "clustergov/promotion/v1/promotion.grpc.pb.h"
 #include "clustergov/support/v1/support.grpc.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/refdata/uscc.h"
+#include "common/store/outbox.h"
 #include "common/server/client.h"
 #include "common/server/runtime.h"
 #include "common/status/status.h"
@@ -79,7 +81,6 @@ constexpr char kDairy[] = "clusters/hohhot-dairy";
 constexpr char kBaotou[] = "clusters/baotou-rare-earth";
 constexpr char kHydrogen[] = "clusters/hydrogen";  // led by energy
 constexpr char kSeedOrg[] = "promotionOrgs/hohhot-dairy-promotion";
-const absl::Duration kSyncPeriod = absl::Milliseconds(200);
 
 using testing::FieldsOf;
 using testing::Invoke;
@@ -162,26 +163,6 @@ v1::MonitoringData Monitoring(int64_t output_fen, int64_t rd_fen) {
   return m;
 }
 
-// A stand-in for the clusters service that refuses every promotion-organization change and
-// counts the attempts per cluster: how often the background sync retries.
-class RefusingClusters final : public cv1::ClustersService::Service {
- public:
-  grpc::Status SetPromotionOrganization(grpc::ServerContext*, const cv1::SetPromotionOrganizationRequest* req,
-                                        cv1::Cluster*) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++attempts_[req->name()];
-    return grpc::Status(Code::UNAVAILABLE, "stand-in: not taking changes");
-  }
-  int Attempts(const std::string& cluster) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return attempts_[cluster];
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, int> attempts_;
-};
-
 class PromotionTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { redis_ = new testing::RedisServer(); }
@@ -218,26 +199,25 @@ class PromotionTest : public ::testing::Test {
     sstub_ = sv1::SupportService::NewStub(
         grpc::CreateChannel(support_.address(), grpc::InsecureChannelCredentials()));
 
-    // The promotion service: seeded, syncing every 200 ms.
+    // The promotion service, seeded, publishing its events as main() does.
     auto prt = server::Runtime::Create(Config("promotion", "promotion.db"));
     ASSERT_TRUE(prt.ok()) << prt.status();
     prt_ = std::move(*prt);
     auto service_token = prt_->ServiceToken();
     ASSERT_TRUE(service_token.ok()) << service_token.status();
-    auto clusters_channel = server::MakeChannel(clusters_addr);
-    pdirectory_ = std::make_unique<clusters::ClusterDirectory>(
-        clusters_channel, prt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
+    pdirectory_ = std::make_unique<clusters::ClusterDirectory>(*prt_, server::MakeChannel(clusters_addr),
+                                                              std::chrono::seconds(60));
     auto prepo = CreatePromotionRepository(&prt_->db());
     ASSERT_TRUE(prepo.ok()) << prepo.status();
     penterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(enterprises_.address()), prt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
-    PromotionDeps deps{pdirectory_.get(), clusters_channel, server::MakeChannel(support_.address()), *service_token,
+        *prt_, server::MakeChannel(enterprises_.address()), std::chrono::seconds(60));
+    PromotionDeps deps{pdirectory_.get(), server::MakeChannel(support_.address()), *service_token,
                        penterprises_.get()};
     pdomain_ = std::make_unique<PromotionDomain>(std::move(*prepo), deps, &prt_->page_tokens());
     auto created = pdomain_->Seed(seed_);
     ASSERT_TRUE(created.ok()) << created.status();
     ASSERT_EQ(*created, 1);  // the dairy association: the only body the plan names
-    pdomain_->StartSync(kSyncPeriod);
+    prt_->PublishEvents();
     pservice_ = std::make_unique<PromotionServiceImpl>(pdomain_.get(), &prt_->handler());
     ASSERT_TRUE(prt_->Start({pservice_.get()}).ok());
     stub_ = v1::PromotionService::NewStub(
@@ -248,7 +228,7 @@ class PromotionTest : public ::testing::Test {
     if (prt_) prt_->Shutdown();
     stub_.reset();
     pservice_.reset();
-    pdomain_.reset();  // joins the sync thread
+    pdomain_.reset();
     pdirectory_.reset();
     penterprises_.reset();
     prt_.reset();
@@ -286,6 +266,61 @@ class PromotionTest : public ::testing::Test {
     grpc::Status s = Invoke(cstub_.get(), &CStub::GetCluster, auditor_, req, &out);
     if (status != nullptr) *status = s;
     return s.ok() ? out.promotion_organization() : "<" + Describe(s) + ">";
+  }
+
+  cv1::Cluster GetCluster(const std::string& cluster) {
+    cv1::GetClusterRequest req;
+    req.set_name(cluster);
+    cv1::Cluster out;
+    grpc::Status s = Invoke(cstub_.get(), &CStub::GetCluster, auditor_, req, &out);
+    EXPECT_TRUE(s.ok()) << Describe(s);
+    return out;
+  }
+
+  // The envelope (bytes) of the promotion stream's event of type "clustergov.events.v1.<type>"
+  // about `subject`; empty when there is none.
+  std::string StreamEntry(const std::string& type, const std::string& subject) {
+    auto entries = prt_->redis()->Command({"XRANGE", server::Runtime::EventStream("promotion"), "-", "+"});
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    if (!entries.ok()) return "";
+    for (const auto& entry : entries->elements) {
+      const auto& fields = entry.elements.at(1).elements;
+      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        events::v1::Envelope envelope;
+        if (fields[i].str != "envelope" || !envelope.ParseFromString(fields[i + 1].str)) continue;
+        if (envelope.type() == "clustergov.events.v1." + type && envelope.subject() == subject) {
+          return fields[i + 1].str;
+        }
+      }
+    }
+    return "";
+  }
+
+  // Appends `envelope` (bytes) to the promotion stream again, as a redelivery (same event id) or
+  // as a new event with the same content (`new_id`).
+  void Republish(const std::string& bytes, bool new_id) {
+    events::v1::Envelope envelope;
+    ASSERT_TRUE(envelope.ParseFromString(bytes));
+    if (new_id) envelope.set_id(store::NewEventId());
+    const std::string out = envelope.SerializeAsString();
+    auto added = prt_->redis()->Command({"XADD", server::Runtime::EventStream("promotion"), "*", "id", envelope.id(),
+                                         "type", envelope.type(), "envelope", out});
+    ASSERT_TRUE(added.ok()) << added.status();
+  }
+
+  // Waits until the clusters service applied every promotion event so far: a designation of the
+  // hydrogen cluster, appended last, shows (the group applies the stream in order).
+  void WaitForClustersToCatchUp() {
+    ++markers_;
+    absl::Status s = clusters_.DesignatePromotionOrg(kHydrogen, absl::StrCat("promotionOrgs/marker-", markers_));
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  // Waits until the promotion service's cluster directory consumed the clusters stream so far.
+  void WaitForDirectoryToCatchUp() {
+    absl::Status s = testing::WaitForConsumerGroup(*prt_->redis(), server::Runtime::EventStream("clusters"),
+                                                   "promotion.directory");
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // Polls GetCluster until the cluster shows `want`, at most `timeout`; returns the last answer.
@@ -531,6 +566,7 @@ class PromotionTest : public ::testing::Test {
   std::unique_ptr<testing::TempDir> dir_;
   cv1::SeedData seed_;
   int clusters_port_ = 0;
+  int markers_ = 0;
 
   testing::ClustersServer clusters_;
   std::unique_ptr<CStub> cstub_;
@@ -576,7 +612,7 @@ TEST_F(PromotionTest, SeedDesignatesTheDairyAssociationToTheDairyCluster) {
   EXPECT_EQ(ListDesignations("state = ACTIVE").size(), 1u);
   EXPECT_TRUE(ListDesignations(absl::StrCat("cluster = \"", kBaotou, "\"")).empty());
 
-  // The clusters service shows it once the startup sync has run.
+  // The clusters service shows it once it has the seed's designation event.
   EXPECT_EQ(WaitForClusterPromotionOrg(kDairy, kSeedOrg, absl::Seconds(10)), kSeedOrg);
   EXPECT_EQ(ClusterPromotionOrg(kBaotou), "");
 
@@ -1038,7 +1074,7 @@ TEST_F(PromotionTest, DesignationFlowApproveReplaceRevoke) {
   EXPECT_EQ(GetDesignation(d1.name()).state(), Designation::PENDING);
   EXPECT_EQ(ClusterPromotionOrg(kBaotou), "");
 
-  // Approve: ACTIVE, and the clusters service shows it at once (no polling).
+  // Approve: ACTIVE, and the clusters service shows it once it has the event.
   Designation approved;
   s = Decide(Decision::kApprove, industry_it_, d1.name(), "符合条件，同意确立", &approved, d1.etag());
   ASSERT_TRUE(s.ok()) << Describe(s);
@@ -1046,7 +1082,7 @@ TEST_F(PromotionTest, DesignationFlowApproveReplaceRevoke) {
   EXPECT_EQ(approved.decision_reason(), "符合条件，同意确立");
   EXPECT_EQ(approved.decided_by().organization(), "departments/industry_it");
   EXPECT_TRUE(approved.has_decide_time());
-  EXPECT_EQ(ClusterPromotionOrg(kBaotou), "promotionOrgs/first");
+  EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/first"), "promotionOrgs/first");
   // The active organization applying again: FAILED_PRECONDITION (it already serves).
   EXPECT_EQ(Apply(OrgToken("first"), "promotionOrgs/first", kBaotou).error_code(), Code::FAILED_PRECONDITION);
   // Illegal transitions from ACTIVE.
@@ -1062,7 +1098,7 @@ TEST_F(PromotionTest, DesignationFlowApproveReplaceRevoke) {
   Designation ended = GetDesignation(d1.name());
   EXPECT_EQ(ended.state(), Designation::ENDED);
   EXPECT_TRUE(ended.has_end_time());
-  EXPECT_EQ(ClusterPromotionOrg(kBaotou), "promotionOrgs/second");
+  EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/second"), "promotionOrgs/second");
   std::vector<Designation> active = ActiveOf(kBaotou);
   ASSERT_EQ(active.size(), 1u);
   EXPECT_EQ(active[0].name(), d2.name());
@@ -1081,7 +1117,7 @@ TEST_F(PromotionTest, DesignationFlowApproveReplaceRevoke) {
   EXPECT_EQ(revoked.state(), Designation::REVOKED);
   EXPECT_EQ(revoked.decision_reason(), "考核不合格，撤销");
   EXPECT_TRUE(revoked.has_end_time());
-  EXPECT_EQ(ClusterPromotionOrg(kBaotou), "");
+  EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, ""), "");
   EXPECT_TRUE(ActiveOf(kBaotou).empty());
   EXPECT_EQ(Decide(Decision::kRevoke, industry_it_, d2.name(), "again").error_code(), Code::FAILED_PRECONDITION);
   EXPECT_EQ(Decide(Decision::kApprove, industry_it_, d2.name(), "again").error_code(), Code::FAILED_PRECONDITION);
@@ -1138,10 +1174,10 @@ TEST_F(PromotionTest, ALeadDepartmentDecidesOnlyForItsClusters) {
   grpc::Status s = Decide(Decision::kApprove, energy_, d.name(), "同意", &approved);
   ASSERT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(approved.state(), Designation::ACTIVE);
-  EXPECT_EQ(ClusterPromotionOrg(kHydrogen), "promotionOrgs/hydro");
+  EXPECT_EQ(WaitForClusterPromotionOrg(kHydrogen, "promotionOrgs/hydro"), "promotionOrgs/hydro");
   EXPECT_EQ(Decide(Decision::kRevoke, industry_it_, d.name(), "撤销").error_code(), Code::PERMISSION_DENIED);
   ASSERT_TRUE(Decide(Decision::kRevoke, energy_, d.name(), "撤销").ok());
-  EXPECT_EQ(ClusterPromotionOrg(kHydrogen), "");
+  EXPECT_EQ(WaitForClusterPromotionOrg(kHydrogen, ""), "");
 }
 
 TEST_F(PromotionTest, ConcurrentApprovalsLeaveExactlyOneActive) {
@@ -1182,17 +1218,19 @@ TEST_F(PromotionTest, ConcurrentApprovalsLeaveExactlyOneActive) {
     // The clusters service converges on the winner.
     EXPECT_EQ(WaitForClusterPromotionOrg(cluster, winner.promotion_org(), absl::Seconds(10)),
               winner.promotion_org());
-    // And stays there (a late sync of the loser would undo it).
-    absl::SleepFor(kSyncPeriod * 2);
+    // And stays there: the loser's events are older than the winner's.
+    ASSERT_NO_FATAL_FAILURE(WaitForClustersToCatchUp());
     EXPECT_EQ(ClusterPromotionOrg(cluster), winner.promotion_org());
   }
 }
 
-TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheSyncCatchesUp) {
+TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheClusterCatchesUp) {
   MakeOrg("resilient", 1);
   ASSERT_EQ(WaitForClusterPromotionOrg(kDairy, kSeedOrg, absl::Seconds(10)), kSeedOrg);
   // Applying looks the cluster up (and caches it): the approval's lead-department check can be
-  // answered while the clusters service is away.
+  // answered while the clusters service is away (once the clusters' seed events, which drop
+  // cached answers, are behind the directory).
+  ASSERT_NO_FATAL_FAILURE(WaitForDirectoryToCatchUp());
   Designation d = Applied("resilient", kBaotou);
 
   StopClusters();
@@ -1200,36 +1238,21 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheSyncCatchesUp) {
   grpc::Status s = Decide(Decision::kApprove, industry_it_, d.name(), "同意确立", &approved);
   ASSERT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(approved.state(), Designation::ACTIVE);
-  EXPECT_EQ(GetDesignation(d.name()).state(), Designation::ACTIVE);
   ASSERT_EQ(ActiveOf(kBaotou).size(), 1u);
 
-  // While a stand-in on the clusters port refuses the change, the background sync retries it,
-  // paced by its period (every 200 ms here), not in a tight loop.
-  {
-    RefusingClusters refusing;
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("127.0.0.1:", clusters_port_), grpc::InsecureServerCredentials());
-    builder.RegisterService(&refusing);
-    std::unique_ptr<grpc::Server> standin = builder.BuildAndStart();
-    ASSERT_NE(standin, nullptr);
-    const absl::Duration window = absl::Seconds(3);
-    absl::SleepFor(window);
-    standin->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    const int attempts = refusing.Attempts(kBaotou);
-    EXPECT_GE(attempts, 2) << "the pending change was not retried";
-    EXPECT_LE(attempts, window / kSyncPeriod + 5) << "the background sync does not wait its period";
-    EXPECT_EQ(refusing.Attempts(kDairy), 0) << "the seed's change was synced already";
-  }
-  EXPECT_EQ(GetDesignation(d.name()).state(), Designation::ACTIVE);
-
+  // The event waits in the promotion stream; the restarted clusters service applies it.
   ASSERT_NO_FATAL_FAILURE(StartClusters(clusters_port_, /*seed=*/false));
-  ASSERT_EQ(clusters_.port(), clusters_port_);
   EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/resilient", absl::Seconds(30)),
             "promotionOrgs/resilient");
-  // The restarted clusters service kept the seed's designation too.
   EXPECT_EQ(ClusterPromotionOrg(kDairy), kSeedOrg);
 
-  // A revocation while it is down is caught up the same way.
+  // A revocation while it is down is caught up the same way. (The designation's ClusterChanged
+  // dropped the cached cluster: the directory looks it up again first.)
+  ASSERT_NO_FATAL_FAILURE(WaitForDirectoryToCatchUp());
+  server::CallContext call;
+  call.principal = Principal{"audit.one", "agencies/audit", {"auditor"}};
+  call.own_token = auditor_;
+  ASSERT_TRUE(pdirectory_->Lookup(call, kBaotou).ok());
   StopClusters();
   ASSERT_TRUE(Decide(Decision::kRevoke, industry_it_, d.name(), "撤销").ok());
   EXPECT_TRUE(ActiveOf(kBaotou).empty());
@@ -1237,57 +1260,107 @@ TEST_F(PromotionTest, ApprovalCommitsWhileClustersIsDownAndTheSyncCatchesUp) {
   EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, "", absl::Seconds(30)), "");
 }
 
-// A sync pushes the active organization it read, then clears the cluster's pending mark. A change
-// committed between the read and the clear must stay pending: otherwise, if that change's own
-// sync fails, nothing retries it and the cluster keeps showing the organization that ended.
-TEST_F(PromotionTest, ASyncClearsOnlyThePendingChangeItPushed) {
-  auto repo = CreatePromotionRepository(&prt_->db());
-  ASSERT_TRUE(repo.ok()) << repo.status();
-  // A cluster the clusters service does not know: the background sync can never clear it.
-  const std::string cluster = "clusters/not-in-the-clusters-service";
-  const Principal actor{"test", "agencies/test", {"admin"}};
-  const store::WriteContext w{&actor, "Test", "", "", "", nullptr};
-  auto activate = [&](const std::string& org) {
-    auto written = (*repo)->Write<Designation>(w, [&](PromotionTx& tx) -> absl::StatusOr<Designation> {
-      CG_ASSIGN_OR_RETURN(auto previous, tx.ActiveDesignation(cluster));
-      if (previous.has_value()) {
-        previous->set_state(Designation::ENDED);
-        CG_RETURN_IF_ERROR(tx.PutDesignation(*previous));
-      }
-      Designation d;
-      d.set_promotion_org(org);
-      d.set_cluster(cluster);
-      d.set_state(Designation::ACTIVE);
-      CG_RETURN_IF_ERROR(tx.PutDesignation(d));
-      CG_RETURN_IF_ERROR(tx.MarkSyncPending(cluster));
-      return d;
-    });
-    ASSERT_TRUE(written.ok()) << written.status();
-  };
-  auto pending = [&] {
-    auto clusters = (*repo)->PendingSyncs();
-    EXPECT_TRUE(clusters.ok()) << clusters.status();
-    return clusters.ok() && std::find(clusters->begin(), clusters->end(), cluster) != clusters->end();
-  };
+// The clusters service applies a designation event once, ignores one about a designation older
+// than the one it follows, and audits what it applied under the event's actor.
+TEST_F(PromotionTest, TheClusterRecordFollowsOnlyNewerDesignationsAndEachOnce) {
+  MakeOrg("first", 1);
+  MakeOrg("second", 2);
+  Designation d1 = Applied("first", kBaotou);
+  ASSERT_TRUE(Decide(Decision::kApprove, industry_it_, d1.name(), "同意").ok());
+  ASSERT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/first"), "promotionOrgs/first");
+  Designation d2 = Applied("second", kBaotou);
+  ASSERT_TRUE(Decide(Decision::kApprove, industry_it_, d2.name(), "改由第二家承担").ok());
+  ASSERT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/second"), "promotionOrgs/second");
+  const cv1::Cluster before = GetCluster(kBaotou);
 
-  ASSERT_NO_FATAL_FAILURE(activate("promotionOrgs/a"));
-  EXPECT_TRUE(pending());
-  // A push of something else (or of nothing) does not clear it.
-  ASSERT_TRUE((*repo)->ClearSyncPending(cluster, "promotionOrgs/b").ok());
-  EXPECT_TRUE(pending());
-  ASSERT_TRUE((*repo)->ClearSyncPending(cluster, "").ok());
-  EXPECT_TRUE(pending());
-  ASSERT_TRUE((*repo)->ClearSyncPending(cluster, "promotionOrgs/a").ok());
-  EXPECT_FALSE(pending());
+  // The stream holds the supersession of d1 and the designation of d2.
+  const std::string revoked_d1 = StreamEntry("PromotionOrgDesignationRevoked", d1.name());
+  const std::string designated_d2 = StreamEntry("PromotionOrgDesignated", d2.name());
+  ASSERT_FALSE(revoked_d1.empty());
+  ASSERT_FALSE(designated_d2.empty());
+  // Delivered again (same event id): recorded as processed, skipped.
+  Republish(designated_d2, /*new_id=*/false);
+  // The same designation under a new event id: not newer than the one followed, ignored.
+  Republish(designated_d2, /*new_id=*/true);
+  // The superseded designation's revocation arriving late: it must not clear d2.
+  Republish(revoked_d1, /*new_id=*/true);
+  ASSERT_NO_FATAL_FAILURE(WaitForClustersToCatchUp());
+  const cv1::Cluster after = GetCluster(kBaotou);
+  EXPECT_EQ(after.promotion_organization(), "promotionOrgs/second");
+  EXPECT_EQ(after.etag(), before.etag());
 
-  // The race: a sync read (and pushed) a; b was approved meanwhile; the clear after the push of a
-  // leaves b's change pending.
-  ASSERT_NO_FATAL_FAILURE(activate("promotionOrgs/a"));
-  ASSERT_NO_FATAL_FAILURE(activate("promotionOrgs/b"));
-  ASSERT_TRUE((*repo)->ClearSyncPending(cluster, "promotionOrgs/a").ok());
-  EXPECT_TRUE(pending());
-  ASSERT_TRUE((*repo)->ClearSyncPending(cluster, "promotionOrgs/b").ok());
-  EXPECT_FALSE(pending());
+  // Each applied change is audited as the event, under the lead department who decided.
+  common::v1::ListAuditEventsRequest audit;
+  audit.set_filter(absl::StrCat("resource = \"", kBaotou, "\""));
+  audit.set_page_size(100);
+  common::v1::ListAuditEventsResponse trail;
+  grpc::Status s = Invoke(cstub_.get(), &CStub::ListAuditEvents, auditor_, audit, &trail);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  int designated = 0, superseded = 0;
+  for (const auto& e : trail.events()) {
+    if (e.method() == "Event:PromotionOrgDesignated") {
+      ++designated;
+      EXPECT_EQ(e.actor().subject(), "wang.li");
+    }
+    if (e.method() == "Event:PromotionOrgDesignationRevoked") ++superseded;
+  }
+  // first, then second; the supersession of first did not clear anything twice (second followed it
+  // in the same commit, so at most one clear was applied before second arrived).
+  EXPECT_EQ(designated, 2);
+  EXPECT_LE(superseded, 1);
+
+  // A revocation of the designation followed clears it, once.
+  ASSERT_TRUE(Decide(Decision::kRevoke, industry_it_, d2.name(), "撤销").ok());
+  EXPECT_EQ(WaitForClusterPromotionOrg(kBaotou, ""), "");
+  const std::string revoked_d2 = StreamEntry("PromotionOrgDesignationRevoked", d2.name());
+  ASSERT_FALSE(revoked_d2.empty());
+  const cv1::Cluster cleared = GetCluster(kBaotou);
+  Republish(revoked_d2, /*new_id=*/true);
+  Republish(designated_d2, /*new_id=*/true);  // older than the revocation followed: ignored
+  ASSERT_NO_FATAL_FAILURE(WaitForClustersToCatchUp());
+  EXPECT_EQ(GetCluster(kBaotou).etag(), cleared.etag());
+  EXPECT_EQ(ClusterPromotionOrg(kBaotou), "");
+}
+
+// Cached cluster answers (TTL 60 s) are dropped as soon as the change's event is consumed, in the
+// promotion and support services alike.
+TEST_F(PromotionTest, DirectoryCachesDropAChangedClusterAtOnce) {
+  server::CallContext call;
+  call.principal = Principal{"audit.one", "agencies/audit", {"auditor"}};
+  call.own_token = auditor_;
+  auto lookup_departments = [&](clusters::ClusterDirectory& directory) {
+    auto cluster = directory.Lookup(call, kBaotou);
+    EXPECT_TRUE(cluster.ok()) << cluster.status();
+    return cluster.ok() ? std::vector<std::string>(cluster->lead_departments().begin(),
+                                                   cluster->lead_departments().end())
+                        : std::vector<std::string>();
+  };
+  const std::vector<std::string> departments = lookup_departments(*pdirectory_);
+  ASSERT_EQ(lookup_departments(support_.cluster_directory()), departments);
+  ASSERT_EQ(std::count(departments.begin(), departments.end(), "energy"), 0);
+
+  // The lead departments change in the clusters service.
+  cv1::UpdateClusterRequest update;
+  update.mutable_cluster()->set_name(kBaotou);
+  for (const auto& d : departments) update.mutable_cluster()->add_lead_departments(d);
+  update.mutable_cluster()->add_lead_departments("energy");
+  update.mutable_update_mask()->add_paths("lead_departments");
+  cv1::Cluster updated;
+  grpc::Status s = Invoke(cstub_.get(), &CStub::UpdateCluster, admin_, update, &updated);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+
+  // Both caches answer the new record well within the TTL.
+  auto fresh = [&](clusters::ClusterDirectory& directory) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    std::vector<std::string> got = lookup_departments(directory);
+    while (std::count(got.begin(), got.end(), "energy") == 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+      got = lookup_departments(directory);
+    }
+    return std::count(got.begin(), got.end(), "energy") == 1;
+  };
+  EXPECT_TRUE(fresh(*pdirectory_)) << "promotion's cached cluster outlived its change";
+  EXPECT_TRUE(fresh(support_.cluster_directory())) << "support's cached cluster outlived its change";
 }
 
 // ------------------------------------------------------------------ annual reports
@@ -1529,10 +1602,11 @@ TEST_F(PromotionTest, FundingGoesThroughTheSupportService) {
   for (const auto& a : listed) states.push_back(a.state());
   EXPECT_THAT(states, UnorderedElementsAre("APPROVED", "SUBMITTED"));
 
-  // A freshly designated organization may apply at once (its designation is synced on approval).
+  // A freshly designated organization may apply as soon as the clusters service shows it.
   MakeOrg("newcomer", 2);
   Designation d = Applied("newcomer", kBaotou);
   ASSERT_TRUE(Decide(Decision::kApprove, industry_it_, d.name(), "同意").ok());
+  ASSERT_EQ(WaitForClusterPromotionOrg(kBaotou, "promotionOrgs/newcomer"), "promotionOrgs/newcomer");
   s = ApplyForFunding(OrgToken("newcomer"), "promotionOrgs/newcomer", kBaotou, 1000, &f);
   ASSERT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(f.state(), "SUBMITTED");

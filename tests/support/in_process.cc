@@ -1,17 +1,22 @@
 #include "tests/support/in_process.h"
 #include "tests/support/postgres.h"
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/refdata/uscc.h"
+#include "common/store/outbox.h"
 #include "common/server/client.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "services/clusters/client/cluster_directory.h"
+#include "services/clusters/clusters_domain.h"
 #include "services/clusters/clusters_graph.h"
 #include "services/enterprises/client/enterprise_directory.h"
 #include "services/enterprises/enterprise_repository.h"
@@ -72,6 +77,32 @@ std::string Uscc(int n) {
   return first17 + std::string(1, check);
 }
 
+absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group) {
+  auto field = [](const cache::RedisReply& map, const std::string& key) -> const cache::RedisReply* {
+    for (size_t i = 0; i + 1 < map.elements.size(); i += 2) {
+      if (map.elements[i].str == key) return &map.elements[i + 1];
+    }
+    return nullptr;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = redis.Command({"XINFO", "STREAM", stream});
+    auto groups = redis.Command({"XINFO", "GROUPS", stream});
+    const cache::RedisReply* last = info.ok() ? field(*info, "last-generated-id") : nullptr;
+    for (const auto& g : groups.ok() ? groups->elements : std::vector<cache::RedisReply>()) {
+      const cache::RedisReply* name = field(g, "name");
+      const cache::RedisReply* delivered = field(g, "last-delivered-id");
+      const cache::RedisReply* pending = field(g, "pending");
+      if (name != nullptr && name->str == group && last != nullptr && delivered != nullptr && pending != nullptr &&
+          delivered->str == last->str && pending->integer == 0) {
+        return absl::OkStatus();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(group, " did not catch up with ", stream));
+}
+
 // ------------------------------------------------------------------------------ clusters
 
 ClustersServer::ClustersServer() = default;
@@ -100,6 +131,30 @@ clusters::EvaluationDomain& ClustersServer::evaluation() { return *graph_->evalu
 
 std::string ClustersServer::address() const { return absl::StrCat("127.0.0.1:", port()); }
 
+absl::Status ClustersServer::DesignatePromotionOrg(const std::string& cluster, const std::string& org) {
+  static std::atomic<int64_t> sequence{1000000};  // after the promotion service's own changes here
+  const int64_t n = sequence.fetch_add(1);
+  events::v1::PromotionOrgDesignated designated;
+  designated.set_designation(absl::StrCat("designations/", n));
+  designated.set_promotion_org(org);
+  designated.set_cluster(cluster);
+  common::v1::Actor actor;
+  actor.set_subject("test");
+  const events::v1::Envelope envelope =
+      store::MakeEnvelope("clustergov/promotion", designated.designation(), designated, actor, n);
+  auto added = runtime_->redis()->Command({"XADD", server::Runtime::EventStream("promotion"), "*", "id",
+                                           envelope.id(), "type", envelope.type(), "envelope",
+                                           envelope.SerializeAsString()});
+  if (!added.ok()) return added.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto shown = domain_->LoadCached(cluster.substr(cluster.find('/') + 1));
+    if (shown.ok() && shown->promotion_organization() == org) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(cluster, " does not show ", org));
+}
+
 // --------------------------------------------------------------------------- enterprises
 
 EnterprisesServer::EnterprisesServer() = default;
@@ -110,8 +165,8 @@ absl::StatusOr<int> EnterprisesServer::Start(const server::CommonConfig& config,
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);
-  directory_ = std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(clusters_address),
-                                                            runtime_->MakeCache("clusterinfo", kDirectoryTtl));
+  directory_ = std::make_unique<clusters::ClusterDirectory>(*runtime_, server::MakeChannel(clusters_address),
+                                                            kDirectoryTtl);
   auto repo = enterprises::CreateEnterpriseRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<enterprises::EnterprisesDomain>(std::move(*repo), runtime_->MakeCache("enterprises"),
@@ -148,10 +203,10 @@ absl::Status SupportServer::Start(const server::CommonConfig& config, const std:
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);
-  clusters_ = std::make_unique<clusters::ClusterDirectory>(server::MakeChannel(clusters_address),
-                                                           runtime_->MakeCache("clusterinfo", kDirectoryTtl));
+  clusters_ = std::make_unique<clusters::ClusterDirectory>(*runtime_, server::MakeChannel(clusters_address),
+                                                           kDirectoryTtl);
   enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
-      server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
+      *runtime_, server::MakeChannel(enterprises_address), kDirectoryTtl);
   auto repo = support::CreateSupportRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<support::SupportDomain>(std::move(*repo), runtime_->MakeCache("support"), clusters_.get(),
@@ -182,8 +237,8 @@ absl::Status TalentServer::Start(const server::CommonConfig& config, const std::
   auto rt = server::Runtime::Create(config);
   if (!rt.ok()) return rt.status();
   runtime_ = std::move(*rt);
-  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(
-      server::MakeChannel(enterprises_address), runtime_->MakeCache("enterpriseinfo", kDirectoryTtl));
+  enterprises_ = std::make_unique<enterprises::EnterpriseDirectory>(*runtime_, server::MakeChannel(enterprises_address),
+                                                                    kDirectoryTtl);
   auto repo = talent::CreateTalentRepository(&runtime_->db());
   if (!repo.ok()) return repo.status();
   domain_ = std::make_unique<talent::TalentDomain>(std::move(*repo), enterprises_.get(), &runtime_->page_tokens());

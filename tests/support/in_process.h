@@ -69,6 +69,10 @@ grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, con
   return (stub->*method)(&ctx, req, resp);
 }
 
+// Waits until the consumer group `group` has read and acknowledged every entry of `stream` so far
+// (DEADLINE_EXCEEDED after 20 s).
+absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group);
+
 class ClustersServer {
  public:
   ClustersServer();
@@ -83,6 +87,10 @@ class ClustersServer {
   std::string address() const;
   server::Runtime& runtime() { return *runtime_; }
   clusters::ClustersDomain& domain();
+  // What the promotion service does when it designates `org` ("promotionOrgs/{id}") to `cluster`
+  // ("clusters/{id}"): a PromotionOrgDesignated event, newer than any before, on its stream.
+  // Returns once this service's record shows it (DEADLINE_EXCEEDED after 20 s).
+  absl::Status DesignatePromotionOrg(const std::string& cluster, const std::string& org);
   clusters::EvaluationDomain& evaluation();
 
  private:
@@ -122,6 +130,8 @@ class SupportServer {
   bool running() const { return runtime_ != nullptr; }
   int port() const { return runtime_->port(); }
   std::string address() const;
+  // Its cached view of the clusters service, as the domain uses it.
+  clusters::ClusterDirectory& cluster_directory() { return *clusters_; }
   server::Runtime& runtime() { return *runtime_; }
   support::SupportDomain& domain() { return *domain_; }
 

@@ -231,11 +231,9 @@ class SupportTest : public ::testing::Test {
     ASSERT_TRUE(rt.ok()) << rt.status();
     srt_ = std::move(*rt);
     cluster_directory_ = std::make_unique<clusters::ClusterDirectory>(
-        server::MakeChannel(clusters_.address()),
-        srt_->MakeCache("clusterinfo", std::chrono::seconds(60)));
+        *srt_, server::MakeChannel(clusters_.address()), std::chrono::seconds(60));
     enterprise_directory_ = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(enterprises_.address()),
-        srt_->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+        *srt_, server::MakeChannel(enterprises_.address()), std::chrono::seconds(60));
     auto repo = CreateSupportRepository(&srt_->db());
     ASSERT_TRUE(repo.ok()) << repo.status();
     sdomain_ = std::make_unique<SupportDomain>(std::move(*repo), srt_->MakeCache("support"), cluster_directory_.get(),
@@ -1309,15 +1307,8 @@ TEST_F(SupportTest, RewardClaimsAreValidatedAndNeedTheClustersEligibility) {
   const std::string promo_org = "promotionOrgs/dairy-association";
   const std::string promo = testing::MakeToken("assoc", promo_org, {"promotion_org"});
   {
-    auto cstub = clusters::v1::ClustersService::NewStub(server::MakeChannel(clusters_.address()));
-    clusters::v1::SetPromotionOrganizationRequest req;
-    req.set_name(kDairy);
-    req.set_promotion_organization(promo_org);
-    req.set_reason("designated");
-    clusters::v1::Cluster out;
-    grpc::Status s = Invoke(cstub.get(), &clusters::v1::ClustersService::Stub::SetPromotionOrganization,
-                            testing::MakeToken("promotion", "services/promotion", {"service"}), req, &out);
-    ASSERT_TRUE(s.ok()) << Describe(s);
+    absl::Status s = clusters_.DesignatePromotionOrg(kDairy, promo_org);
+    ASSERT_TRUE(s.ok()) << s;
   }
   const v1::Pool pool = MakePool(v1::SUBSIDY, 500000000);
   const std::string reward = absl::StrCat(kDairy, "/evaluations/2026");

@@ -164,8 +164,8 @@ struct TalentReplica {
     auto rt = server::Runtime::Create(config);
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
-    directory = std::make_unique<enterprises::EnterpriseDirectory>(
-        server::MakeChannel(enterprises), runtime->MakeCache("enterpriseinfo", std::chrono::seconds(60)));
+    directory = std::make_unique<enterprises::EnterpriseDirectory>(*runtime, server::MakeChannel(enterprises),
+                                                                   std::chrono::seconds(60));
     auto repo = CreateTalentRepository(&runtime->db());
     if (!repo.ok()) return repo.status();
     domain = std::make_unique<TalentDomain>(std::move(*repo), directory.get(), &runtime->page_tokens());
@@ -1089,6 +1089,10 @@ TEST_F(TalentTest, ADemandPastItsDeadlineIsNotMatched) {
 TEST_F(TalentTest, PostDemandWhenTheEnterprisesServiceIsDown) {
   // C joins the cluster but its membership is never asked by the talent service.
   ASSERT_NO_FATAL_FAILURE(MemberOf(kC, "hohhot-dairy"));
+  // The enterprises' changes so far are behind the directory (they would drop A's answer).
+  absl::Status caught_up = testing::WaitForConsumerGroup(*enterprises_.runtime().redis(),
+                                                         server::Runtime::EventStream("enterprises"), "talent.directory");
+  ASSERT_TRUE(caught_up.ok()) << caught_up;
   ASSERT_FALSE(MustPost(DemandSpec({"automation"}, v1::ENGINEER, 1)).name().empty());
 
   enterprises_.runtime().Shutdown();

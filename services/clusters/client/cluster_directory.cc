@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "clustergov/clusters/v1/clusters.grpc.pb.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "common/auth/principal.h"
 #include "common/log/log.h"
 #include "common/server/client.h"
@@ -18,9 +19,8 @@ class ClusterDirectory::Impl {
       : stub_(v1::ClustersService::NewStub(channel)), cache_(std::move(cache)), timeout_(timeout) {}
 
   absl::StatusOr<v1::Cluster> Lookup(const server::CallContext& call, absl::string_view cluster, bool fresh) {
-    std::string id(cluster);
-    if (absl::StartsWith(id, "clusters/")) id = id.substr(9);
-    if (fresh && cache_ != nullptr) cache_->Invalidate({absl::StrCat("cluster:", id)});
+    const std::string id = Id(cluster);
+    if (fresh) Invalidate(id);
     auto fetch = [&]() -> absl::StatusOr<std::string> {
       v1::GetClusterRequest req;
       req.set_name(absl::StrCat("clusters/", id));
@@ -50,15 +50,31 @@ class ClusterDirectory::Impl {
     return cluster_proto;
   }
 
+  void Invalidate(absl::string_view cluster) {
+    if (cache_ != nullptr) cache_->Invalidate({absl::StrCat("cluster:", Id(cluster))});
+  }
+
+  bool caching() const { return cache_ != nullptr; }
+
  private:
+  static std::string Id(absl::string_view cluster) {
+    return std::string(absl::StartsWith(cluster, "clusters/") ? cluster.substr(9) : cluster);
+  }
+
   std::unique_ptr<v1::ClustersService::Stub> stub_;
   std::unique_ptr<cache::Cache> cache_;
   absl::Duration timeout_;
 };
 
-ClusterDirectory::ClusterDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
-                                   absl::Duration timeout)
-    : impl_(std::make_unique<Impl>(std::move(channel), std::move(cache), timeout)) {}
+ClusterDirectory::ClusterDirectory(server::Runtime& runtime, std::shared_ptr<grpc::Channel> channel,
+                                   std::chrono::seconds ttl, absl::Duration timeout)
+    : impl_(std::make_unique<Impl>(std::move(channel), runtime.MakeCache("clusterinfo", ttl), timeout)) {
+  if (!impl_->caching()) return;
+  runtime.DropOnEvents("clusters", events::v1::ClusterChanged::descriptor()->full_name(),
+                       [impl = impl_.get()](const std::string& subject) { impl->Invalidate(subject); });
+}
+
+void ClusterDirectory::Invalidate(absl::string_view cluster) { impl_->Invalidate(cluster); }
 
 ClusterDirectory::~ClusterDirectory() = default;
 

@@ -4,10 +4,12 @@
 // cached in Redis (in the caller's own namespace), so repeated checks do not call the service.
 //
 // Never a wrong answer: NOT_FOUND only when the clusters service said so; when it cannot be
-// reached and nothing is cached, UNAVAILABLE naming the clusters service. Cached answers live
-// `ttl` (default 60 s): a change to a cluster (its lead departments, its promotion organization)
-// reaches other services within that time.
+// reached and nothing is cached, UNAVAILABLE naming the clusters service. A cached answer is
+// dropped as soon as the clusters service's ClusterChanged event for it is consumed (its lead
+// departments, its promotion organization, ...; docs/events.md); the TTL (default 60 s) is only a
+// safety net for an event that cannot be delivered.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "clustergov/clusters/v1/clusters.pb.h"
 #include "common/cache/cache.h"
 #include "common/server/call.h"
+#include "common/server/runtime.h"
 
 namespace grpc {
 class Channel;
@@ -26,9 +29,12 @@ namespace clustergov::clusters {
 
 class ClusterDirectory {
  public:
-  // `cache` may be null. Calls carry the caller's token and request id and a deadline of at
-  // most `timeout` (less if the incoming call has less left).
-  ClusterDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
+  // Answers cached in `runtime`'s cache "clusterinfo" for `ttl` (none when caching is disabled),
+  // dropped on the clusters service's ClusterChanged events (Runtime::DropOnEvents). Construct
+  // before runtime.Start(); the directory must outlive the runtime's serving. Calls carry the
+  // caller's token and request id and a deadline of at most `timeout` (less if the incoming call
+  // has less left).
+  ClusterDirectory(server::Runtime& runtime, std::shared_ptr<grpc::Channel> channel, std::chrono::seconds ttl,
                    absl::Duration timeout = absl::Seconds(2));
   ~ClusterDirectory();
 
@@ -38,6 +44,8 @@ class ClusterDirectory {
   // The same, skipping (and refreshing) the cached answer: for a decision that a recent change
   // elsewhere may have altered (e.g. a promotion organization designated seconds ago).
   absl::StatusOr<v1::Cluster> LookupFresh(const server::CallContext& call, absl::string_view cluster);
+  // Drops the cached answer for "clusters/{id}" (or bare id).
+  void Invalidate(absl::string_view cluster);
 
  private:
   class Impl;

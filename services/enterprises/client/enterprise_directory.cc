@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "clustergov/events/v1/events.pb.h"
 #include "clustergov/enterprises/v1/enterprises.grpc.pb.h"
 #include "common/log/log.h"
 #include "common/server/client.h"
@@ -46,7 +48,7 @@ class EnterpriseDirectory::Impl {
       CG_RETURN_IF_ERROR(FetchRegistered(call, uscc));
       return std::string("registered");
     };
-    auto answer = cache_ != nullptr ? cache_->GetOrLoad(absl::StrCat("registered:", uscc), fetch) : fetch();
+    auto answer = cache_ != nullptr ? cache_->GetOrLoadList(Collection(uscc), "registered", fetch) : fetch();
     return answer.status();
   }
 
@@ -71,11 +73,22 @@ class EnterpriseDirectory::Impl {
       return absl::FailedPreconditionError(absl::StrCat(name, " is not a member of clusters/", cluster_id));
     };
     // Only a positive answer is cached: errors are returned by the loader and never stored.
-    auto answer = cache_ != nullptr ? cache_->GetOrLoad(absl::StrCat("member:", uscc, ":", cluster_id), fetch) : fetch();
+    auto answer =
+        cache_ != nullptr ? cache_->GetOrLoadList(Collection(uscc), absl::StrCat("member:", cluster_id), fetch) : fetch();
     return answer.status();
   }
 
+  void Invalidate(absl::string_view enterprise) {
+    if (absl::StartsWith(enterprise, "enterprises/")) enterprise.remove_prefix(12);
+    if (cache_ != nullptr) cache_->Invalidate({cache::Cache::GenerationKey(Collection(enterprise))});
+  }
+
+  bool caching() const { return cache_ != nullptr; }
+
  private:
+  // The answers about one enterprise are one collection, dropped together.
+  static std::string Collection(absl::string_view uscc) { return absl::StrCat("enterprise:", uscc); }
+
   std::unique_ptr<v1::EnterprisesService::Stub> stub_;
   std::unique_ptr<cache::Cache> cache_;
   absl::Duration timeout_;
@@ -85,9 +98,15 @@ absl::Status EnterpriseDirectory::CheckRegistered(const server::CallContext& cal
   return impl_->CheckRegistered(call, uscc);
 }
 
-EnterpriseDirectory::EnterpriseDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
-                                         absl::Duration timeout)
-    : impl_(std::make_unique<Impl>(std::move(channel), std::move(cache), timeout)) {}
+EnterpriseDirectory::EnterpriseDirectory(server::Runtime& runtime, std::shared_ptr<grpc::Channel> channel,
+                                         std::chrono::seconds ttl, absl::Duration timeout)
+    : impl_(std::make_unique<Impl>(std::move(channel), runtime.MakeCache("enterpriseinfo", ttl), timeout)) {
+  if (!impl_->caching()) return;
+  runtime.DropOnEvents("enterprises", events::v1::EnterpriseChanged::descriptor()->full_name(),
+                       [impl = impl_.get()](const std::string& subject) { impl->Invalidate(subject); });
+}
+
+void EnterpriseDirectory::Invalidate(absl::string_view enterprise) { impl_->Invalidate(enterprise); }
 
 EnterpriseDirectory::~EnterpriseDirectory() = default;
 

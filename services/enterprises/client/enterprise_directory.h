@@ -2,8 +2,11 @@
 
 // How other services check enterprises: a gRPC client of the enterprises service with positive
 // answers cached in Redis (in the caller's namespace), so repeated checks do not call it.
-// Negative answers are never cached (an enterprise that joins a cluster is seen at once).
+// Negative answers are never cached (an enterprise that joins a cluster is seen at once). The
+// answers about an enterprise are dropped as soon as the enterprises service's EnterpriseChanged
+// event for it is consumed (docs/events.md); the TTL is only a safety net.
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -11,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/cache/cache.h"
 #include "common/server/call.h"
+#include "common/server/runtime.h"
 
 namespace grpc {
 class Channel;
@@ -20,7 +24,11 @@ namespace clustergov::enterprises {
 
 class EnterpriseDirectory {
  public:
-  EnterpriseDirectory(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<cache::Cache> cache,
+  // Answers cached in `runtime`'s cache "enterpriseinfo" for `ttl` (none when caching is
+  // disabled), dropped on the enterprises service's EnterpriseChanged events
+  // (Runtime::DropOnEvents). Construct before runtime.Start(); the directory must outlive the
+  // runtime's serving.
+  EnterpriseDirectory(server::Runtime& runtime, std::shared_ptr<grpc::Channel> channel, std::chrono::seconds ttl,
                       absl::Duration timeout = absl::Seconds(2));
   ~EnterpriseDirectory();
 
@@ -31,6 +39,8 @@ class EnterpriseDirectory {
   // OK when enterprises/{uscc} is registered and active; FAILED_PRECONDITION saying which is not
   // true; UNAVAILABLE when the enterprises service cannot answer.
   absl::Status CheckRegistered(const server::CallContext& call, const std::string& uscc);
+  // Drops every cached answer about "enterprises/{uscc}" (or bare uscc).
+  void Invalidate(absl::string_view enterprise);
 
  private:
   class Impl;
