@@ -148,7 +148,7 @@ absl::Status ClustersServer::DesignatePromotionOrg(const std::string& cluster, c
   if (!added.ok()) return added.status();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto shown = domain_->LoadCached(cluster.substr(cluster.find('/') + 1));
+    auto shown = domain().LoadCached(cluster.substr(cluster.find('/') + 1));
     if (shown.ok() && shown->promotion_organization() == org) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
