@@ -950,8 +950,7 @@ TEST_F(EnterprisesTest, ClusterChecksAreCachedAndNeverWrongWhenTheClustersServic
   for (const auto& code : {kA, kB, kC, kD}) ASSERT_TRUE(Register(NewEnterprise(code, "缓存企业")).ok());
   // The clusters' changes so far (seed, promotion organization) are behind the directory: they
   // would drop the answer cached below.
-  absl::Status caught_up = testing::WaitForConsumerGroup(*clusters_.runtime().redis(),
-                                                         server::Runtime::EventStream("clusters"), "enterprises.directory");
+  absl::Status caught_up = testing::WaitForConsumerGroup(clusters_.runtime(), "enterprises.directory");
   ASSERT_TRUE(caught_up.ok()) << caught_up;
 
   const double calls0 = GetClusterCalls();

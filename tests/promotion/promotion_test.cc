@@ -318,8 +318,7 @@ class PromotionTest : public ::testing::Test {
 
   // Waits until the promotion service's cluster directory consumed the clusters stream so far.
   void WaitForDirectoryToCatchUp() {
-    absl::Status s = testing::WaitForConsumerGroup(*prt_->redis(), server::Runtime::EventStream("clusters"),
-                                                   "promotion.directory");
+    absl::Status s = testing::WaitForConsumerGroup(clusters_.runtime(), "promotion.directory");
     ASSERT_TRUE(s.ok()) << s;
   }
 

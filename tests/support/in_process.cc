@@ -77,7 +77,9 @@ std::string Uscc(int n) {
   return first17 + std::string(1, check);
 }
 
-absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group) {
+absl::Status WaitForConsumerGroup(server::Runtime& publisher, const std::string& group) {
+  const std::string stream = server::Runtime::EventStream(publisher.config().server.service_name);
+  cache::RedisClient& redis = *publisher.redis();
   auto field = [](const cache::RedisReply& map, const std::string& key) -> const cache::RedisReply* {
     for (size_t i = 0; i + 1 < map.elements.size(); i += 2) {
       if (map.elements[i].str == key) return &map.elements[i + 1];
@@ -85,6 +87,19 @@ absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& 
     return nullptr;
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto unsent = [&]() -> int64_t {
+    auto n = publisher.db().ReadResult<int64_t>([](store::Connection& c) -> absl::StatusOr<int64_t> {
+      auto count = c.Prepare("SELECT COUNT(*) FROM outbox_events WHERE sent_micros IS NULL");
+      if (!count.ok()) return count.status();
+      auto row = count->Step();
+      if (!row.ok()) return row.status();
+      return *row ? count->Int(0) : 0;
+    });
+    return n.ok() ? *n : -1;
+  };
+  while (std::chrono::steady_clock::now() < deadline && unsent() != 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   while (std::chrono::steady_clock::now() < deadline) {
     auto info = redis.Command({"XINFO", "STREAM", stream});
     auto groups = redis.Command({"XINFO", "GROUPS", stream});

@@ -69,9 +69,10 @@ grpc::Status Invoke(S* stub, grpc::Status (S::*method)(grpc::ClientContext*, con
   return (stub->*method)(&ctx, req, resp);
 }
 
-// Waits until the consumer group `group` has read and acknowledged every entry of `stream` so far
+// Waits until every event `publisher` committed so far is published (its outbox holds no unsent
+// event) and the consumer group `group` has read and acknowledged all of its stream
 // (DEADLINE_EXCEEDED after 20 s).
-absl::Status WaitForConsumerGroup(cache::RedisClient& redis, const std::string& stream, const std::string& group);
+absl::Status WaitForConsumerGroup(server::Runtime& publisher, const std::string& group);
 
 class ClustersServer {
  public:

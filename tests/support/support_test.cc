@@ -1358,6 +1358,9 @@ TEST_F(SupportTest, RewardClaimsAreValidatedAndNeedTheClustersEligibility) {
 
 TEST_F(SupportTest, SubmitChecksMembershipRegistrationAndPools) {
   MakePool(v1::ENERGY, 1000);
+  // The setup's enterprise changes are behind the directory (a late one would drop A's answer,
+  // cached below and relied on once the enterprises service is down).
+  ASSERT_TRUE(testing::WaitForConsumerGroup(enterprises_.runtime(), "support.directory").ok());
 
   // Registered but not a member: FAILED_PRECONDITION, not cached — after joining, it submits.
   ASSERT_TRUE(RegisterEnterprise(kC).ok());

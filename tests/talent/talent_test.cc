@@ -1090,8 +1090,7 @@ TEST_F(TalentTest, PostDemandWhenTheEnterprisesServiceIsDown) {
   // C joins the cluster but its membership is never asked by the talent service.
   ASSERT_NO_FATAL_FAILURE(MemberOf(kC, "hohhot-dairy"));
   // The enterprises' changes so far are behind the directory (they would drop A's answer).
-  absl::Status caught_up = testing::WaitForConsumerGroup(*enterprises_.runtime().redis(),
-                                                         server::Runtime::EventStream("enterprises"), "talent.directory");
+  absl::Status caught_up = testing::WaitForConsumerGroup(enterprises_.runtime(), "talent.directory");
   ASSERT_TRUE(caught_up.ok()) << caught_up;
   ASSERT_FALSE(MustPost(DemandSpec({"automation"}, v1::ENGINEER, 1)).name().empty());
 
