@@ -2,7 +2,8 @@
 # bench/run.sh — one command, one run: the minimal gRPC server (callback API, callback API with
 # the services' worker pool, sync API), the clusters service's cached reads, the enterprises
 # service (a 100,000-enterprise fill through its API, then cached reads) and the support service
-# (full application cycles, then a cached read), the yearly evaluation (snapshots from the four
+# (full application cycles, then a cached read; the domain events those cycles publish, as the
+# clusters service applies them: commit-to-effect latency and events per second), the yearly evaluation (snapshots from the four
 # source services and scoring, every cluster, over the filled enterprises), all on this machine in the same run, reads
 # driven by h2load and printed as ratios to the callback baseline (the figures
 # docs/benchmarks.md and the bar talk about).
